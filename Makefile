@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they need first.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: install demo test test-all
+install: .installed
+.installed: pyproject.toml
+	# torch is pinned to the CPU build first, so that nothing pulls a multi-GB CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch .installed
+
+demo: .installed
+	$(PYTHON) -m quant.demo
+
+test: .installed
+	$(PYTHON) -m pytest -q
+
+test-all: .installed
+	$(PYTHON) -m pytest -q --run-slow

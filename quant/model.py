@@ -1,0 +1,316 @@
+"""Float PyTorch models: the SRC network (paper eqs. 3a-3f), its fixed readout, and the LIF baseline.
+
+Tensors are time-major: spikes are ``(T, batch, features)``.
+
+How the SRC layer is computed
+-----------------------------
+Gradients flow only through the synaptic state ``i`` (the recurrences of
+``h`` and ``h_s`` are detached, paper section 4.4). So a layer is evaluated in
+four vectorised stages rather than step by step:
+
+1. ``u = s_in @ W_s.T`` for all ``T`` steps at once (one matrix product);
+2. ``i[t] = alpha*i[t-1] + u[t]``: a linear scan, done as one product with the
+   ``T x T`` lower-triangular matrix of powers of ``alpha``;
+3. ``x = rho*tanh(i/rho)``;
+4. the spike recurrence (``h``, ``h_s``, ``z_s``) needs no gradient, so it runs
+   under ``torch.no_grad`` as an elementwise scan and returns the detached
+   recurrent drive ``d[t] = r*h[t-1] + r_s*h_s[t-1]``; then
+   ``h = tanh((x + b_h) + d)`` is recomputed for all steps with autograd, giving
+   bit-for-bit the values of the scan and the exact paper gradient.
+
+Only stage 4 is sequential, and it is a pure elementwise loop over ``T``
+(:func:`spike_scan`), with no autograd graph.
+"""
+
+import functools
+import math
+
+import torch
+from torch import nn
+
+from .srcparams import PAPER, SRCParams
+
+__all__ = [
+    "relu_bypass", "leaky_integrate", "spike_scan", "SRCLayer", "Readout", "SRCNet", "LIFNet",
+    "spike_activity", "build_model",
+]
+
+
+class _ReLUBypass(torch.autograd.Function):
+    """ReLU forward, identity backward (paper section 4.4: ``ds/dh = 1`` everywhere)."""
+
+    @staticmethod
+    def forward(ctx, h):
+        return torch.relu(h)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def relu_bypass(h):
+    """``ReLU(h)`` whose gradient passes through as if it were the identity."""
+    return _ReLUBypass.apply(h)
+
+
+@functools.lru_cache(maxsize=32)
+def _leak_matrix(n_steps, alpha, device, dtype):
+    t = torch.arange(n_steps, dtype=torch.float64)
+    lag = t[:, None] - t[None, :]
+    matrix = torch.where(lag >= 0, torch.tensor(alpha, dtype=torch.float64) ** lag.clamp_min(0), 0.0)
+    return matrix.to(device=device, dtype=dtype)
+
+
+def leaky_integrate(u, alpha):
+    """``y[t] = alpha*y[t-1] + u[t]`` with ``y[-1] = 0``, over the first axis, as one matrix product."""
+    n_steps = u.shape[0]
+    matrix = _leak_matrix(n_steps, float(alpha), u.device, u.dtype)
+    return (matrix @ u.reshape(n_steps, -1)).reshape(u.shape)
+
+
+@torch.no_grad()
+def spike_scan(xb, params=PAPER, return_hs=False):
+    """The SRC spike recurrence over ``T`` steps, without gradient.
+
+    Parameters
+    ----------
+    xb : torch.Tensor
+        ``x + b_h`` for every step, ``(T, ...)``.
+    params : SRCParams
+        ``r``, ``r_s``, ``z_hyp``, ``z_dep``.
+    return_hs : bool
+        Also return ``h_s`` for every step.
+
+    Returns
+    -------
+    d : torch.Tensor
+        The recurrent drive ``r*h[t-1] + r_s*h_s[t-1]`` for every step, so that
+        ``h[t] = tanh(xb[t] + d[t])``.
+    h_s : torch.Tensor
+        Only with ``return_hs``.
+    """
+    xb = xb.detach()
+    h = torch.zeros_like(xb[0])
+    hs = torch.zeros_like(xb[0])
+    drive = torch.empty_like(xb)
+    hs_all = torch.empty_like(xb) if return_hs else None
+    for t in range(xb.shape[0]):
+        d = params.r * h + params.r_s * hs
+        drive[t] = d
+        # z_s is switched by h[t-1] (see quant.srcparams.ZS_SWITCH).
+        z_s = torch.where(h >= 0.5, params.z_dep, params.z_hyp)
+        hs = z_s * hs + (1 - z_s) * h
+        h = torch.tanh(xb[t] + d)
+        if return_hs:
+            hs_all[t] = hs
+    return (drive, hs_all) if return_hs else drive
+
+
+class SRCLayer(nn.Module):
+    """One layer of Spiking Recurrent Cells (paper eqs. 3a-3f).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and neuron counts.
+    params : SRCParams
+        Fixed constants of the cell.
+
+    Attributes
+    ----------
+    weight : nn.Parameter
+        ``W_s``, ``(out_features, in_features)``, Xavier-uniform initialised.
+    bias : nn.Parameter
+        ``b_h``, ``(out_features,)``, initialised to ``params.b_h_init``; call
+        :meth:`clamp_` after every optimizer step to keep it at most ``params.b_h_max``.
+    """
+
+    def __init__(self, in_features, out_features, params=PAPER):
+        super().__init__()
+        self.params = params
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.full((out_features,), params.b_h_init))
+        nn.init.xavier_uniform_(self.weight)
+
+    @torch.no_grad()
+    def clamp_(self):
+        self.bias.clamp_(max=self.params.b_h_max)
+
+    def forward(self, s_in, return_states=False):
+        """Run the layer over ``s_in`` ``(T, batch, in_features)``.
+
+        Returns the output spikes ``s`` ``(T, batch, out_features)``, and with
+        ``return_states`` also a dict of ``i``, ``x``, ``h`` and ``h_s`` per step.
+        """
+        p = self.params
+        i = leaky_integrate(s_in @ self.weight.T, p.alpha)
+        x = p.rho * torch.tanh(i / p.rho)
+        xb = x + self.bias
+        if return_states:
+            drive, hs = spike_scan(xb, p, return_hs=True)
+        else:
+            drive = spike_scan(xb, p)
+        h = torch.tanh(xb + drive)
+        s = relu_bypass(h)
+        if return_states:
+            return s, {"i": i, "x": x, "h": h, "h_s": hs, "s": s}
+        return s
+
+
+class Readout(nn.Module):
+    """Frozen readout: leaky integrators fed by groups of output neurons.
+
+    Class ``c`` integrates ``+readout_pos`` times each neuron of group ``c``
+    (neurons ``c*group_size .. (c+1)*group_size-1``) and ``readout_neg`` times
+    every other neuron, with leak ``readout_alpha``.
+
+    Attributes
+    ----------
+    weight : torch.Tensor
+        Buffer ``(n_classes, n_classes*group_size)``; not trained.
+    """
+
+    def __init__(self, n_classes, params=PAPER):
+        super().__init__()
+        self.params = params
+        n_in = n_classes * params.group_size
+        group = torch.arange(n_in) // params.group_size
+        weight = torch.where(group[None, :] == torch.arange(n_classes)[:, None],
+                             params.readout_pos, params.readout_neg)
+        self.register_buffer("weight", weight.float(), persistent=False)
+
+    def trace(self, s):
+        """The integrator values at every step, ``(T, batch, n_classes)``."""
+        return leaky_integrate(s @ self.weight.T, self.params.readout_alpha)
+
+    def forward(self, s):
+        """The integrator values at the last step (the logits), ``(batch, n_classes)``."""
+        n_steps = s.shape[0]
+        decay = self.params.readout_alpha ** torch.arange(n_steps - 1, -1, -1, dtype=torch.float64)
+        summed = torch.einsum("t,tbn->bn", decay.to(s), s)
+        return summed @ self.weight.T
+
+
+def spike_activity(s):
+    """Eq. 2: the fraction of (step, neuron) pairs with ``s > 0``, averaged over the batch."""
+    return (s > 0).float().mean()
+
+
+class SRCNet(nn.Module):
+    """A feed-forward stack of SRC layers and the frozen readout.
+
+    Parameters
+    ----------
+    sizes : list of int
+        ``[inputs, hidden..., n_classes*group_size]``, e.g. ``[784, 512, 100]``.
+    n_classes : int
+        Readout integrators.
+    params : SRCParams
+        Cell constants shared by all layers.
+    """
+
+    neuron = "src"
+
+    def __init__(self, sizes, n_classes=10, params=PAPER):
+        super().__init__()
+        if sizes[-1] != n_classes * params.group_size:
+            raise ValueError(f"last layer has {sizes[-1]} neurons; the readout needs "
+                             f"{n_classes}*{params.group_size} = {n_classes * params.group_size}")
+        self.sizes = list(sizes)
+        self.params = params
+        self.layers = nn.ModuleList(SRCLayer(a, b, params) for a, b in zip(sizes, sizes[1:]))
+        self.readout = Readout(n_classes, params)
+
+    def clamp_(self):
+        """Apply the ``b_h <= b_h_max`` clamp to every layer (after each optimizer step)."""
+        for layer in self.layers:
+            layer.clamp_()
+
+    def forward(self, spikes, return_states=False):
+        """Return the logits ``(batch, n_classes)`` and the per-layer activity (eq. 2).
+
+        With ``return_states``, also a list of per-layer state dicts (see
+        :meth:`SRCLayer.forward`) with the readout trace under ``"readout"`` in the last.
+        """
+        if spikes.dim() != 3 or spikes.shape[2] != self.sizes[0]:
+            raise ValueError(f"expected spikes of shape (T, batch, {self.sizes[0]}), got {tuple(spikes.shape)}")
+        s, states, activity = spikes, [], []
+        for layer in self.layers:
+            if return_states:
+                s, state = layer(s, return_states=True)
+                states.append(state)
+            else:
+                s = layer(s)
+            activity.append(spike_activity(s.detach()))
+        logits = self.readout(s)
+        if return_states:
+            states[-1]["readout"] = self.readout.trace(s.detach())
+            return logits, torch.stack(activity), states
+        return logits, torch.stack(activity)
+
+
+class LIFNet(nn.Module):
+    """The LIF baseline: snnTorch ``Leaky`` layers (ATan surrogate, learnable beta and threshold).
+
+    Each layer is ``nn.Linear`` (Xavier-uniform) into ``snntorch.Leaky`` with
+    ``beta = alpha`` (0.9 rate, 0.99 latency), threshold 1.0, reset by
+    subtraction, rest potential 0; the output spikes feed the same frozen
+    readout as :class:`SRCNet`. The time loop is snnTorch's per-step loop.
+    """
+
+    neuron = "lif"
+
+    def __init__(self, sizes, n_classes=10, params=PAPER):
+        super().__init__()
+        import snntorch
+        from snntorch import surrogate
+
+        if sizes[-1] != n_classes * params.group_size:
+            raise ValueError(f"last layer has {sizes[-1]} neurons; the readout needs {n_classes * params.group_size}")
+        self.sizes = list(sizes)
+        self.params = params
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        for fc in self.fcs:
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.zeros_(fc.bias)
+        self.lifs = nn.ModuleList(
+            snntorch.Leaky(beta=params.alpha, threshold=1.0, learn_beta=True, learn_threshold=True,
+                           spike_grad=surrogate.atan())
+            for _ in self.fcs)
+        self.readout = Readout(n_classes, params)
+
+    def clamp_(self):
+        pass
+
+    def forward(self, spikes):
+        if spikes.dim() != 3 or spikes.shape[2] != self.sizes[0]:
+            raise ValueError(f"expected spikes of shape (T, batch, {self.sizes[0]}), got {tuple(spikes.shape)}")
+        mems = [lif.reset_mem() for lif in self.lifs]
+        out = []
+        for t in range(spikes.shape[0]):
+            s = spikes[t]
+            for k, (fc, lif) in enumerate(zip(self.fcs, self.lifs)):
+                s, mems[k] = lif(fc(s), mems[k])
+                if k == 0:
+                    first = s
+            out.append((s, first) if len(self.fcs) > 1 else (s, s))
+        s_last = torch.stack([o[0] for o in out])
+        logits = self.readout(s_last)
+        activity = [spike_activity(torch.stack([o[1] for o in out]))] if len(self.fcs) > 1 else []
+        activity.append(spike_activity(s_last.detach()))
+        return logits, torch.stack(activity)
+
+
+def build_model(neuron, n_inputs, layers, width, n_classes=10, params=PAPER):
+    """Build ``neuron`` (``src`` or ``lif``) with ``layers`` layers: ``layers-1`` hidden of ``width``, then the output.
+
+    ``layers`` counts the output layer, as the paper's Table 1 does (1 layer = 784 -> 100).
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be at least 1, got {layers}")
+    sizes = [n_inputs] + [width] * (layers - 1) + [n_classes * params.group_size]
+    if neuron == "src":
+        return SRCNet(sizes, n_classes, params)
+    if neuron == "lif":
+        return LIFNet(sizes, n_classes, params)
+    raise ValueError(f"unknown neuron {neuron!r}; expected 'src' or 'lif'")

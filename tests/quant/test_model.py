@@ -1,0 +1,176 @@
+import math
+
+import pytest
+import torch
+
+from quant.model import LIFNet, Readout, SRCLayer, SRCNet, build_model, leaky_integrate, relu_bypass
+from quant.srcparams import PAPER, PAPER_LATENCY
+from quant.train import train_step
+
+
+def naive_src(s_in, weight, bias, p=PAPER, detach=True, bypass=True):
+    """Eqs. 3a-3f written step by step, independently of quant.model."""
+    n_steps, batch, _ = s_in.shape
+    n = weight.shape[0]
+    i = torch.zeros(batch, n, dtype=weight.dtype)
+    h = torch.zeros(batch, n, dtype=weight.dtype)
+    hs = torch.zeros(batch, n, dtype=weight.dtype)
+    out = {"i": [], "h": [], "h_s": [], "s": []}
+    for t in range(n_steps):
+        i = p.alpha * i + s_in[t] @ weight.T
+        x = p.rho * torch.tanh(i / p.rho)
+        h_prev, hs_prev = (h.detach(), hs.detach()) if detach else (h, hs)
+        z_s = torch.where(h_prev >= 0.5, torch.tensor(p.z_dep), torch.tensor(p.z_hyp)).to(weight.dtype)
+        h = torch.tanh(x + p.r * h_prev + p.r_s * hs_prev + bias)
+        hs = z_s * hs_prev + (1 - z_s) * h_prev
+        s = relu_bypass(h) if bypass else torch.relu(h)
+        for k, v in (("i", i), ("h", h), ("h_s", hs), ("s", s)):
+            out[k].append(v)
+    return {k: torch.stack(v) for k, v in out.items()}
+
+
+def test_hand_computed_trace_of_one_neuron():
+    # One input spiking at steps 0 and 1 into a weight of 2, bias -4 (the clamp).
+    layer = SRCLayer(1, 1)
+    with torch.no_grad():
+        layer.weight.fill_(2.0)
+        layer.bias.fill_(-4.0)
+    s_in = torch.tensor([1.0, 1.0, 0.0, 0.0]).reshape(4, 1, 1)
+    _, st = layer(s_in, return_states=True)
+    i0, i1, i2 = 2.0, 0.9 * 2 + 2, 0.9 * (0.9 * 2 + 2)
+    x = [3 * math.tanh(v / 3) for v in (i0, i1, i2)]
+    h0 = math.tanh(x[0] + 0 + 0 - 4)            # h[-1] = h_s[-1] = 0
+    hs0 = 0.9 * 0 + 0.1 * 0                      # z_s = z_hyp since h[-1] = 0 < 0.5
+    h1 = math.tanh(x[1] + 2 * h0 - 7 * hs0 - 4)
+    hs1 = 0.9 * hs0 + 0.1 * h0                   # h0 < 0.5: z_s = 0.9
+    h2 = math.tanh(x[2] + 2 * h1 - 7 * hs1 - 4)
+    hs2 = (0.9 * hs1 + 0.1 * h1) if h1 < 0.5 else h1
+    assert st["i"][:3, 0, 0].tolist() == pytest.approx([i0, i1, i2], abs=1e-6)
+    assert st["h"][:3, 0, 0].tolist() == pytest.approx([h0, h1, h2], abs=1e-6)
+    assert st["h_s"][:3, 0, 0].tolist() == pytest.approx([hs0, hs1, hs2], abs=1e-6)
+    assert st["s"][:3, 0, 0].tolist() == pytest.approx([max(h0, 0), max(h1, 0), max(h2, 0)], abs=1e-6)
+
+
+def test_layer_matches_the_naive_recurrence_including_spikes():
+    torch.manual_seed(0)
+    layer = SRCLayer(20, 7).double()
+    with torch.no_grad():
+        layer.weight.mul_(8)
+        layer.bias.uniform_(-6, -4)
+    s_in = (torch.rand(120, 3, 20) < 0.3).double()
+    _, st = layer(s_in, return_states=True)
+    ref = naive_src(s_in, layer.weight.detach(), layer.bias.detach())
+    assert (st["s"] > 0.5).any(), "the test should exercise the depolarised branch of z_s"
+    for k in ("i", "h", "h_s", "s"):
+        torch.testing.assert_close(st[k], ref[k], rtol=0, atol=1e-9)
+
+
+def test_z_s_switches_on_the_previous_h():
+    layer = SRCLayer(1, 1).double()
+    with torch.no_grad():
+        layer.weight.fill_(20.0)
+        layer.bias.fill_(-4.0)
+    with torch.no_grad():
+        _, st = layer(torch.ones(60, 1, 1, dtype=torch.float64), return_states=True)
+    h, hs = st["h"][:, 0, 0], st["h_s"][:, 0, 0]
+    for t in range(1, 60):
+        if h[t - 1] >= 0.5:   # depolarised: h_s jumps to h[t-1]
+            assert hs[t] == pytest.approx(float(h[t - 1]))
+        else:
+            assert hs[t] == pytest.approx(0.9 * float(hs[t - 1]) + 0.1 * float(h[t - 1]))
+    assert (h >= 0.5).any()
+
+
+def _grads(model_fn, weight, bias, s_in, target):
+    weight = weight.clone().requires_grad_(True)
+    bias = bias.clone().requires_grad_(True)
+    s = model_fn(s_in, weight, bias)
+    (s * target).sum().backward()
+    return weight.grad, bias.grad
+
+
+def test_gradients_flow_only_through_i_and_the_bypassed_relu():
+    torch.manual_seed(1)
+    layer = SRCLayer(10, 5).double()
+    with torch.no_grad():
+        layer.weight.mul_(6)
+        layer.bias.fill_(-4.5)
+    s_in = (torch.rand(60, 2, 10) < 0.4).double()
+    target = torch.randn(60, 2, 5, dtype=torch.float64)
+    (layer(s_in) * target).sum().backward()
+    w, b = layer.weight.detach(), layer.bias.detach()
+    detached = _grads(lambda s, w_, b_: naive_src(s, w_, b_)["s"], w, b, s_in, target)
+    torch.testing.assert_close(layer.weight.grad, detached[0])
+    torch.testing.assert_close(layer.bias.grad, detached[1])
+    # The same recurrence with gradients through h and h_s gives other gradients: the check can fail.
+    through = _grads(lambda s, w_, b_: naive_src(s, w_, b_, detach=False)["s"], w, b, s_in, target)
+    assert not torch.allclose(layer.weight.grad, through[0], atol=1e-6)
+
+
+def test_relu_bypass_gives_silent_neurons_a_gradient():
+    layer = SRCLayer(4, 3)   # b_h = -6: silent
+    s_in = torch.ones(10, 1, 4)
+    s = layer(s_in)
+    assert float(s.abs().sum()) == 0.0
+    s.sum().backward()
+    assert float(layer.weight.grad.abs().sum()) > 0
+    plain = _grads(lambda x, w_, b_: naive_src(x, w_, b_, bypass=False)["s"], layer.weight.detach(),
+                   layer.bias.detach(), s_in, torch.ones(10, 1, 3))
+    assert float(plain[0].abs().sum()) == 0.0
+
+
+def test_bias_is_clamped_after_every_optimizer_step():
+    torch.manual_seed(2)
+    model = build_model("src", 16, 2, 8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=100.0)  # huge steps push b_h far up
+    spikes = (torch.rand(30, 4, 16) < 0.5).float()
+    for _ in range(3):
+        train_step(model, optimizer, spikes, torch.tensor([0, 1, 2, 3]))
+        for layer in model.layers:
+            assert float(layer.bias.max()) <= PAPER.b_h_max
+    assert any(float(layer.bias.max()) == PAPER.b_h_max for layer in model.layers)
+
+
+def test_readout_hand_computed():
+    readout = Readout(2, PAPER)  # 20 neurons: 0-9 class 0, 10-19 class 1
+    s = torch.zeros(3, 1, 20)
+    s[0, 0, 0] = 1.0    # class 0 neuron at t=0
+    s[2, 0, 15] = 0.5   # class 1 neuron at t=2
+    v0 = 1.0 * 0.99 ** 2 + (-0.1) * 0.5
+    v1 = -0.1 * 0.99 ** 2 + 1.0 * 0.5
+    assert readout(s)[0].tolist() == pytest.approx([v0, v1])
+    assert readout.trace(s)[-1, 0].tolist() == pytest.approx([v0, v1])
+    assert readout.trace(s)[0, 0].tolist() == pytest.approx([1.0, -0.1])
+
+
+def test_leaky_integrate_matches_a_loop():
+    u = torch.randn(50, 3, 4, dtype=torch.float64)
+    y, ref = leaky_integrate(u, 0.99), []
+    acc = torch.zeros(3, 4, dtype=torch.float64)
+    for t in range(50):
+        acc = 0.99 * acc + u[t]
+        ref.append(acc)
+    torch.testing.assert_close(y, torch.stack(ref))
+
+
+def test_network_shapes_activity_and_errors():
+    model = SRCNet([30, 12, 100])
+    logits, activity = model((torch.rand(20, 5, 30) < 0.5).float())
+    assert logits.shape == (5, 10) and activity.shape == (2,)
+    assert ((activity >= 0) & (activity <= 1)).all()
+    with pytest.raises(ValueError, match=r"\(T, batch, 30\)"):
+        model(torch.zeros(20, 5, 31))
+    with pytest.raises(ValueError, match="readout needs"):
+        SRCNet([30, 12, 90])
+    assert build_model("src", 784, 1, 512).sizes == [784, 100]
+    assert build_model("src", 784, 3, 64, params=PAPER_LATENCY).layers[0].params.alpha == 0.99
+
+
+def test_lif_baseline_learns_beta_and_threshold():
+    model = build_model("lif", 30, 2, 16)
+    assert isinstance(model, LIFNet)
+    names = {n for n, _ in model.named_parameters()}
+    assert {"lifs.0.beta", "lifs.0.threshold"} <= names
+    logits, activity = model((torch.rand(15, 3, 30) < 0.5).float())
+    logits.sum().backward()
+    assert model.lifs[0].beta.grad is not None and logits.shape == (3, 10) and activity.shape == (2,)

@@ -1,0 +1,397 @@
+"""The SRC core: one bank of ``P`` neuron lanes, time-multiplexed over every neuron of every layer.
+
+For each step the sequencer runs, layer by layer:
+
+1. **accumulate** — for each input event ``(j, a)`` (from the ``events`` stream for layer 0,
+   from a scan of the layer below's spike memory otherwise) and each block ``b`` of ``P``
+   output neurons, ``acc[b] += W[b, j] * a`` in all lanes at once: one cycle per block, so an
+   event costs ``ceil(n_out / P)`` cycles and silent inputs cost nothing;
+2. **update** — each block of ``P`` neurons goes through the :class:`~hdl.neuron.NeuronLane`
+   pipeline, which reads the step sum and the state and writes back ``i``, ``h``, ``h_s`` and
+   the spikes ``s``, clearing the step sum;
+
+then the readout integrators update from the output layer's spikes (one output neuron per
+cycle), and after the last step the class scores and the prediction leave on ``result``.
+All numbers are those of :mod:`quant.golden`.
+"""
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from firmware.image import DeviceImage
+
+from .arith import round_shift, saturate
+from .neuron import NeuronLane
+
+__all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore"]
+
+
+class FitError(ValueError):
+    """The network does not fit the core's limits (or the chosen FPGA)."""
+
+
+class CoreLimits:
+    """Shape limits a core is elaborated for; a network must fit them.
+
+    Parameters
+    ----------
+    max_layers, max_inputs, max_neurons : int
+        Layers, inputs of layer 0, and neurons of any one layer.
+    weight_words, state_blocks : int
+        Depths of the weight memory and of the bias/state/spike memories.
+    max_steps : int
+        Longest sequence ``T``.
+    """
+
+    def __init__(self, max_layers, max_inputs, max_neurons, weight_words, state_blocks, max_steps=1024):
+        self.max_layers, self.max_inputs, self.max_neurons = max_layers, max_inputs, max_neurons
+        self.weight_words, self.state_blocks, self.max_steps = weight_words, state_blocks, max_steps
+
+    @classmethod
+    def exact(cls, image):
+        """The smallest limits that hold ``image``."""
+        return cls(len(image.layers), image.layers[0].n_in, max(max(e.n_out, e.n_in) for e in image.layers),
+                   len(image.weights), image.state_blocks, max(image.n_steps, 2))
+
+    def check(self, image):
+        problems = []
+        if len(image.layers) > self.max_layers:
+            problems.append(f"{len(image.layers)} layers > {self.max_layers}")
+        if image.layers[0].n_in > self.max_inputs:
+            problems.append(f"{image.layers[0].n_in} inputs > {self.max_inputs}")
+        if max(max(e.n_out, e.n_in) for e in image.layers) > self.max_neurons:
+            problems.append(f"a layer of {max(e.n_out for e in image.layers)} neurons > {self.max_neurons}")
+        if len(image.weights) > self.weight_words:
+            problems.append(f"{len(image.weights)} weight words > {self.weight_words}")
+        if image.state_blocks > self.state_blocks:
+            problems.append(f"{image.state_blocks} neuron blocks > {self.state_blocks}")
+        if image.n_steps > self.max_steps:
+            problems.append(f"T = {image.n_steps} > {self.max_steps}")
+        if problems:
+            raise FitError("network does not fit the core: " + "; ".join(problems))
+
+
+def _bits(n):
+    return max(1, (n - 1).bit_length())
+
+
+def event_layout(config, max_inputs):
+    """An input event: neuron ``index`` fires with ``amplitude``; ``end`` words close a step (and carry no event)."""
+    return data.StructLayout({"index": unsigned(_bits(max_inputs)), "amplitude": unsigned(config.spike_width),
+                              "end": 1})
+
+
+def result_layout(config, n_classes):
+    """One class score per word; the word of the last class has ``last`` set. ``prediction`` is valid in every word."""
+    return data.StructLayout({"cls": unsigned(_bits(n_classes)), "score": signed(config.readout_width),
+                              "prediction": unsigned(_bits(n_classes)), "last": 1})
+
+
+def lane_state_layout(config):
+    return data.StructLayout({"i": signed(config.i_width), "h": signed(config.h_width), "hs": signed(config.hs_width),
+                              "s": unsigned(config.spike_width)})
+
+
+def trace_layout(config, lanes, limits):
+    """A monitor word: the new state of one block of ``lanes`` neurons of one layer at step ``t``."""
+    return data.StructLayout({"t": unsigned(_bits(limits.max_steps)), "layer": unsigned(_bits(limits.max_layers)),
+                              "block": unsigned(_bits(limits.state_blocks)),
+                              "lanes": data.ArrayLayout(lane_state_layout(config), lanes)})
+
+
+def load_layout(config, lanes, limits):
+    """A run-time memory write: ``memory`` 0 = weights, 1 = biases; one whole word of ``lanes`` values."""
+    return data.StructLayout({"memory": 1, "address": unsigned(_bits(max(limits.weight_words, limits.state_blocks))),
+                              "word": unsigned(lanes * max(config.weight_width, config.bias_width))})
+
+
+def _pack(rows, width):
+    mask = (1 << width) - 1
+    return [sum((int(v) & mask) << (width * p) for p, v in enumerate(row)) for row in rows]
+
+
+class SRCCore(wiring.Component):
+    """The time-multiplexed SRC accelerator core.
+
+    Parameters
+    ----------
+    image : firmware.image.DeviceImage
+        The packed network baked into the memories (``lanes`` is taken from it).
+    limits : CoreLimits, optional
+        Shape limits; default: exactly the image's shapes.
+    trace : bool
+        Drive the ``trace`` monitor port (for verification).
+
+    Members
+    -------
+    events : In(stream.Signature(event_layout))
+        Input events, each step closed by an ``end`` word; ``T`` steps make a sample.
+    result : Out(stream.Signature(result_layout))
+        ``n_classes`` words after the last step of each sample.
+    load : In(stream.Signature(load_layout))
+        Run-time writes of weight and bias words (between samples).
+    trace : Out(stream.Signature(trace_layout))
+        A monitor: one word per updated block, when ``trace`` is set. The core never waits
+        on its ``ready``.
+    error : Out(1)
+        Sticky: an event named an input past the layer's size and was dropped.
+    step : Out
+        The current step ``t``.
+    """
+
+    def __init__(self, image: DeviceImage, limits=None, trace=False):
+        self.image = image
+        self.limits = limits or CoreLimits.exact(image)
+        self.limits.check(image)
+        self.config = cfg = image.config
+        self.lanes = image.lanes
+        self.trace_enabled = trace
+        shifts = [e.acc_shift for e in image.layers]
+        lo, hi = cfg.state_frac - cfg.i_frac, cfg.max_weight_frac + cfg.state_frac - cfg.i_frac
+        if min(shifts) < lo or max(shifts) > hi:
+            raise FitError(f"weight binary points {shifts} outside the supported shifts [{lo}, {hi}]")
+        self.min_shift, self.max_shift = lo, hi
+        self.acc_width = cfg.acc_width(self.limits.max_neurons if len(image.layers) > 1 else self.limits.max_inputs)
+        self.acc_width = max(self.acc_width, cfg.acc_width(self.limits.max_inputs))
+        super().__init__({
+            "events": In(stream.Signature(event_layout(cfg, self.limits.max_inputs))),
+            "result": Out(stream.Signature(result_layout(cfg, image.n_classes))),
+            "load": In(stream.Signature(load_layout(cfg, self.lanes, self.limits))),
+            "trace": Out(stream.Signature(trace_layout(cfg, self.lanes, self.limits))),
+            "error": Out(1),
+            "step": Out(unsigned(_bits(self.limits.max_steps))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, k, P, image, limits = self.config, self.config.constants, self.lanes, self.image, self.limits
+        WB, BW, AW, SW = cfg.weight_width, cfg.bias_width, self.acc_width, cfg.spike_width
+        n_layers, n_classes, group = len(image.layers), image.n_classes, cfg.params.group_size
+
+        # -- memories --------------------------------------------------------------------------
+        m.submodules.weights = wmem = memory.Memory(shape=unsigned(P * WB), depth=limits.weight_words,
+                                                    init=_pack(image.weights, WB))
+        m.submodules.biases = bmem = memory.Memory(shape=unsigned(P * BW), depth=limits.state_blocks,
+                                                   init=_pack(image.biases, BW))
+        state_layout = data.StructLayout({"i": signed(cfg.i_width), "h": signed(cfg.h_width), "hs": signed(cfg.hs_width)})
+        m.submodules.state = smem = memory.Memory(shape=data.ArrayLayout(state_layout, P), depth=limits.state_blocks,
+                                                  init=[])
+        m.submodules.spikes = kmem = memory.Memory(shape=unsigned(P * SW), depth=limits.state_blocks, init=[])
+        m.submodules.acc = amem = memory.Memory(shape=unsigned(P * AW), depth=-(-limits.max_neurons // P), init=[])
+        w_rp, b_rp, s_rp, k_rp = wmem.read_port(), bmem.read_port(), smem.read_port(), kmem.read_port()
+        w_wp, b_wp, s_wp, k_wp = wmem.write_port(), bmem.write_port(), smem.write_port(), kmem.write_port()
+        a_wp = amem.write_port()
+        a_rp = amem.read_port(transparent_for=(a_wp,))
+        lane = lambda word, p, width: word[p * width:(p + 1) * width]
+
+        # -- run-time loading of weights and biases ---------------------------------------------
+        m.d.comb += self.load.ready.eq(1)
+        with m.If(self.load.valid):
+            with m.If(self.load.payload.memory == 0):
+                m.d.comb += [w_wp.addr.eq(self.load.payload.address), w_wp.data.eq(self.load.payload.word), w_wp.en.eq(1)]
+            with m.Else():
+                m.d.comb += [b_wp.addr.eq(self.load.payload.address), b_wp.data.eq(self.load.payload.word), b_wp.en.eq(1)]
+
+        # -- the layer table ---------------------------------------------------------------------
+        table = {name: Array(Const(getattr(e, name), unsigned(max(1, getattr(e, name).bit_length())))
+                             for e in image.layers)
+                 for name in ("n_in", "n_out", "blocks", "weight_base", "block_base")}
+        acc_shifts = Array(Const(e.acc_shift, signed(6)) for e in image.layers)
+        layer = Signal(range(max(2, n_layers)))
+        t = Signal.like(self.step)
+        first = Signal()
+        m.d.comb += [self.step.eq(t), first.eq(t == 0)]
+
+        # -- neuron lanes ------------------------------------------------------------------------
+        lanes = [NeuronLane(cfg, AW, self.min_shift, self.max_shift) for _ in range(P)]
+        for p, ln in enumerate(lanes):
+            m.submodules[f"lane{p}"] = ln
+
+        # -- accumulate: the event pipeline --------------------------------------------------------
+        ev_j = Signal(range(max(2, limits.max_inputs, limits.max_neurons)))
+        ev_a = Signal(unsigned(SW))
+        ev_row = Signal(range(max(2, limits.weight_words)))   # weight_base + j * blocks
+        ob = Signal(range(max(2, -(-limits.max_neurons // P) + 1)))
+        issue = Signal()
+        wr_valid, wr_ob, wr_a = Signal(), Signal.like(ob), Signal.like(ev_a)
+        m.d.comb += [w_rp.addr.eq(ev_row + ob), a_rp.addr.eq(ob)]
+        m.d.sync += [wr_valid.eq(issue), wr_ob.eq(ob), wr_a.eq(ev_a)]
+        acc_sum = Cat(*(
+            (lane(a_rp.data, p, AW).as_signed() + lane(w_rp.data, p, WB).as_signed() * wr_a)[:AW]
+            for p in range(P)))
+
+        # -- update: the block pipeline (memory read, then the lanes) ------------------------------
+        blk = Signal.like(ob)
+        up_issue = Signal()
+        up_valid = Signal(1 + NeuronLane.LATENCY)
+        up_blk = [Signal.like(ob, name=f"up_blk{n}") for n in range(1 + NeuronLane.LATENCY)]
+        m.d.sync += [up_valid.eq(Cat(up_issue, up_valid[:-1])), up_blk[0].eq(blk)]
+        m.d.sync += [up_blk[n + 1].eq(up_blk[n]) for n in range(NeuronLane.LATENCY)]
+        base = table["block_base"][layer]
+        with m.If(up_issue):
+            m.d.comb += [s_rp.addr.eq(base + blk), b_rp.addr.eq(base + blk), a_rp.addr.eq(blk)]
+        for p, ln in enumerate(lanes):
+            m.d.comb += [
+                ln.i_prev.eq(Mux(first, 0, s_rp.data[p].i)),
+                ln.h_prev.eq(Mux(first, 0, s_rp.data[p].h)),
+                ln.hs_prev.eq(Mux(first, 0, s_rp.data[p].hs)),
+                ln.acc.eq(lane(a_rp.data, p, AW).as_signed()),
+                ln.bias.eq(lane(b_rp.data, p, BW).as_signed()),
+                ln.acc_shift.eq(acc_shifts[layer]),
+            ]
+        out_valid, out_blk = up_valid[-1], up_blk[-1]
+        spikes_out = [Mux((out_blk * P + p) < table["n_out"][layer], ln.s, 0) for p, ln in enumerate(lanes)]
+        total = Signal(unsigned(SW + _bits(n_classes * group + 1) + 1))
+        with m.If(out_valid):
+            m.d.comb += [
+                s_wp.addr.eq(base + out_blk), s_wp.en.eq(1),
+                k_wp.addr.eq(base + out_blk), k_wp.data.eq(Cat(*spikes_out)), k_wp.en.eq(1),
+            ]
+            m.d.comb += [s_wp.data[p].i.eq(ln.i) for p, ln in enumerate(lanes)]
+            m.d.comb += [s_wp.data[p].h.eq(ln.h) for p, ln in enumerate(lanes)]
+            m.d.comb += [s_wp.data[p].hs.eq(ln.hs) for p, ln in enumerate(lanes)]
+            with m.If(layer == n_layers - 1):
+                m.d.sync += total.eq(total + sum(spikes_out))
+        # The accumulator's write port: accumulate in the event pipeline, clear in the update pipeline.
+        with m.If(out_valid):
+            m.d.comb += [a_wp.addr.eq(out_blk), a_wp.data.eq(0), a_wp.en.eq(1)]
+        with m.Elif(wr_valid):
+            m.d.comb += [a_wp.addr.eq(wr_ob), a_wp.data.eq(acc_sum), a_wp.en.eq(1)]
+
+        if self.trace_enabled:
+            m.d.comb += [self.trace.valid.eq(out_valid), self.trace.payload.t.eq(t),
+                         self.trace.payload.layer.eq(layer), self.trace.payload.block.eq(out_blk)]
+            for p, ln in enumerate(lanes):
+                entry = self.trace.payload.lanes[p]
+                m.d.comb += [entry.i.eq(ln.i), entry.h.eq(ln.h), entry.hs.eq(ln.hs), entry.s.eq(spikes_out[p])]
+
+        # -- scan of the layer below's spikes (events of hidden layers) -----------------------------
+        sb = Signal.like(ob)
+        word = Signal(unsigned(P * SW))
+        mask = Signal(P)
+        pick = Signal(range(max(2, P)))
+        for p in reversed(range(P)):
+            with m.If(mask[p]):
+                m.d.comb += pick.eq(p)
+        word_lanes = Array(lane(word, p, SW) for p in range(P))
+
+        # -- readout ---------------------------------------------------------------------------------
+        v = Array(Signal(signed(cfg.readout_width), name=f"v{c}") for c in range(n_classes))
+        ro_n = Signal(range(n_classes * group + 1))
+        ro_valid, ro_lane, ro_end, ro_cls = Signal(), Signal(range(max(2, P))), Signal(), Signal(range(max(2, n_classes)))
+        g_acc = Signal(unsigned(SW + _bits(group) + 1))
+        best, pred = Signal(signed(cfg.readout_width)), Signal(range(max(2, n_classes)))
+        g = Signal.like(g_acc)
+        m.d.comb += g.eq(g_acc + Array(lane(k_rp.data, p, SW) for p in range(P))[ro_lane])
+        drive = round_shift(k["readout_pos"] * g + k["readout_neg"] * (total - g),
+                            cfg.coef_frac + cfg.state_frac - cfg.readout_frac)
+        v_new = Signal(signed(cfg.readout_width))
+        m.d.comb += v_new.eq(saturate(round_shift(k["readout_alpha"] * Mux(first, 0, v[ro_cls]), cfg.coef_frac) + drive,
+                                      cfg.readout_min, cfg.readout_max))
+        with m.If(ro_valid):
+            with m.If(ro_end):
+                m.d.sync += [v[ro_cls].eq(v_new), g_acc.eq(0)]
+                with m.If((ro_cls == 0) | (v_new > best)):
+                    m.d.sync += [best.eq(v_new), pred.eq(ro_cls)]
+            with m.Else():
+                m.d.sync += g_acc.eq(g)
+        m.d.sync += ro_valid.eq(0)
+
+        out_cls = Signal(range(max(2, n_classes)))
+        m.d.comb += [self.result.payload.cls.eq(out_cls), self.result.payload.score.eq(v[out_cls]),
+                     self.result.payload.prediction.eq(pred), self.result.payload.last.eq(out_cls == n_classes - 1)]
+
+        # -- the sequencer -------------------------------------------------------------------------
+        def start_update():
+            m.d.sync += blk.eq(0)
+            m.next = "UPDATE"
+
+        with m.FSM():
+            with m.State("INPUT"):
+                # Layer 0 takes events from the stream until the end of the step.
+                m.d.comb += self.events.ready.eq(1)
+                with m.If(self.events.valid):
+                    with m.If(self.events.payload.end):
+                        m.d.sync += layer.eq(0)
+                        m.next = "DRAIN_INPUT"
+                    with m.Elif(self.events.payload.index < table["n_in"][0]):
+                        m.d.sync += [ev_j.eq(self.events.payload.index), ev_a.eq(self.events.payload.amplitude),
+                                     ev_row.eq(table["weight_base"][0] + self.events.payload.index * table["blocks"][0]),
+                                     ob.eq(0)]
+                        m.next = "EVENT_INPUT"
+                    with m.Else():
+                        m.d.sync += self.error.eq(1)
+            with m.State("EVENT_INPUT"):
+                m.d.comb += issue.eq(1)
+                m.d.sync += ob.eq(ob + 1)
+                with m.If(ob == table["blocks"][0] - 1):
+                    m.next = "INPUT"
+            with m.State("DRAIN_INPUT"):
+                # The last accumulation is written this cycle.
+                with m.If(layer == n_layers - 1):
+                    m.d.sync += total.eq(0)
+                start_update()
+            with m.State("UPDATE"):
+                m.d.comb += up_issue.eq(1)
+                m.d.sync += blk.eq(blk + 1)
+                with m.If(blk == table["blocks"][layer] - 1):
+                    m.next = "DRAIN_UPDATE"
+            with m.State("DRAIN_UPDATE"):
+                with m.If(up_valid == 0):
+                    with m.If(layer == n_layers - 1):
+                        m.d.sync += [ro_n.eq(0), g_acc.eq(0)]
+                        m.next = "READOUT"
+                    with m.Else():
+                        m.d.sync += [layer.eq(layer + 1), sb.eq(0)]
+                        m.next = "SCAN_READ"
+            with m.State("SCAN_READ"):
+                # The layer below is `layer - 1`; its spikes sit at its block base.
+                m.d.comb += k_rp.addr.eq(table["block_base"][layer - 1] + sb)
+                m.next = "SCAN_LOAD"
+            with m.State("SCAN_LOAD"):
+                m.d.sync += [word.eq(k_rp.data),
+                             mask.eq(Cat(*(lane(k_rp.data, p, SW) != 0 for p in range(P))))]
+                m.next = "SCAN_PICK"
+            with m.State("SCAN_PICK"):
+                with m.If(mask == 0):
+                    m.d.sync += sb.eq(sb + 1)
+                    with m.If(sb == table["blocks"][layer - 1] - 1):
+                        with m.If(layer == n_layers - 1):
+                            m.d.sync += total.eq(0)
+                        start_update()
+                    with m.Else():
+                        m.next = "SCAN_READ"
+                with m.Else():
+                    j = sb * P + pick
+                    m.d.sync += [ev_j.eq(j), ev_a.eq(word_lanes[pick]), mask.eq(mask & ~(1 << pick)), ob.eq(0),
+                                 ev_row.eq(table["weight_base"][layer] + j * table["blocks"][layer])]
+                    m.next = "EVENT_HIDDEN"
+            with m.State("EVENT_HIDDEN"):
+                m.d.comb += issue.eq(1)
+                m.d.sync += ob.eq(ob + 1)
+                with m.If(ob == table["blocks"][layer] - 1):
+                    m.next = "SCAN_PICK"
+            with m.State("READOUT"):
+                # One output neuron per cycle; its spike word is read now and used next cycle.
+                last_base = table["block_base"][n_layers - 1]
+                m.d.comb += k_rp.addr.eq(last_base + ro_n // P if P & (P - 1) else last_base + (ro_n >> _bits(P) if P > 1 else ro_n))
+                m.d.sync += [ro_valid.eq(1), ro_lane.eq(ro_n % P if P > 1 else 0),
+                             ro_end.eq(ro_n % group == group - 1), ro_cls.eq(ro_n // group), ro_n.eq(ro_n + 1)]
+                with m.If(ro_n == n_classes * group - 1):
+                    m.next = "READOUT_DONE"
+            with m.State("READOUT_DONE"):
+                with m.If(t == image.n_steps - 1):
+                    m.d.sync += out_cls.eq(0)
+                    m.next = "RESULT"
+                with m.Else():
+                    m.d.sync += t.eq(t + 1)
+                    m.next = "INPUT"
+            with m.State("RESULT"):
+                m.d.comb += self.result.valid.eq(1)
+                with m.If(self.result.ready):
+                    m.d.sync += out_cls.eq(out_cls + 1)
+                    with m.If(out_cls == n_classes - 1):
+                        m.d.sync += t.eq(0)
+                        m.next = "INPUT"
+        return m

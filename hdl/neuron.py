@@ -1,0 +1,116 @@
+"""The SRC neuron lane: one neuron's update per cycle, pipelined, bit-exact with :mod:`quant.golden`."""
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from quant.fixedpoint import FixedPointConfig
+
+from .arith import magnitude, round_shift, saturate
+
+__all__ = ["NeuronLane"]
+
+
+class NeuronLane(wiring.Component):
+    """One SRC neuron update (eqs. 3a-3f in fixed point), in a pipeline of :attr:`LATENCY` cycles.
+
+    Every cycle it takes a neuron's previous state, its step sum ``acc`` and its bias, and
+    :attr:`LATENCY` cycles later gives the new state. The two lookup tables are synchronous
+    ROMs inside the lane. The arithmetic is that of :mod:`quant.golden`, in the same order.
+
+    Parameters
+    ----------
+    config : FixedPointConfig
+        Formats and constants.
+    acc_width : int
+        Width of the step sum.
+    min_shift, max_shift : int
+        Range of the per-layer ``acc_shift`` this lane supports.
+
+    Members
+    -------
+    i_prev, h_prev, hs_prev : In
+        The neuron's state at step ``t-1``.
+    acc : In
+        Sum of weight x amplitude over the step's input events.
+    bias : In
+        ``b_h`` in the state format.
+    acc_shift : In
+        The layer's shift from ``acc`` to the ``i`` format (``weight_frac + state_frac - i_frac``).
+    i, h, hs, s : Out
+        The new state and output spike, :attr:`LATENCY` cycles after the inputs.
+    """
+
+    LATENCY = 2
+
+    def __init__(self, config: FixedPointConfig, acc_width, min_shift, max_shift):
+        self.config = config
+        self.min_shift, self.max_shift = min_shift, max_shift
+        c = config
+        super().__init__({
+            "i_prev": In(signed(c.i_width)),
+            "h_prev": In(signed(c.h_width)),
+            "hs_prev": In(signed(c.hs_width)),
+            "acc": In(signed(acc_width)),
+            "bias": In(signed(c.bias_width)),
+            "acc_shift": In(signed(max(abs(min_shift), abs(max_shift)).bit_length() + 1)),
+            "i": Out(signed(c.i_width)),
+            "h": Out(signed(c.h_width)),
+            "hs": Out(signed(c.hs_width)),
+            "s": Out(unsigned(c.spike_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c, k = self.config, self.config.constants
+        m.submodules.x_lut = x_lut = memory.Memory(shape=unsigned(c.x_width - 1), depth=c.x_lut_size, init=c.x_lut)
+        m.submodules.h_lut = h_lut = memory.Memory(shape=unsigned(c.h_width - 1), depth=c.h_lut_size, init=c.h_lut)
+        x_port, h_port = x_lut.read_port(), h_lut.read_port()
+
+        # Stage 1: synaptic state, then the x LUT address; the h_s update and the recurrent drive.
+        scaled = Signal(signed(self.acc.shape().width + max(0, -self.min_shift)))
+        with m.Switch(self.acc_shift):
+            for shift in range(self.min_shift, self.max_shift + 1):
+                with m.Case(shift):
+                    m.d.comb += scaled.eq(round_shift(self.acc, shift))
+        i_new = Signal(signed(c.i_width))
+        m.d.comb += i_new.eq(saturate(round_shift(k["alpha"] * self.i_prev, c.coef_frac) + scaled, c.i_min, c.i_max))
+        x_index = round_shift(magnitude(i_new), c.i_frac - c.x_lut_frac)
+        m.d.comb += x_port.addr.eq(Mux(x_index >= c.x_lut_size, c.x_lut_size - 1, x_index))
+
+        drive = (round_shift(k["r"] * self.h_prev, c.coef_frac)
+                 + round_shift(k["r_s"] * self.hs_prev, c.coef_frac + c.hs_frac - c.state_frac))
+        z = Mux(self.h_prev >= c.half, k["z_dep"], k["z_hyp"])
+        hs_new = round_shift(z * self.hs_prev + (k["one_coef"] - z) * (self.h_prev << (c.hs_frac - c.state_frac)),
+                             c.coef_frac)
+
+        i_1 = Signal.like(self.i)
+        i_neg_1 = Signal()
+        hs_1 = Signal.like(self.hs)
+        partial_1 = Signal(signed(c.pre_width))  # b + drive: everything of pre but x
+        m.d.sync += [
+            i_1.eq(i_new),
+            i_neg_1.eq(i_new < 0),
+            hs_1.eq(hs_new),
+            partial_1.eq(self.bias + drive),
+        ]
+
+        # Stage 2: pre = x + b + drive, then the tanh LUT address.
+        x = Mux(i_neg_1, -x_port.data, x_port.data)
+        pre = Signal(signed(c.pre_width))
+        m.d.comb += pre.eq(x + partial_1)
+        h_index = round_shift(magnitude(pre), c.state_frac - c.h_lut_frac)
+        m.d.comb += h_port.addr.eq(Mux(h_index >= c.h_lut_size, c.h_lut_size - 1, h_index))
+        pre_neg_2 = Signal()
+        m.d.sync += [
+            self.i.eq(i_1),
+            self.hs.eq(hs_1),
+            pre_neg_2.eq(pre < 0),
+        ]
+
+        # Output: the signed tanh and the spike s = max(h, 0).
+        m.d.comb += [
+            self.h.eq(Mux(pre_neg_2, -h_port.data, h_port.data)),
+            self.s.eq(Mux(pre_neg_2, 0, h_port.data)),
+        ]
+        return m

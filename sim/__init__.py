@@ -1,0 +1,1 @@
+"""Verification: stimulus and checking against the golden model, cocotb benches, and the device emulator."""

@@ -1,0 +1,103 @@
+"""Amaranth-simulator tests of the whole core against the golden model, state by state."""
+
+import numpy as np
+import pytest
+import torch
+from amaranth.sim import Simulator
+
+from firmware.image import pack
+from hdl.core import CoreLimits, FitError, SRCCore
+from quant import golden
+from quant.model import SRCNet
+from quant.quantize import quantize_model
+from sim.check import compare_trace, expected_trace, step_events
+
+
+def random_network(sizes, seed, weight_scale=4.0, bias=(-6, -4)):
+    torch.manual_seed(seed)
+    model = SRCNet(sizes)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.mul_(weight_scale)
+            layer.bias.uniform_(*bias)
+    return quantize_model(model, encoding="rate", n_steps=30)
+
+
+def simulate(network, lanes, samples):
+    """Run ``samples`` (list of ``(T, n_in)`` amplitude arrays) through the core.
+
+    Returns per sample the observed trace ``{(t, layer, block): lanes}``, the result
+    ``(scores, prediction)``, and the cycles from its first input word to its last result word.
+    """
+    dut = SRCCore(pack(network, lanes), trace=True)
+    traces, results, cycles, duplicates = [], [], [], []
+    clock = {"cycle": 0}
+
+    async def monitor(ctx):
+        async for _, _, valid, payload in ctx.tick().sample(dut.trace.valid, dut.trace.payload):
+            clock["cycle"] += 1
+            if valid:
+                key = (payload.t, payload.layer, payload.block)
+                if key in traces[-1]:
+                    duplicates.append(key)
+                traces[-1][key] = [(payload.lanes[p].i, payload.lanes[p].h, payload.lanes[p].hs, payload.lanes[p].s)
+                                   for p in range(lanes)]
+
+    async def feeder(ctx):
+        for amplitudes in samples:
+            traces.append({})
+            start = clock["cycle"]
+            for events in step_events(amplitudes):
+                words = [{"index": j, "amplitude": a, "end": 0} for j, a in events]
+                for word in words + [{"index": 0, "amplitude": 0, "end": 1}]:
+                    ctx.set(dut.events.payload, word)
+                    ctx.set(dut.events.valid, 1)
+                    await ctx.tick().until(dut.events.ready)
+                ctx.set(dut.events.valid, 0)
+            ctx.set(dut.result.ready, 1)
+            scores = []
+            for _ in range(network.n_classes):
+                payload, = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
+                scores.append(payload.score)
+            ctx.set(dut.result.ready, 0)
+            results.append((scores, payload.prediction))
+            cycles.append(clock["cycle"] - start)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(monitor)
+    sim.add_testbench(feeder)
+    sim.run()
+    assert not duplicates, f"blocks traced twice: {duplicates[:3]}"
+    return traces, results, cycles
+
+
+def check_network(network, lanes, samples):
+    traces, results, cycles = simulate(network, lanes, samples)
+    image = pack(network, lanes)
+    for amplitudes, trace, (scores, prediction) in zip(samples, traces, results):
+        expected, result = expected_trace(network, image, amplitudes)
+        problems = compare_trace(expected, trace)
+        assert not problems, "\n".join(problems[:10])
+        assert scores == result.scores[0].tolist() and prediction == result.prediction[0]
+    return cycles
+
+
+def rate_samples(n_in, n_steps, n, seed, p=0.2, one=256):
+    rng = np.random.default_rng(seed)
+    return [(rng.random((n_steps, n_in)) < p).astype(np.int64) * one for _ in range(n)]
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_two_layers_match_golden_state_by_state(lanes):
+    network = random_network([24, 12, 100], seed=lanes)
+    cycles = check_network(network, lanes, rate_samples(24, 30, 2, seed=lanes))
+    assert all(c > 0 for c in cycles)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_elaboration_fails_when_the_network_does_not_fit():
+    network = random_network([24, 12, 100], seed=0)
+    image = pack(network, 4)
+    with pytest.raises(FitError, match="24 inputs > 16"):
+        SRCCore(image, limits=CoreLimits(2, 16, 100, 10_000, 100))

@@ -1,0 +1,93 @@
+"""Build the core's Verilog and run a cocotb bench on it with Icarus (or Verilator), from Python.
+
+Used by the tests and the cycle benchmark: :func:`run_core_bench` writes the network and
+samples, generates the Verilog of :class:`hdl.core.SRCCore`, runs :mod:`sim.cocotb_core`
+through ``cocotb_tools.runner`` and returns the bench's report.
+"""
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from firmware.image import pack
+from quant.quantize import save_network
+
+__all__ = ["SimulatorMissing", "available_simulator", "write_core_verilog", "run_core_bench"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SimulatorMissing(RuntimeError):
+    """Neither Icarus Verilog nor Verilator is installed."""
+
+
+def available_simulator(preferred=None):
+    """``icarus`` or ``verilator``, whichever is installed (``preferred`` or ``SRC_SIM`` first)."""
+    order = [preferred or os.environ.get("SRC_SIM") or "icarus", "icarus", "verilator"]
+    for name in order:
+        if name == "icarus" and shutil.which("iverilog"):
+            return "icarus"
+        if name == "verilator" and shutil.which("verilator"):
+            return "verilator"
+    raise SimulatorMissing("no HDL simulator: install Icarus Verilog (apt-get install iverilog) or verilator")
+
+
+_INIT_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) += 0;$", re.M)
+
+
+def icarus_compatible(text):
+    """Make Yosys's Verilog evaluate its ``always @*`` blocks at time 0 under Icarus 11.
+
+    Yosys makes every combinational block read a dummy register initialised in its declaration,
+    so that the block runs once at start-up. Icarus 11 performs that initialisation before the
+    blocks wait on it, so they never run until some real input changes and their outputs stay
+    X. Toggling the register once at 1 time unit runs them all.
+    """
+    return _INIT_TRIGGER.sub(lambda m: f"{m[1]}reg {m[2]} = 0;\n{m[1]}initial #1 {m[2]} = 1;", text)
+
+
+def write_core_verilog(network, lanes, path, trace=True):
+    """Generate the Verilog of the core baked with ``network`` packed for ``lanes`` lanes."""
+    from amaranth.back import verilog
+
+    from hdl.core import SRCCore
+
+    text = verilog.convert(SRCCore(pack(network, lanes), trace=trace), name="src_core")
+    Path(path).write_text(icarus_compatible(text))
+    return path
+
+
+def run_core_bench(network, lanes, amplitudes, workdir, simulator=None):
+    """Run the cocotb bench on ``amplitudes`` ``(n, T, n_in)``; return its report dict.
+
+    Raises ``AssertionError`` with the bench's mismatches if the core disagrees with the golden model.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_network(workdir / "network.npz", network)
+    np.savez(workdir / "samples.npz", amplitudes=np.asarray(amplitudes, np.int64))
+    spec = {"network": str(workdir / "network.npz"), "samples": str(workdir / "samples.npz"), "lanes": lanes,
+            "report": str(workdir / "report.json")}
+    (workdir / "spec.json").write_text(json.dumps(spec))
+    source = write_core_verilog(network, lanes, workdir / "src_core.v")
+    simulator = available_simulator(simulator)
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
+    runner.build(sources=[source], hdl_toplevel="src_core", build_dir=workdir / "build", timescale=("1ns", "1ps"),
+                 build_args=build_args, always=True)
+    env = {"SRC_BENCH_SPEC": str(workdir / "spec.json"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    xml = runner.test(hdl_toplevel="src_core", test_module="sim.cocotb_core", build_dir=workdir / "build",
+                      test_dir=workdir, extra_env=env)
+    report = json.loads((workdir / "report.json").read_text()) if (workdir / "report.json").exists() else None
+    _, failed = get_results(xml)
+    if failed or report is None:
+        detail = "\n".join((report or {}).get("mismatches", [])[:20]) or "the bench failed; see the simulator log"
+        raise AssertionError(f"cocotb bench failed:\n{detail}")
+    return report

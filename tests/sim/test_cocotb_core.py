@@ -1,0 +1,97 @@
+"""cocotb benches of the core's Verilog (Icarus by default) against the golden model: zero mismatches.
+
+Each case builds the Verilog of a network, streams its samples through the event port, and
+compares every neuron's i, h, h_s and s at every step, and the final scores, with the golden model.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from quant import assets, golden
+from quant.golden import QuantizedLayer, QuantizedNetwork
+from quant.model import SRCNet
+from quant.quantize import load_network, quantize_model
+from quant.samples import load_samples
+from sim.runner import SimulatorMissing, available_simulator, run_core_bench
+
+try:
+    available_simulator()
+except SimulatorMissing as error:  # pragma: no cover - CI installs Icarus
+    pytest.skip(str(error), allow_module_level=True)
+
+T = 24
+
+
+def network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0)):
+    torch.manual_seed(seed)
+    model = SRCNet(sizes)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.mul_(weight_scale)
+            layer.bias.uniform_(*bias)
+    return quantize_model(model, n_steps=T)
+
+
+def spikes(n_in, n, seed, p=0.25, graded=False):
+    rng = np.random.default_rng(seed)
+    amplitudes = (rng.random((n, T, n_in)) < p).astype(np.int64) * 256
+    if graded:
+        amplitudes = amplitudes * rng.integers(1, 257, amplitudes.shape) // 256
+    return amplitudes
+
+
+def bench(tmp_path, net, lanes, amplitudes):
+    report = run_core_bench(net, lanes, amplitudes, tmp_path)
+    assert report["mismatches"] == []
+    assert all(s["blocks_compared"] > 0 for s in report["samples"])
+    return report
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 8])
+def test_one_hidden_layer(tmp_path, lanes):
+    report = bench(tmp_path, network([20, 12, 100], lanes), lanes, spikes(20, 2, lanes))
+    assert all(s["events"][0] > 0 and s["events"][1] > 0 for s in report["samples"])
+
+
+def test_several_hidden_layers_and_graded_input(tmp_path):
+    bench(tmp_path, network([16, 10, 9, 100], 5), 4, spikes(16, 2, 5, graded=True))
+
+
+def test_single_layer(tmp_path):
+    bench(tmp_path, network([30, 100], 6), 8, spikes(30, 1, 6))
+
+
+def _rails(sign, lanes=4):
+    cfg = quantize_model(SRCNet([12, 100])).config
+    weight = np.full((100, 12), sign * cfg.weight_max, np.int64)
+    weight[::3] *= -1   # both rails in one network
+    return QuantizedNetwork([QuantizedLayer(weight, 0, np.full(100, cfg.b_h_max, np.int64))], 10, cfg, "rate", T)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_extreme_weights_saturate_at_both_rails(tmp_path, sign):
+    net, amplitudes = _rails(sign), np.full((1, T, 12), 256, np.int64)
+    result = golden.run(net, amplitudes.transpose(1, 0, 2), record=True)
+    assert result.saturations["i[0]"] > 0
+    i = result.states[0]["i"]
+    assert (i == net.config.i_max).any() and (i == net.config.i_min).any()
+    bench(tmp_path, net, 4, amplitudes)
+
+
+def test_bias_at_the_clamp_silent_and_full_inputs(tmp_path):
+    net = network([20, 12, 100], 7, bias=(-4.0, -4.0))
+    assert all((layer.bias == net.config.b_h_max).all() for layer in net.layers)
+    silent = np.zeros((1, T, 20), np.int64)
+    full = np.full((1, T, 20), 256, np.int64)
+    report = bench(tmp_path, net, 4, np.concatenate([silent, full]))
+    assert report["samples"][0]["input_events"] == 0 and report["samples"][1]["input_events"] == T * 20
+    assert report["samples"][0]["events"][0] > 0   # b_h = -4 fires with no input (paper section 3)
+
+
+def test_shipped_model_on_a_real_mnist_sample(tmp_path):
+    net = load_network(assets.QUANTIZED_MODEL)
+    amplitudes, labels, _, _ = load_samples(assets.SAMPLES)
+    sample = amplitudes[:, :1].transpose(1, 0, 2).astype(np.int64) * net.config.one
+    report = bench(tmp_path, net, 8, sample)
+    assert report["samples"][0]["prediction"] == golden.run(net, amplitudes[:, :1]).prediction[0]

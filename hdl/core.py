@@ -266,29 +266,59 @@ class SRCCore(wiring.Component):
                 entry = self.trace.payload.lanes[p]
                 m.d.comb += [entry.i.eq(ln.i), entry.h.eq(ln.h), entry.hs.eq(ln.hs), entry.s.eq(spikes_out[p])]
 
-        # -- scan of the layer below's spikes (events of hidden layers) -----------------------------
-        sb = Signal.like(ob)
+        # -- which blocks of the layer just updated have spikes (the scan skips the others) -------
+        max_blocks = -(-limits.max_neurons // P)
+        nonzero = Signal(max_blocks)
+        with m.If(up_issue & (blk == 0)):
+            m.d.sync += nonzero.eq(0)
+        with m.Elif(out_valid):
+            m.d.sync += nonzero.bit_select(out_blk, 1).eq(Cat(*spikes_out).any())
+        next_block = Signal(range(max(2, max_blocks)))
+        for b in reversed(range(max_blocks)):
+            with m.If(nonzero[b]):
+                m.d.comb += next_block.eq(b)
+
+        # -- the event being accumulated, and the next lane of the scanned spike word ----------------
+        ev_busy = Signal()
+        last_issue = Signal()
+        sb = Signal(range(max(2, max_blocks)))
         word = Signal(unsigned(P * SW))
         mask = Signal(P)
-        pick = Signal(range(max(2, P)))
-        for p in reversed(range(P)):
-            with m.If(mask[p]):
-                m.d.comb += pick.eq(p)
-        word_lanes = Array(lane(word, p, SW) for p in range(P))
 
-        # -- readout ---------------------------------------------------------------------------------
+        def lowest(bits):
+            chosen = Signal(range(max(2, P)))
+            for p in reversed(range(P)):
+                with m.If(bits[p]):
+                    m.d.comb += chosen.eq(p)
+            return chosen
+
+        def start_event(j, amplitude, entry):
+            m.d.sync += [ev_j.eq(j), ev_a.eq(amplitude), ob.eq(0), ev_busy.eq(1),
+                         ev_row.eq(table["weight_base"][entry] + j * table["blocks"][entry])]
+
+        with m.If(issue):
+            m.d.sync += ob.eq(ob + 1)
+            with m.If(last_issue):
+                m.d.sync += ev_busy.eq(0)
+
+        # -- readout, concurrent with the next step -------------------------------------------------
+        # It reads the output layer's spikes through a port of its own, and the sequencer does not
+        # update the output layer again before it has finished.
+        k2_rp = kmem.read_port()
         v = Array(Signal(signed(cfg.readout_width), name=f"v{c}") for c in range(n_classes))
+        ro_start, ro_busy = Signal(), Signal()
         ro_n = Signal(range(n_classes * group + 1))
         ro_valid, ro_lane, ro_end, ro_cls = Signal(), Signal(range(max(2, P))), Signal(), Signal(range(max(2, n_classes)))
+        ro_total, ro_first = Signal.like(total), Signal()
         g_acc = Signal(unsigned(SW + _bits(group) + 1))
         best, pred = Signal(signed(cfg.readout_width)), Signal(range(max(2, n_classes)))
         g = Signal.like(g_acc)
-        m.d.comb += g.eq(g_acc + Array(lane(k_rp.data, p, SW) for p in range(P))[ro_lane])
-        drive = round_shift(k["readout_pos"] * g + k["readout_neg"] * (total - g),
+        m.d.comb += g.eq(g_acc + Array(lane(k2_rp.data, p, SW) for p in range(P))[ro_lane])
+        drive = round_shift(k["readout_pos"] * g + k["readout_neg"] * (ro_total - g),
                             cfg.coef_frac + cfg.state_frac - cfg.readout_frac)
         v_new = Signal(signed(cfg.readout_width))
-        m.d.comb += v_new.eq(saturate(round_shift(k["readout_alpha"] * Mux(first, 0, v[ro_cls]), cfg.coef_frac) + drive,
-                                      cfg.readout_min, cfg.readout_max))
+        m.d.comb += v_new.eq(saturate(round_shift(k["readout_alpha"] * Mux(ro_first, 0, v[ro_cls]), cfg.coef_frac)
+                                      + drive, cfg.readout_min, cfg.readout_max))
         with m.If(ro_valid):
             with m.If(ro_end):
                 m.d.sync += [v[ro_cls].eq(v_new), g_acc.eq(0)]
@@ -297,41 +327,54 @@ class SRCCore(wiring.Component):
             with m.Else():
                 m.d.sync += g_acc.eq(g)
         m.d.sync += ro_valid.eq(0)
+        last_base = table["block_base"][n_layers - 1]
+        with m.FSM(name="readout"):
+            with m.State("IDLE"):
+                with m.If(ro_start):
+                    m.d.sync += [ro_n.eq(0), g_acc.eq(0), ro_total.eq(total), ro_first.eq(first)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                # One output neuron per cycle: its spike word is read now and used next cycle.
+                m.d.comb += [ro_busy.eq(1), k2_rp.addr.eq(last_base + ro_n // P)]
+                m.d.sync += [ro_valid.eq(1), ro_lane.eq(ro_n % P), ro_end.eq(ro_n % group == group - 1),
+                             ro_cls.eq(ro_n // group), ro_n.eq(ro_n + 1)]
+                with m.If(ro_n == n_classes * group - 1):
+                    m.next = "FLUSH"
+            with m.State("FLUSH"):
+                m.d.comb += ro_busy.eq(1)
+                m.next = "IDLE"
 
         out_cls = Signal(range(max(2, n_classes)))
         m.d.comb += [self.result.payload.cls.eq(out_cls), self.result.payload.score.eq(v[out_cls]),
                      self.result.payload.prediction.eq(pred), self.result.payload.last.eq(out_cls == n_classes - 1)]
 
         # -- the sequencer -------------------------------------------------------------------------
-        def start_update():
-            m.d.sync += blk.eq(0)
-            m.next = "UPDATE"
+        def start_update(next_layer):
+            # The output layer is not updated again before the readout has read its spikes.
+            with m.If((next_layer == n_layers - 1) & ro_busy):
+                pass
+            with m.Else():
+                with m.If(next_layer == n_layers - 1):
+                    m.d.sync += total.eq(0)
+                m.d.sync += blk.eq(0)
+                m.next = "UPDATE"
 
-        with m.FSM():
+        with m.FSM(name="sequencer"):
             with m.State("INPUT"):
-                # Layer 0 takes events from the stream until the end of the step.
-                m.d.comb += self.events.ready.eq(1)
-                with m.If(self.events.valid):
+                # Layer 0 takes events from the stream, back to back, until the end of the step.
+                m.d.comb += [issue.eq(ev_busy), last_issue.eq(ev_busy & (ob == table["blocks"][0] - 1)),
+                             self.events.ready.eq(~ev_busy | last_issue)]
+                with m.If(self.events.valid & self.events.ready):
                     with m.If(self.events.payload.end):
                         m.d.sync += layer.eq(0)
                         m.next = "DRAIN_INPUT"
                     with m.Elif(self.events.payload.index < table["n_in"][0]):
-                        m.d.sync += [ev_j.eq(self.events.payload.index), ev_a.eq(self.events.payload.amplitude),
-                                     ev_row.eq(table["weight_base"][0] + self.events.payload.index * table["blocks"][0]),
-                                     ob.eq(0)]
-                        m.next = "EVENT_INPUT"
+                        start_event(self.events.payload.index, self.events.payload.amplitude, 0)
                     with m.Else():
                         m.d.sync += self.error.eq(1)
-            with m.State("EVENT_INPUT"):
-                m.d.comb += issue.eq(1)
-                m.d.sync += ob.eq(ob + 1)
-                with m.If(ob == table["blocks"][0] - 1):
-                    m.next = "INPUT"
             with m.State("DRAIN_INPUT"):
                 # The last accumulation is written this cycle.
-                with m.If(layer == n_layers - 1):
-                    m.d.sync += total.eq(0)
-                start_update()
+                start_update(layer)
             with m.State("UPDATE"):
                 m.d.comb += up_issue.eq(1)
                 m.d.sync += blk.eq(blk + 1)
@@ -340,53 +383,42 @@ class SRCCore(wiring.Component):
             with m.State("DRAIN_UPDATE"):
                 with m.If(up_valid == 0):
                     with m.If(layer == n_layers - 1):
-                        m.d.sync += [ro_n.eq(0), g_acc.eq(0)]
-                        m.next = "READOUT"
+                        m.d.comb += ro_start.eq(1)
+                        with m.If(t == image.n_steps - 1):
+                            m.next = "WAIT_READOUT"
+                        with m.Else():
+                            m.d.sync += t.eq(t + 1)
+                            m.next = "INPUT"
                     with m.Else():
-                        m.d.sync += [layer.eq(layer + 1), sb.eq(0)]
-                        m.next = "SCAN_READ"
-            with m.State("SCAN_READ"):
-                # The layer below is `layer - 1`; its spikes sit at its block base.
-                m.d.comb += k_rp.addr.eq(table["block_base"][layer - 1] + sb)
-                m.next = "SCAN_LOAD"
-            with m.State("SCAN_LOAD"):
-                m.d.sync += [word.eq(k_rp.data),
-                             mask.eq(Cat(*(lane(k_rp.data, p, SW) != 0 for p in range(P))))]
-                m.next = "SCAN_PICK"
-            with m.State("SCAN_PICK"):
-                with m.If(mask == 0):
-                    m.d.sync += sb.eq(sb + 1)
-                    with m.If(sb == table["blocks"][layer - 1] - 1):
-                        with m.If(layer == n_layers - 1):
-                            m.d.sync += total.eq(0)
-                        start_update()
-                    with m.Else():
-                        m.next = "SCAN_READ"
+                        m.d.sync += layer.eq(layer + 1)
+                        m.next = "SCAN_NEXT"
+            with m.State("SCAN_NEXT"):
+                # The next block of the layer below that has spikes, or the end of the scan.
+                with m.If(nonzero == 0):
+                    start_update(layer)
                 with m.Else():
-                    j = sb * P + pick
-                    m.d.sync += [ev_j.eq(j), ev_a.eq(word_lanes[pick]), mask.eq(mask & ~(1 << pick)), ob.eq(0),
-                                 ev_row.eq(table["weight_base"][layer] + j * table["blocks"][layer])]
-                    m.next = "EVENT_HIDDEN"
-            with m.State("EVENT_HIDDEN"):
-                m.d.comb += issue.eq(1)
-                m.d.sync += ob.eq(ob + 1)
-                with m.If(ob == table["blocks"][layer] - 1):
-                    m.next = "SCAN_PICK"
-            with m.State("READOUT"):
-                # One output neuron per cycle; its spike word is read now and used next cycle.
-                last_base = table["block_base"][n_layers - 1]
-                m.d.comb += k_rp.addr.eq(last_base + ro_n // P if P & (P - 1) else last_base + (ro_n >> _bits(P) if P > 1 else ro_n))
-                m.d.sync += [ro_valid.eq(1), ro_lane.eq(ro_n % P if P > 1 else 0),
-                             ro_end.eq(ro_n % group == group - 1), ro_cls.eq(ro_n // group), ro_n.eq(ro_n + 1)]
-                with m.If(ro_n == n_classes * group - 1):
-                    m.next = "READOUT_DONE"
-            with m.State("READOUT_DONE"):
-                with m.If(t == image.n_steps - 1):
+                    m.d.comb += k_rp.addr.eq(table["block_base"][layer - 1] + next_block)
+                    m.d.sync += [sb.eq(next_block), nonzero.bit_select(next_block, 1).eq(0)]
+                    m.next = "SCAN_LOAD"
+            with m.State("SCAN_LOAD"):
+                loaded = Cat(*(lane(k_rp.data, p, SW) != 0 for p in range(P)))
+                pick = lowest(loaded)
+                m.d.sync += [word.eq(k_rp.data), mask.eq(loaded & ~(1 << pick))]
+                start_event(sb * P + pick, Array(lane(k_rp.data, p, SW) for p in range(P))[pick], layer)
+                m.next = "SCAN_EVENTS"
+            with m.State("SCAN_EVENTS"):
+                m.d.comb += [issue.eq(1), last_issue.eq(ob == table["blocks"][layer] - 1)]
+                with m.If(last_issue):
+                    with m.If(mask == 0):
+                        m.next = "SCAN_NEXT"
+                    with m.Else():
+                        pick = lowest(mask)
+                        m.d.sync += mask.eq(mask & ~(1 << pick))
+                        start_event(sb * P + pick, Array(lane(word, p, SW) for p in range(P))[pick], layer)
+            with m.State("WAIT_READOUT"):
+                with m.If(~ro_busy & ~ro_start):
                     m.d.sync += out_cls.eq(0)
                     m.next = "RESULT"
-                with m.Else():
-                    m.d.sync += t.eq(t + 1)
-                    m.next = "INPUT"
             with m.State("RESULT"):
                 m.d.comb += self.result.valid.eq(1)
                 with m.If(self.result.ready):

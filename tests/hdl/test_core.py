@@ -101,3 +101,19 @@ def test_elaboration_fails_when_the_network_does_not_fit():
     image = pack(network, 4)
     with pytest.raises(FitError, match="24 inputs > 16"):
         SRCCore(image, limits=CoreLimits(2, 16, 100, 10_000, 100))
+
+
+@pytest.mark.parametrize("sizes, lanes", [([24, 12, 100], 1), ([24, 12, 100], 4), ([16, 9, 7, 100], 3), ([10, 100], 8)])
+def test_cycle_model_is_exact(sizes, lanes):
+    from hdl.cycles import sample_cycles
+
+    network = random_network(sizes, seed=len(sizes) + lanes)
+    samples = rate_samples(sizes[0], 30, 2, seed=lanes) + [np.zeros((30, sizes[0]), np.int64)]
+    _, _, cycles = simulate(network, lanes, samples)
+    image = pack(network, lanes)
+    for amplitudes, measured in zip(samples, cycles):
+        result = golden.run(network, amplitudes[:, None, :], record=True)
+        states = [{"s": st["s"][:, 0]} for st in result.states]
+        predicted, ideal = sample_cycles(image, amplitudes, states)
+        assert measured == predicted
+        assert ideal <= predicted

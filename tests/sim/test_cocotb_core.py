@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from firmware.image import pack
+from hdl.cycles import sample_cycles
 from quant import assets, golden
 from quant.golden import QuantizedLayer, QuantizedNetwork
 from quant.model import SRCNet
@@ -42,9 +44,15 @@ def spikes(n_in, n, seed, p=0.25, graded=False):
 
 
 def bench(tmp_path, net, lanes, amplitudes):
+    """Run the bench; check zero mismatches and that each sample took exactly the modelled cycles."""
     report = run_core_bench(net, lanes, amplitudes, tmp_path)
     assert report["mismatches"] == []
-    assert all(s["blocks_compared"] > 0 for s in report["samples"])
+    image = pack(net, lanes)
+    for sample, measured in zip(amplitudes, report["samples"]):
+        assert measured["blocks_compared"] > 0
+        result = golden.run(net, sample[:, None, :], record=True)
+        predicted, _ = sample_cycles(image, sample, [{"s": st["s"][:, 0]} for st in result.states])
+        assert measured["cycles"] == predicted
     return report
 
 

@@ -1,0 +1,63 @@
+"""The exact cycle count of :class:`hdl.core.SRCCore` for a sample, from the golden model's spikes.
+
+The sequencer's phases per step (``nb(l)`` blocks of layer ``l``, ``E(l)`` events entering
+layer ``l``, ``Z(l)`` blocks of layer ``l`` holding spikes)::
+
+    input            1 + E(0)*nb(0)       events back to back; the end word rides the last cycle
+    drain            1
+    update l         nb(l) + 4            block pipeline, then its drain
+    scan l >= 1      2*Z(l-1) + E(l)*nb(l) + 1
+
+The readout runs beside the next step for ``C*G + 1`` cycles; the output layer's update waits
+for it if it is still running, and after the last step the result leaves after it, ``C``
+words. The event-driven ideal is ``sum E(l)*nb(l) + sum nb(l)``: one cycle per event per
+block, plus one per block update. Pure Python (no Amaranth).
+"""
+
+import numpy as np
+
+__all__ = ["DRAIN", "step_profile", "sample_cycles"]
+
+#: Cycles from a layer's last block issue to the next phase (memory read, lane latency, check).
+DRAIN = 4
+
+
+def step_profile(image, amplitudes, states):
+    """Per step and layer: events entering the layer and blocks of the layer below holding spikes.
+
+    ``amplitudes`` is one sample's ``(T, n_in)`` input; ``states`` the golden model's recorded
+    states of that sample (``states[k]["s"]`` of shape ``(T, n_out)``).
+    """
+    events = [np.count_nonzero(amplitudes, axis=1)]
+    nonzero_blocks = [np.zeros(len(amplitudes), np.int64)]
+    for k in range(1, len(image.layers)):
+        s = np.asarray(states[k - 1]["s"])
+        events.append(np.count_nonzero(s, axis=1))
+        padded = np.zeros((len(s), image.layers[k - 1].blocks * image.lanes), bool)
+        padded[:, :s.shape[1]] = s != 0
+        nonzero_blocks.append(padded.reshape(len(s), -1, image.lanes).any(axis=2).sum(axis=1))
+    return events, nonzero_blocks
+
+
+def sample_cycles(image, amplitudes, states):
+    """``(cycles, ideal)`` of one sample on a core of ``image.lanes`` lanes, stream never stalling.
+
+    ``cycles`` counts from the cycle the first input word is offered to the cycle the last
+    result word leaves, both included.
+    """
+    events, nonzero_blocks = step_profile(image, amplitudes, states)
+    blocks = [e.blocks for e in image.layers]
+    n_layers, readout = len(blocks), image.n_classes * image.config.params.group_size + 1
+    now, readout_free, ideal = 0, 0, 0
+    for t in range(len(amplitudes)):
+        now += 1 + int(events[0][t]) * blocks[0] + 1            # input, drain
+        for k in range(n_layers):
+            if k:
+                now += 2 * int(nonzero_blocks[k][t]) + int(events[k][t]) * blocks[k] + 1
+            if k == n_layers - 1:
+                now = max(now, readout_free + 1)                # decided a cycle ahead, once the readout is idle
+            now += blocks[k] + DRAIN
+            ideal += int(events[k][t]) * blocks[k] + blocks[k]
+        readout_free = now + readout                            # busy from the next cycle on
+    now = readout_free + 1 + image.n_classes                    # wait, then the result words
+    return now, ideal

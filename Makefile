@@ -8,6 +8,9 @@ install: .installed
 	# torch is pinned to the CPU build first, so that nothing pulls a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]'
+	# Icarus Verilog runs the cocotb benches (Debian package; needs root, as on CI).
+	command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog; } \
+		|| echo "warning: could not install iverilog; the cocotb benches will be skipped"
 	touch .installed
 
 demo: .installed

@@ -1,0 +1,153 @@
+"""The device driver: identify, load a model, and run inference over any transport."""
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware import image as fw_image
+from firmware.protocol import (MAX_PAYLOAD, ErrorCode, Frame, FrameDecoder, FrameError, Identity, ProtocolError,
+                               Result, Type, encode_frame, encode_steps, split_records)
+
+from .transport import open_transport
+
+__all__ = ["DeviceError", "DeviceTimeout", "Inference", "Device"]
+
+
+class DeviceError(RuntimeError):
+    """The device answered with an error, or with something that is not a valid reply."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+class DeviceTimeout(DeviceError):
+    """No complete reply within the timeout."""
+
+
+@dataclass
+class Inference:
+    """The result of one sample, and what crossed the link for it."""
+
+    scores: np.ndarray
+    prediction: int
+    input_events: int
+    spike_counts: tuple
+    cycles: int
+    bytes_sent: int
+
+
+class Device:
+    """An SRC accelerator behind a transport.
+
+    Parameters
+    ----------
+    transport : str or transport object
+        A URL for :func:`host.transport.open_transport`, or an opened transport.
+    retries : int
+        How often a request is repeated after a CRC error on either side.
+    """
+
+    def __init__(self, transport, retries=3, baudrate=3_000_000, timeout=2.0):
+        self.transport = open_transport(transport, baudrate, timeout) if isinstance(transport, str) else transport
+        self.retries = retries
+        self._decoder = FrameDecoder()
+        self._pending = []
+        self.identity = None
+        self.image = None
+
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- frames ------------------------------------------------------------------------------
+    def _receive(self):
+        """The next frame or error event from the device."""
+        while not self._pending:
+            chunk = self.transport.read(1)
+            if not chunk:
+                self._decoder.timeout()
+                raise DeviceTimeout(f"no reply from the device within {self.transport.timeout} s")
+            waiting = getattr(getattr(self.transport, "port", None), "in_waiting", 0)
+            if waiting:
+                chunk += self.transport.read(waiting)
+            self._pending += self._decoder.feed(chunk)
+        return self._pending.pop(0)
+
+    def _request(self, frames, expect):
+        """Send ``frames``; return the payload of the reply of type ``expect`` (retrying CRC errors)."""
+        for attempt in range(self.retries + 1):
+            self.transport.write(b"".join(frames))
+            event = self._receive()
+            if isinstance(event, FrameError):
+                if attempt < self.retries:
+                    continue  # the reply was corrupted on the way back
+                raise DeviceError(f"corrupt replies after {self.retries} retries ({event.code.name})", event.code)
+            if event.type == Type.ERROR:
+                code, kind, detail = struct.unpack("<BBH", event.payload[:4].ljust(4, b"\0"))
+                code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
+                if code == ErrorCode.BAD_CRC and attempt < self.retries:
+                    continue  # the request was corrupted on the way there
+                name = code.name if isinstance(code, ErrorCode) else f"code {code}"
+                raise DeviceError(f"device error {name} for request 0x{kind:02x} (detail {detail})", code)
+            if event.type != expect:
+                raise DeviceError(f"expected reply 0x{int(expect):02x}, got 0x{event.type:02x}")
+            return event.payload
+        raise AssertionError("unreachable")
+
+    # -- requests ------------------------------------------------------------------------------
+    def identify(self):
+        self.identity = Identity.from_bytes(self._request([encode_frame(Type.IDENTIFY)], Type.IDENTITY))
+        return self.identity
+
+    def load_model(self, network):
+        """Pack ``network`` for the device's lanes, send it, and check the device's checksum."""
+        identity = self.identity or self.identify()
+        if network.config.digest() != identity.config_digest:
+            raise DeviceError(f"network uses fixed-point configuration {network.config.digest()[:16]}, "
+                              f"the device was built for {identity.config_digest[:16]}")
+        image = fw_image.pack(network, identity.lanes)
+        blob = fw_image.to_bytes(image)
+        chunk = MAX_PAYLOAD - 4
+        for offset in range(0, len(blob), chunk):
+            held, = struct.unpack("<I", self._request(
+                [encode_frame(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK))
+            if held != min(len(blob), offset + chunk):
+                raise DeviceError(f"device holds {held} image bytes, expected {min(len(blob), offset + chunk)}")
+        checksum, = struct.unpack("<I", self._request(
+            [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED))
+        if checksum != fw_image.checksum(blob):
+            raise DeviceError(f"device reports image checksum {checksum:08x}, expected {fw_image.checksum(blob):08x}")
+        self.image = image
+        return checksum
+
+    def verify(self):
+        """``(loaded, checksum)`` of the model the device holds."""
+        loaded, checksum = struct.unpack("<BI", self._request([encode_frame(Type.VERIFY)], Type.CHECKSUM))
+        return bool(loaded), checksum
+
+    def infer(self, spikes):
+        """Run one sample: ``spikes`` is ``(T, n_inputs)`` bool (binary) or integer amplitudes."""
+        if self.image is None:
+            raise DeviceError("no model loaded: call load_model first")
+        spikes = np.asarray(spikes)
+        expected = (self.image.n_steps, self.image.layers[0].n_in)
+        if spikes.shape != expected:
+            raise ValueError(f"a sample must have shape {expected} (T, inputs), got {spikes.shape}")
+        frames = [encode_frame(Type.STEPS, p) for p in split_records(encode_steps(spikes, self.image.config.one))]
+        try:
+            payload = self._request(frames, Type.RESULT)
+        except DeviceError as error:
+            if error.code is not None:
+                self._request([encode_frame(Type.ABORT)], Type.ACK)
+            raise
+        result = Result.from_bytes(payload)
+        return Inference(np.array(result.scores), result.prediction, result.input_events, result.spike_counts,
+                         result.cycles, sum(map(len, frames)))

@@ -1,0 +1,100 @@
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware.protocol import (MAX_PAYLOAD, ErrorCode, Frame, FrameDecoder, FrameError, Identity, ProtocolError,
+                               Result, Type, crc16, decode_steps, encode_frame, encode_steps, split_records)
+
+
+def test_crc16_is_ccitt_false():
+    assert crc16(b"123456789") == 0x29B1   # the standard check value of CRC-16/CCITT-FALSE
+
+
+def test_frame_layout_by_hand():
+    frame = encode_frame(Type.VERIFY, b"\x01\x02")
+    assert frame[:4] == bytes([0xA5, 0x04, 0x02, 0x00]) and frame[4:6] == b"\x01\x02"
+    assert int.from_bytes(frame[6:], "big") == crc16(frame[1:6])
+    with pytest.raises(ProtocolError, match="exceeds"):
+        encode_frame(Type.LOAD, bytes(MAX_PAYLOAD + 1))
+
+
+def test_bad_crc_is_reported_and_the_next_frame_decodes():
+    good = encode_frame(Type.IDENTIFY)
+    bad = bytearray(encode_frame(Type.VERIFY, b"xyz"))
+    bad[5] ^= 0x40
+    events = FrameDecoder().feed(bytes(bad) + good)
+    assert events == [FrameError(ErrorCode.BAD_CRC, Type.VERIFY), Frame(Type.IDENTIFY, b"")]
+
+
+def test_oversize_length_is_reported_and_resynchronised():
+    events = FrameDecoder().feed(bytes([0xA5, 0x05, 0xFF, 0xFF]) + encode_frame(Type.ABORT))
+    assert events[0].code == ErrorCode.OVERSIZE and events[-1] == Frame(Type.ABORT, b"")
+
+
+def test_truncated_frame_times_out_and_what_followed_is_recovered():
+    decoder = FrameDecoder()
+    truncated = encode_frame(Type.LOAD, bytes(100))[:50]
+    assert decoder.feed(truncated + encode_frame(Type.IDENTIFY)) == []   # swallowed by the long header
+    events = decoder.timeout()
+    assert events[0] == FrameError(ErrorCode.TIMEOUT, Type.LOAD)
+    assert events[-1] == Frame(Type.IDENTIFY, b"")
+    assert decoder.idle or decoder.timeout()[-1:] != []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=40))
+def test_garbage_never_hides_the_next_valid_frame(garbage, payload):
+    decoder = FrameDecoder()
+    frame = Frame(Type.VERIFY, payload)
+    events = decoder.feed(garbage + encode_frame(frame.type, frame.payload))
+    while frame not in events and not decoder.idle:
+        events += decoder.timeout()
+    assert frame in events
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 300), st.floats(0, 1), st.booleans(), st.integers(0, 2**32 - 1))
+def test_step_records_round_trip(n_steps, n_inputs, density, graded, seed):
+    rng = np.random.default_rng(seed)
+    amplitudes = (rng.random((n_steps, n_inputs)) < density).astype(np.int64) * 256
+    if graded:
+        amplitudes = amplitudes * rng.integers(1, 257, amplitudes.shape) // 256
+    payloads = split_records(encode_steps(amplitudes, 256), limit=64 + n_inputs * 4)
+    steps = [s for p in payloads for s in decode_steps(p[1:], n_inputs, 256)]
+    assert payloads[0][0] == 1 and all(p[0] == 0 for p in payloads[1:])
+    assert len(steps) == n_steps
+    for t, events in enumerate(steps):
+        assert events == [(j, int(amplitudes[t, j])) for j in np.flatnonzero(amplitudes[t])]
+
+
+def test_each_step_takes_the_shorter_encoding():
+    sparse = np.zeros((1, 784), np.int64)
+    sparse[0, [3, 500]] = 256
+    dense = np.full((1, 784), 256)
+    assert encode_steps(sparse, 256)[0] == struct.pack("<BHHH", 0x40, 2, 3, 500)
+    assert len(encode_steps(dense, 256)[0]) == 1 + 98
+    assert encode_steps(np.zeros((70, 784)), 256) == [bytes([63]), bytes([5])]
+
+
+@pytest.mark.parametrize("records, message", [
+    (bytes([0x40, 2, 0, 1, 0]), "truncated"),
+    (struct.pack("<BHHH", 0x40, 2, 9, 3), "ascending"),
+    (struct.pack("<BHH", 0x40, 1, 784), "below 784"),
+    (struct.pack("<BHHH", 0x42, 1, 3, 300), "amplitudes"),
+    (bytes([0x77]), "unknown step record"),
+])
+def test_malformed_step_records_are_rejected(records, message):
+    with pytest.raises(ProtocolError, match=message):
+        decode_steps(records, 784, 256)
+
+
+def test_reply_payloads_round_trip():
+    identity = Identity(1, 8, 4, 784, 512, 1000, 80, "ab" * 32, True, 0xDEADBEEF)
+    assert Identity.from_bytes(identity.to_bytes()) == identity
+    result = Result((1, -2, 3), 2, 77, (10, 20), 12345)
+    assert Result.from_bytes(result.to_bytes()) == result
+    with pytest.raises(ProtocolError):
+        Result.from_bytes(result.to_bytes()[:-1])

@@ -1,0 +1,143 @@
+"""The host driver over the emulator: sockets, loop://, PCIe FIFOs, and CRC retries."""
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from firmware.protocol import FrameDecoder
+from host.device import Device, DeviceError, DeviceTimeout
+from host.infer import main as infer
+from host.transport import PCIeTransport, SerialTransport, TransportError
+from quant import assets, golden
+from quant.model import SRCNet
+from quant.quantize import quantize_model
+from quant.samples import load_samples
+from sim.emulator import DeviceModel, GoldenBackend, serve
+
+
+@pytest.fixture
+def network():
+    torch.manual_seed(2)
+    model = SRCNet([20, 12, 100])
+    with torch.no_grad():
+        model.layers[0].weight.mul_(4)
+    return quantize_model(model, n_steps=30)
+
+
+@pytest.fixture
+def emulator():
+    server = serve(lanes=4)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_device_over_a_socket_matches_golden(network, emulator):
+    spikes = np.random.default_rng(3).random((4, 30, 20)) < 0.3
+    with Device(emulator.url) as device:
+        assert device.identify().lanes == 4
+        device.load_model(network)
+        assert device.verify()[0]
+        for sample in spikes:
+            got, expected = device.infer(sample), golden.run(network, sample[:, None, :])
+            assert np.array_equal(got.scores, expected.scores[0]) and got.prediction == expected.prediction[0]
+            assert got.bytes_sent > 0 and got.cycles > 0
+        with pytest.raises(ValueError, match=r"shape \(30, 20\)"):
+            device.infer(spikes[0][:, :10])
+
+
+class FlakyTransport:
+    """Corrupts the first ``n`` bytes read back (one flipped bit each time), then behaves."""
+
+    def __init__(self, inner, corrupt_replies):
+        self.inner, self.left, self.timeout, self.url = inner, corrupt_replies, inner.timeout, inner.url
+
+    def write(self, data):
+        self.inner.write(data)
+
+    def read(self, n):
+        data = self.inner.read(n)
+        if data and self.left and data[0] == 0xA5:
+            self.left -= 1
+            self._corrupt_next = True
+            return data
+        if data and getattr(self, "_corrupt_next", False):
+            self._corrupt_next = False
+            return bytes([data[0] ^ 0x10]) + data[1:]
+        return data
+
+    def close(self):
+        self.inner.close()
+
+
+def test_corrupt_replies_are_retried(network, emulator):
+    flaky = FlakyTransport(SerialTransport(emulator.url, timeout=1.0), corrupt_replies=2)
+    with Device(flaky, retries=3) as device:
+        assert device.identify().lanes == 4
+    always = FlakyTransport(SerialTransport(emulator.url, timeout=1.0), corrupt_replies=100)
+    with Device(always, retries=2) as device, pytest.raises(DeviceError, match="corrupt replies"):
+        device.identify()
+
+
+def test_loop_url_echoes_and_the_driver_says_what_it_got():
+    with Device("loop://", timeout=0.2) as device, pytest.raises(DeviceError, match="expected reply 0x81, got 0x01"):
+        device.identify()
+
+
+def test_silence_times_out():
+    with Device("loop://", timeout=0.2) as device:
+        device.transport.read = lambda n: b""   # a device that never answers
+        with pytest.raises(DeviceTimeout, match="no reply"):
+            device.identify()
+
+
+def test_unreachable_port_is_a_clear_error():
+    with pytest.raises(TransportError, match="cannot open"):
+        SerialTransport("/dev/does-not-exist")
+
+
+def test_pcie_transport_over_fifos(tmp_path, network):
+    h2c, c2h = tmp_path / "h2c", tmp_path / "c2h"
+    os.mkfifo(h2c)
+    os.mkfifo(c2h)
+    device_model, stop = DeviceModel(GoldenBackend(lanes=4)), threading.Event()
+
+    def serve_fifos():
+        with open(h2c, "rb", buffering=0) as inbox, open(c2h, "wb", buffering=0) as outbox:
+            decoder = FrameDecoder()
+            while not stop.is_set():
+                data = inbox.read(4096)
+                if not data:
+                    return
+                for event in decoder.feed(data):
+                    for reply in device_model.handle(event):
+                        outbox.write(reply)
+
+    thread = threading.Thread(target=serve_fifos, daemon=True)
+    thread.start()
+    transport = PCIeTransport(str(h2c), str(c2h), timeout=5.0)
+    with Device(transport) as device:
+        device.load_model(network)
+        sample = np.random.default_rng(5).random((30, 20)) < 0.3
+        assert device.infer(sample).prediction == golden.run(network, sample[:, None, :]).prediction[0]
+    stop.set()
+    thread.join(timeout=5)
+
+
+def test_host_infer_on_shipped_samples_matches_golden(tmp_path, capsys):
+    assert infer(["--emulate", "--limit", "25", "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["golden_agreement"] == 1.0 and report["golden_scores_identical"]
+    manifest = json.loads(assets.MANIFEST.read_text())
+    labels = load_samples(assets.SAMPLES)[1][:25]
+    assert report["accuracy"] == (np.array(manifest["fixed_predictions"][:25]) == labels).mean()
+    assert report["bytes_per_sample"] > 0 and report["cycles_per_sample"] > 0
+
+
+def test_host_infer_bad_port_exits_2(capsys):
+    assert infer(["--port", "/dev/does-not-exist", "--limit", "1"]) == 2
+    assert "cannot open" in capsys.readouterr().err

@@ -61,6 +61,8 @@ def main(argv=None):
     p.add_argument("--baud", type=int, default=3_000_000, help="serial line rate")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
     p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (with --emulate)")
+    p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
+                   help="what the emulator computes with (with --emulate): the golden model or the core's Verilog")
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
     p.add_argument("--dataset", choices=["shipped", "mnist", "fashion-mnist"], default="shipped",
                    help="the shipped encoded samples, or a data set encoded here")
@@ -80,7 +82,7 @@ def main(argv=None):
         spikes, labels = load_inputs(args, network)
         if args.emulate:
             from sim.emulator import serve
-            server = serve(lanes=args.lanes)
+            server = serve(args.backend, lanes=args.lanes)
         device = Device(server.url if server else args.port, baudrate=args.baud, timeout=args.timeout)
     except (QuantizationError, SampleError, TransportError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

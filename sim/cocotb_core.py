@@ -83,7 +83,10 @@ async def core_matches_golden(dut):
         if prediction != int(golden_result.prediction[0]):
             problems.append(f"prediction {prediction} != golden {int(golden_result.prediction[0])}")
         report["mismatches"] += [f"sample {n}: {p}" for p in problems]
-        report["samples"].append({"cycles": cycles, "prediction": prediction, "blocks_compared": len(expected),
+        spike_counts = [sum(1 for (t_, k_, _), lanes in trace.items() if k_ == k for ln in lanes if ln[3] > 0)
+                        for k in range(len(image.layers))]
+        report["samples"].append({"cycles": cycles, "prediction": prediction, "scores": scores,
+                                  "spike_counts": spike_counts, "blocks_compared": len(expected),
                                   "events": [int(c.sum()) for c in golden_result.spike_counts],
                                   "input_events": int(np.count_nonzero(amplitudes))})
         # The core is ready again for the next sample; state is reset by the t == 0 masking.

@@ -5,7 +5,8 @@ Usage::
     python -m sim.emulator --port 0            # prints socket://127.0.0.1:PORT, serves until killed
 
 :class:`DeviceModel` is the device's side of the protocol (load, verify, stream samples) over a
-*back end* that runs one sample: :class:`GoldenBackend` (the golden model) here. Replies are
+*back end* that runs one sample: :class:`GoldenBackend` (the golden model) or
+:class:`RTLBackend` (the core's Verilog under cocotb and Icarus). Replies are
 byte-identical to what the hardware sends, so the host cannot tell them apart.
 """
 
@@ -26,7 +27,7 @@ from hdl.cycles import sample_cycles
 from quant import golden
 from quant.fixedpoint import DEFAULT
 
-__all__ = ["GoldenBackend", "DeviceModel", "serve", "main"]
+__all__ = ["GoldenBackend", "RTLBackend", "DeviceModel", "serve", "main"]
 
 #: Largest image the emulated device accepts (bytes).
 MAX_IMAGE = 16 << 20
@@ -58,6 +59,38 @@ class GoldenBackend:
         cycles, _ = sample_cycles(image, amplitudes, [{"s": st["s"][:, 0]} for st in result.states])
         return Result(tuple(int(v) for v in result.scores[0]), int(result.prediction[0]),
                       int(np.count_nonzero(amplitudes)), tuple(int(c[0]) for c in result.spike_counts), cycles)
+
+
+class RTLBackend:
+    """Runs a sample on the core's Verilog (cocotb + Icarus), built once per loaded model.
+
+    The bench inside also checks the core against the golden model state by state, so a
+    disagreement surfaces as an error reply rather than a wrong answer.
+    """
+
+    name = "rtl"
+
+    def __init__(self, lanes=8, workdir=None):
+        import tempfile
+
+        self.lanes = lanes
+        self.workdir = workdir or tempfile.mkdtemp(prefix="src-rtl-")
+        self.bench = self.image = None
+
+    def install(self, image):
+        from sim.runner import CoreBench
+
+        self.image = image
+        self.bench = CoreBench(fw_image.to_network(image), self.lanes, self.workdir)
+
+    def run(self, steps):
+        amplitudes = np.zeros((len(steps), self.image.layers[0].n_in), np.int64)
+        for t, events in enumerate(steps):
+            for j, a in events:
+                amplitudes[t, j] = a
+        sample = self.bench.run(amplitudes[None])["samples"][0]
+        return Result(tuple(sample["scores"]), sample["prediction"], sample["input_events"],
+                      tuple(sample["spike_counts"]), sample["cycles"])
 
 
 class DeviceModel:
@@ -200,9 +233,10 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
 
 def serve(backend="golden", lanes=8, port=0, background=True):
     """Start an emulator; returns the server (``.url``, ``.shutdown()``). In a thread when ``background``."""
-    if backend != "golden":
-        raise ValueError(f"unknown back end {backend!r}; this emulator has 'golden'")
-    server = EmulatorServer(DeviceModel(GoldenBackend(lanes)), port)
+    backends = {"golden": GoldenBackend, "rtl": RTLBackend}
+    if backend not in backends:
+        raise ValueError(f"unknown back end {backend!r}; expected one of {sorted(backends)}")
+    server = EmulatorServer(DeviceModel(backends[backend](lanes)), port)
     if background:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -212,7 +246,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.emulator", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
-    p.add_argument("--backend", choices=["golden"], default="golden", help="what computes the samples")
+    p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
+                   help="what computes the samples: the golden model, or the core's Verilog in Icarus")
     p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (images must be packed for it)")
     args = p.parse_args(argv)
     server = serve(args.backend, args.lanes, args.port, background=False)

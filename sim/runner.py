@@ -16,7 +16,7 @@ import numpy as np
 from firmware.image import pack
 from quant.quantize import save_network
 
-__all__ = ["SimulatorMissing", "available_simulator", "write_core_verilog", "run_core_bench"]
+__all__ = ["SimulatorMissing", "available_simulator", "write_core_verilog", "CoreBench", "run_core_bench"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,33 +61,56 @@ def write_core_verilog(network, lanes, path, trace=True):
     return path
 
 
-def run_core_bench(network, lanes, amplitudes, workdir, simulator=None):
-    """Run the cocotb bench on ``amplitudes`` ``(n, T, n_in)``; return its report dict.
+class CoreBench:
+    """The core's Verilog for one network, built once, run on samples many times.
 
-    Raises ``AssertionError`` with the bench's mismatches if the core disagrees with the golden model.
+    Parameters
+    ----------
+    network : quant.golden.QuantizedNetwork
+    lanes : int
+    workdir : path
+        Where the Verilog, the simulator build and the per-run files go.
     """
-    from cocotb_tools.runner import get_results, get_runner
 
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    save_network(workdir / "network.npz", network)
-    np.savez(workdir / "samples.npz", amplitudes=np.asarray(amplitudes, np.int64))
-    spec = {"network": str(workdir / "network.npz"), "samples": str(workdir / "samples.npz"), "lanes": lanes,
-            "report": str(workdir / "report.json")}
-    (workdir / "spec.json").write_text(json.dumps(spec))
-    source = write_core_verilog(network, lanes, workdir / "src_core.v")
-    simulator = available_simulator(simulator)
-    runner = get_runner(simulator)
-    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
-    runner.build(sources=[source], hdl_toplevel="src_core", build_dir=workdir / "build", timescale=("1ns", "1ps"),
-                 build_args=build_args, always=True)
-    env = {"SRC_BENCH_SPEC": str(workdir / "spec.json"),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    xml = runner.test(hdl_toplevel="src_core", test_module="sim.cocotb_core", build_dir=workdir / "build",
-                      test_dir=workdir, extra_env=env)
-    report = json.loads((workdir / "report.json").read_text()) if (workdir / "report.json").exists() else None
-    _, failed = get_results(xml)
-    if failed or report is None:
-        detail = "\n".join((report or {}).get("mismatches", [])[:20]) or "the bench failed; see the simulator log"
-        raise AssertionError(f"cocotb bench failed:\n{detail}")
-    return report
+    def __init__(self, network, lanes, workdir, simulator=None):
+        from cocotb_tools.runner import get_runner
+
+        self.network, self.lanes = network, lanes
+        self.workdir = Path(workdir).resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        save_network(self.workdir / "network.npz", network)
+        source = write_core_verilog(network, lanes, self.workdir / "src_core.v")
+        self.simulator = available_simulator(simulator)
+        self.runner = get_runner(self.simulator)
+        build_args = ["-Wno-fatal"] if self.simulator == "verilator" else []
+        self.runner.build(sources=[source], hdl_toplevel="src_core", build_dir=self.workdir / "build",
+                          timescale=("1ns", "1ps"), build_args=build_args, always=True)
+
+    def run(self, amplitudes):
+        """Run ``amplitudes`` ``(n, T, n_in)``; return the bench's report.
+
+        Raises ``AssertionError`` with the bench's mismatches if the core disagrees with the golden model.
+        """
+        from cocotb_tools.runner import get_results
+
+        np.savez(self.workdir / "samples.npz", amplitudes=np.asarray(amplitudes, np.int64))
+        report_path = self.workdir / "report.json"
+        report_path.unlink(missing_ok=True)
+        spec = {"network": str(self.workdir / "network.npz"), "samples": str(self.workdir / "samples.npz"),
+                "lanes": self.lanes, "report": str(report_path)}
+        (self.workdir / "spec.json").write_text(json.dumps(spec))
+        env = {"SRC_BENCH_SPEC": str(self.workdir / "spec.json"),
+               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        xml = self.runner.test(hdl_toplevel="src_core", test_module="sim.cocotb_core",
+                               build_dir=self.workdir / "build", test_dir=self.workdir, extra_env=env)
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
+        _, failed = get_results(xml)
+        if failed or report is None:
+            detail = "\n".join((report or {}).get("mismatches", [])[:20]) or "the bench failed; see the simulator log"
+            raise AssertionError(f"cocotb bench failed:\n{detail}")
+        return report
+
+
+def run_core_bench(network, lanes, amplitudes, workdir, simulator=None):
+    """Build the core for ``network`` and run ``amplitudes`` ``(n, T, n_in)`` through it; return the report."""
+    return CoreBench(network, lanes, workdir, simulator).run(amplitudes)

@@ -141,3 +141,26 @@ def test_host_infer_on_shipped_samples_matches_golden(tmp_path, capsys):
 def test_host_infer_bad_port_exits_2(capsys):
     assert infer(["--port", "/dev/does-not-exist", "--limit", "1"]) == 2
     assert "cannot open" in capsys.readouterr().err
+
+
+def test_rtl_backend_gives_the_golden_answers(tmp_path, network):
+    pytest.importorskip("cocotb_tools")
+    from sim.runner import SimulatorMissing, available_simulator
+    try:
+        available_simulator()
+    except SimulatorMissing:
+        if os.environ.get("SRC_REQUIRE_SIM"):
+            raise
+        pytest.skip("no HDL simulator")
+    server = serve("rtl", lanes=4)
+    try:
+        spikes = np.random.default_rng(7).random((3, 30, 20)) < 0.3
+        with Device(server.url, timeout=120) as device:
+            device.load_model(network)
+            for sample in spikes:
+                got, expected = device.infer(sample), golden.run(network, sample[:, None, :], record=True)
+                assert np.array_equal(got.scores, expected.scores[0]) and got.prediction == expected.prediction[0]
+                assert list(got.spike_counts) == [int(c[0]) for c in expected.spike_counts]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -174,3 +174,13 @@ def test_lif_baseline_learns_beta_and_threshold():
     logits, activity = model((torch.rand(15, 3, 30) < 0.5).float())
     logits.sum().backward()
     assert model.lifs[0].beta.grad is not None and logits.shape == (3, 10) and activity.shape == (2,)
+
+
+def test_fused_scan_matches_the_eager_loop():
+    from quant.model import spike_scan
+    torch.manual_seed(4)
+    xb = torch.randn(40, 3, 17) * 2 - 3
+    eager_d, eager_hs = spike_scan(xb, return_hs=True, fused=False)
+    fused_d, fused_hs = spike_scan(xb, return_hs=True, fused=True)
+    torch.testing.assert_close(fused_d, eager_d, rtol=0, atol=1e-5)
+    torch.testing.assert_close(fused_hs, eager_hs, rtol=0, atol=1e-5)

@@ -15,6 +15,7 @@ install: .installed
 
 demo: .installed
 	$(PYTHON) -m quant.demo
+	$(PYTHON) -m host.infer --emulate
 
 test: .installed
 	$(PYTHON) -m pytest -q

@@ -28,6 +28,7 @@ import numpy as np
 from . import golden
 from .fixedpoint import DEFAULT, FixedPointConfig
 from .golden import QuantizedLayer, QuantizedNetwork
+from .npzfile import read_npz
 
 __all__ = ["QUANT_FORMAT", "QuantizationError", "quantize_layer", "quantize_model", "save_network",
            "load_network", "compare", "main"]
@@ -84,20 +85,12 @@ def save_network(path, network):
 
 def load_network(path):
     """Read a quantized network written by :func:`save_network`, validating it."""
-    path = Path(path)
+    header, arrays = read_npz(path, QUANT_FORMAT, QuantizationError, "quantized network")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            if header.get("format") != QUANT_FORMAT:
-                raise QuantizationError(f"{path}: format {header.get('format')!r}, expected {QUANT_FORMAT!r}")
-            config = FixedPointConfig.from_dict(header["config"])
-            layers = [QuantizedLayer(data[f"weight{k}"].astype(np.int64), int(frac), data[f"bias{k}"].astype(np.int64))
-                      for k, frac in enumerate(header["weight_frac"])]
-    except QuantizationError:
-        raise
-    except FileNotFoundError:
-        raise QuantizationError(f"{path}: no such quantized network") from None
-    except Exception as error:  # zip, JSON and key errors of a corrupt file
+        config = FixedPointConfig.from_dict(header["config"])
+        layers = [QuantizedLayer(arrays[f"weight{k}"].astype(np.int64), int(frac), arrays[f"bias{k}"].astype(np.int64))
+                  for k, frac in enumerate(header["weight_frac"])]
+    except (KeyError, TypeError, ValueError) as error:
         raise QuantizationError(f"{path}: not a valid quantized network ({type(error).__name__}: {error})") from None
     try:
         return QuantizedNetwork(layers, int(header["n_classes"]), config, header["encoding"], int(header["n_steps"]))

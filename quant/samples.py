@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .npzfile import read_npz
+
 __all__ = ["SAMPLES_FORMAT", "SampleError", "save_samples", "load_samples"]
 
 SAMPLES_FORMAT = "src-sample-pack/1"
@@ -34,19 +36,11 @@ def save_samples(path, images, labels, spikes, encoding, seed):
 
 def load_samples(path):
     """Return ``(spikes (T, n, features) bool, labels (n,) int64, images (n, features) uint8, header)``."""
-    path = Path(path)
+    header, arrays = read_npz(path, SAMPLES_FORMAT, SampleError, "sample pack")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            if header.get("format") != SAMPLES_FORMAT:
-                raise SampleError(f"{path}: format {header.get('format')!r}, expected {SAMPLES_FORMAT!r}")
-            spikes = np.unpackbits(data["spikes"], axis=2, count=header["features"]).astype(bool)
-            labels, images = data["labels"].astype(np.int64), data["images"]
-    except SampleError:
-        raise
-    except FileNotFoundError:
-        raise SampleError(f"{path}: no such sample pack") from None
-    except Exception as error:
+        spikes = np.unpackbits(arrays["spikes"], axis=2, count=header["features"]).astype(bool)
+        labels, images = arrays["labels"].astype(np.int64), arrays["images"]
+    except (KeyError, TypeError, ValueError) as error:
         raise SampleError(f"{path}: not a valid sample pack ({type(error).__name__}: {error})") from None
     if spikes.shape[0] != header["n_steps"] or spikes.shape[1] != len(labels) or images.shape != (len(labels), header["features"]):
         raise SampleError(f"{path}: inconsistent shapes {spikes.shape}, {labels.shape}, {images.shape}")

@@ -41,3 +41,19 @@ def nmnist_event_bytes(x, y, p, t):
     for xi, yi, pi, ti in zip(x, y, p, t):
         out += bytes([xi, yi, (pi << 7) | ((ti >> 16) & 0x7F), (ti >> 8) & 0xFF, ti & 0xFF])
     return bytes(out)
+
+
+def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30):
+    """A quantized SRC network with Xavier weights scaled up (so that neurons fire) and biases in ``bias``."""
+    import torch
+
+    from quant.model import SRCNet
+    from quant.quantize import quantize_model
+
+    torch.manual_seed(seed)
+    model = SRCNet(sizes)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.mul_(weight_scale)
+            layer.bias.uniform_(*bias)
+    return quantize_model(model, n_steps=n_steps)

@@ -11,16 +11,7 @@ from quant import golden
 from quant.model import SRCNet
 from quant.quantize import quantize_model
 from sim.check import compare_trace, expected_trace, step_events
-
-
-def random_network(sizes, seed, weight_scale=4.0, bias=(-6, -4)):
-    torch.manual_seed(seed)
-    model = SRCNet(sizes)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.weight.mul_(weight_scale)
-            layer.bias.uniform_(*bias)
-    return quantize_model(model, encoding="rate", n_steps=30)
+from tests.helpers import random_network
 
 
 def simulate(network, lanes, samples):

@@ -6,26 +6,20 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from firmware.protocol import FrameDecoder
 from host.device import Device, DeviceError, DeviceTimeout
 from host.infer import main as infer
 from host.transport import PCIeTransport, SerialTransport, TransportError
 from quant import assets, golden
-from quant.model import SRCNet
-from quant.quantize import quantize_model
 from quant.samples import load_samples
+from tests.helpers import random_network
 from sim.emulator import DeviceModel, GoldenBackend, serve
 
 
 @pytest.fixture
 def network():
-    torch.manual_seed(2)
-    model = SRCNet([20, 12, 100])
-    with torch.no_grad():
-        model.layers[0].weight.mul_(4)
-    return quantize_model(model, n_steps=30)
+    return random_network([20, 12, 100], seed=2, bias=(-6.0, -6.0))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 from firmware.image import pack
 from hdl.cycles import sample_cycles
@@ -18,6 +17,7 @@ from quant.model import SRCNet
 from quant.quantize import load_network, quantize_model
 from quant.samples import load_samples
 from sim.runner import SimulatorMissing, available_simulator, run_core_bench
+from tests.helpers import random_network
 
 try:
     available_simulator()
@@ -30,13 +30,7 @@ T = 24
 
 
 def network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0)):
-    torch.manual_seed(seed)
-    model = SRCNet(sizes)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.weight.mul_(weight_scale)
-            layer.bias.uniform_(*bias)
-    return quantize_model(model, n_steps=T)
+    return random_network(sizes, seed, weight_scale, bias, n_steps=T)
 
 
 def spikes(n_in, n, seed, p=0.25, graded=False):

@@ -5,23 +5,17 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
 
 from firmware import image as fw_image
 from firmware.protocol import ErrorCode, FrameDecoder, Identity, Result, Type, encode_frame, encode_steps, split_records
 from quant import golden
-from quant.model import SRCNet
-from quant.quantize import quantize_model
+from tests.helpers import random_network
 from sim.emulator import DeviceModel, GoldenBackend
 
 
 @pytest.fixture
 def network():
-    torch.manual_seed(1)
-    model = SRCNet([20, 12, 100])
-    with torch.no_grad():
-        model.layers[0].weight.mul_(4)
-    return quantize_model(model, n_steps=30)
+    return random_network([20, 12, 100], seed=1, bias=(-6.0, -6.0))
 
 
 def talk(device, frame_bytes):

@@ -150,3 +150,33 @@ def test_run_time_load_replaces_the_baked_network():
     expected_b = golden.run(b, sample[:, None, :]).scores[0].tolist()
     assert results == expected_b
     assert results != golden.run(a, sample[:, None, :]).scores[0].tolist()
+
+
+def test_out_of_range_input_is_dropped_and_flagged():
+    network, lanes = random_network([24, 12, 100], seed=13), 4
+    dut = SRCCore(pack(network, lanes))
+    sample = rate_samples(24, 30, 1, seed=14)[0]
+    scores, flags = [], []
+
+    async def bench(ctx):
+        for t, events in enumerate(step_events(sample)):
+            words = [{"index": j, "amplitude": a, "end": 0} for j, a in events]
+            if t == 3:
+                words.insert(0, {"index": 24, "amplitude": 256, "end": 0})   # past the 24 inputs
+            for word in words + [{"index": 0, "amplitude": 0, "end": 1}]:
+                ctx.set(dut.events.payload, word)
+                ctx.set(dut.events.valid, 1)
+                await ctx.tick().until(dut.events.ready)
+                flags.append(ctx.get(dut.error))
+        ctx.set(dut.events.valid, 0)
+        ctx.set(dut.result.ready, 1)
+        for _ in range(10):
+            payload, = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
+            scores.append(payload.score)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert flags[-1] == 1 and flags[0] == 0
+    assert scores == golden.run(network, sample[:, None, :]).scores[0].tolist()

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m hdl.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1
+    python -m hdl.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1 --rtl-lanes 8 32
 
 For every network and lane count: the exact cycle model (:mod:`hdl.cycles`) over ``--samples``
 samples, its event-driven ideal, the utilisation ideal/cycles and samples/s at ``--clock-mhz``;
@@ -72,6 +72,8 @@ def main(argv=None):
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 8, 32], help="lane counts P to measure")
     p.add_argument("--samples", type=int, default=20, help="MNIST test samples per measurement")
     p.add_argument("--rtl-samples", type=int, default=0, help="of those, how many to confirm in RTL simulation")
+    p.add_argument("--rtl-lanes", type=int, nargs="*", default=[8, 32],
+                   help="lane counts whose samples are confirmed in RTL (small P simulates slowly)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock for samples/s")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded spikes")
     p.add_argument("--out", type=Path, default=Path("docs/benchmarks/cycles"), help="report path without suffix")
@@ -81,7 +83,8 @@ def main(argv=None):
         network = load_network(path)
         amplitudes, _ = encoded_samples(network, args.samples, args.seed)
         for lanes in args.lanes:
-            row = measure(network, lanes, amplitudes, args.rtl_samples, args.clock_mhz)
+            rtl = args.rtl_samples if lanes in args.rtl_lanes else 0
+            row = measure(network, lanes, amplitudes, rtl, args.clock_mhz)
             print(json.dumps(row))
             rows.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ from firmware.image import DeviceImage
 from .arith import round_shift, saturate
 from .neuron import NeuronLane
 
-__all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore"]
+__all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
+           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "load_writes"]
 
 
 class FitError(ValueError):
@@ -100,10 +101,32 @@ def trace_layout(config, lanes, limits):
                               "lanes": data.ArrayLayout(lane_state_layout(config), lanes)})
 
 
+#: Targets of a run-time write through the core's ``load`` port.
+LOAD_WEIGHTS, LOAD_BIASES, LOAD_TABLE, LOAD_X_LUT, LOAD_H_LUT = range(5)
+#: Fields of a layer-table row, in the order of their addresses (``layer * 8 + field``); field 6 of layer 0 is T.
+TABLE_FIELDS = ("n_in", "n_out", "blocks", "weight_base", "block_base", "acc_shift")
+
+
 def load_layout(config, lanes, limits):
-    """A run-time memory write: ``memory`` 0 = weights, 1 = biases; one whole word of ``lanes`` values."""
-    return data.StructLayout({"memory": 1, "address": unsigned(_bits(max(limits.weight_words, limits.state_blocks))),
+    """A run-time write: ``memory`` is one of ``LOAD_*``; a whole word of ``lanes`` values for weights and
+    biases, one value for a layer-table field (address ``layer*8 + field``, T at address 6) or a LUT entry."""
+    depth = max(limits.weight_words, limits.state_blocks, config.x_lut_size, config.h_lut_size, 8 * limits.max_layers)
+    return data.StructLayout({"memory": 3, "address": unsigned(_bits(depth)),
                               "word": unsigned(lanes * max(config.weight_width, config.bias_width))})
+
+
+def load_writes(image):
+    """Every ``load`` word that puts ``image`` into a core: ``(memory, address, word)`` tuples."""
+    cfg = image.config
+    writes = [(LOAD_WEIGHTS, a, w) for a, w in enumerate(_pack(image.weights, cfg.weight_width))]
+    writes += [(LOAD_BIASES, a, w) for a, w in enumerate(_pack(image.biases, cfg.bias_width))]
+    for k, e in enumerate(image.layers):
+        writes += [(LOAD_TABLE, 8 * k + f, getattr(e, name) & 0x3F if name == "acc_shift" else getattr(e, name))
+                   for f, name in enumerate(TABLE_FIELDS)]
+    writes.append((LOAD_TABLE, 6, image.n_steps))
+    writes += [(LOAD_X_LUT, a, v) for a, v in enumerate(cfg.x_lut)]
+    writes += [(LOAD_H_LUT, a, v) for a, v in enumerate(cfg.h_lut)]
+    return writes
 
 
 def _pack(rows, width):
@@ -130,7 +153,9 @@ class SRCCore(wiring.Component):
     result : Out(stream.Signature(result_layout))
         ``n_classes`` words after the last step of each sample.
     load : In(stream.Signature(load_layout))
-        Run-time writes of weight and bias words (between samples).
+        Run-time writes (between samples) of weight and bias words, layer-table fields, T and
+        LUT entries: a network of the same number of layers and classes and any sizes within
+        ``limits`` can replace the baked one.
     trace : Out(stream.Signature(trace_layout))
         A monitor: one word per updated block, when ``trace`` is set. The core never waits
         on its ``ready``.
@@ -185,19 +210,34 @@ class SRCCore(wiring.Component):
         a_rp = amem.read_port(transparent_for=(a_wp,))
         lane = lambda word, p, width: word[p * width:(p + 1) * width]
 
-        # -- run-time loading of weights and biases ---------------------------------------------
+        # -- the layer table and T: registers, initialised from the image, writable at run time -----
+        max_blocks = -(-limits.max_neurons // P)
+        widths = {"n_in": max(limits.max_inputs, limits.max_neurons), "n_out": limits.max_neurons,
+                  "blocks": max_blocks, "weight_base": limits.weight_words, "block_base": limits.state_blocks}
+        table = {name: Array(Signal(range(widths[name] + 1), init=getattr(e, name), name=f"{name}{row}")
+                             for row, e in enumerate(image.layers))
+                 for name in widths}
+        acc_shifts = Array(Signal(signed(6), init=e.acc_shift, name=f"acc_shift{row}")
+                           for row, e in enumerate(image.layers))
+        n_steps = Signal(range(limits.max_steps + 1), init=image.n_steps)
+
+        # -- run-time loading ----------------------------------------------------------------------
+        load = self.load.payload
         m.d.comb += self.load.ready.eq(1)
         with m.If(self.load.valid):
-            with m.If(self.load.payload.memory == 0):
-                m.d.comb += [w_wp.addr.eq(self.load.payload.address), w_wp.data.eq(self.load.payload.word), w_wp.en.eq(1)]
-            with m.Else():
-                m.d.comb += [b_wp.addr.eq(self.load.payload.address), b_wp.data.eq(self.load.payload.word), b_wp.en.eq(1)]
-
-        # -- the layer table ---------------------------------------------------------------------
-        table = {name: Array(Const(getattr(e, name), unsigned(max(1, getattr(e, name).bit_length())))
-                             for e in image.layers)
-                 for name in ("n_in", "n_out", "blocks", "weight_base", "block_base")}
-        acc_shifts = Array(Const(e.acc_shift, signed(6)) for e in image.layers)
+            with m.Switch(load.memory):
+                with m.Case(LOAD_WEIGHTS):
+                    m.d.comb += [w_wp.addr.eq(load.address), w_wp.data.eq(load.word), w_wp.en.eq(1)]
+                with m.Case(LOAD_BIASES):
+                    m.d.comb += [b_wp.addr.eq(load.address), b_wp.data.eq(load.word), b_wp.en.eq(1)]
+                with m.Case(LOAD_TABLE):
+                    for row in range(n_layers):
+                        for f, name in enumerate(TABLE_FIELDS):
+                            target = acc_shifts[row] if name == "acc_shift" else table[name][row]
+                            with m.If(load.address == 8 * row + f):
+                                m.d.sync += target.eq(load.word)
+                    with m.If(load.address == 6):
+                        m.d.sync += n_steps.eq(load.word)
         layer = Signal(range(max(2, n_layers)))
         t = Signal.like(self.step)
         first = Signal()
@@ -207,6 +247,9 @@ class SRCCore(wiring.Component):
         lanes = [NeuronLane(cfg, AW, self.min_shift, self.max_shift) for _ in range(P)]
         for p, ln in enumerate(lanes):
             m.submodules[f"lane{p}"] = ln
+            m.d.comb += [ln.lut_addr.eq(load.address), ln.lut_data.eq(load.word),
+                         ln.x_lut_we.eq(self.load.valid & (load.memory == LOAD_X_LUT)),
+                         ln.h_lut_we.eq(self.load.valid & (load.memory == LOAD_H_LUT))]
 
         # -- accumulate: the event pipeline --------------------------------------------------------
         ev_j = Signal(range(max(2, limits.max_inputs, limits.max_neurons)))
@@ -267,7 +310,6 @@ class SRCCore(wiring.Component):
                 m.d.comb += [entry.i.eq(ln.i), entry.h.eq(ln.h), entry.hs.eq(ln.hs), entry.s.eq(spikes_out[p])]
 
         # -- which blocks of the layer just updated have spikes (the scan skips the others) -------
-        max_blocks = -(-limits.max_neurons // P)
         nonzero = Signal(max_blocks)
         with m.If(up_issue & (blk == 0)):
             m.d.sync += nonzero.eq(0)
@@ -384,7 +426,7 @@ class SRCCore(wiring.Component):
                 with m.If(up_valid == 0):
                     with m.If(layer == n_layers - 1):
                         m.d.comb += ro_start.eq(1)
-                        with m.If(t == image.n_steps - 1):
+                        with m.If(t == n_steps - 1):
                             m.next = "WAIT_READOUT"
                         with m.Else():
                             m.d.sync += t.eq(t + 1)

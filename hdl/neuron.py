@@ -39,6 +39,8 @@ class NeuronLane(wiring.Component):
         The layer's shift from ``acc`` to the ``i`` format (``weight_frac + state_frac - i_frac``).
     i, h, hs, s : Out
         The new state and output spike, :attr:`LATENCY` cycles after the inputs.
+    lut_addr, lut_data, x_lut_we, h_lut_we : In
+        A run-time write of one LUT entry.
     """
 
     LATENCY = 2
@@ -58,6 +60,10 @@ class NeuronLane(wiring.Component):
             "h": Out(signed(c.h_width)),
             "hs": Out(signed(c.hs_width)),
             "s": Out(unsigned(c.spike_width)),
+            "lut_addr": In(range(max(c.x_lut_size, c.h_lut_size))),
+            "lut_data": In(unsigned(max(c.x_width, c.h_width))),
+            "x_lut_we": In(1),
+            "h_lut_we": In(1),
         })
 
     def elaborate(self, platform):
@@ -66,6 +72,10 @@ class NeuronLane(wiring.Component):
         m.submodules.x_lut = x_lut = memory.Memory(shape=unsigned(c.x_width - 1), depth=c.x_lut_size, init=c.x_lut)
         m.submodules.h_lut = h_lut = memory.Memory(shape=unsigned(c.h_width - 1), depth=c.h_lut_size, init=c.h_lut)
         x_port, h_port = x_lut.read_port(), h_lut.read_port()
+        # The tables are initialised from the configuration and writable at run time.
+        x_write, h_write = x_lut.write_port(), h_lut.write_port()
+        m.d.comb += [x_write.addr.eq(self.lut_addr), x_write.data.eq(self.lut_data), x_write.en.eq(self.x_lut_we),
+                     h_write.addr.eq(self.lut_addr), h_write.data.eq(self.lut_data), h_write.en.eq(self.h_lut_we)]
 
         # Stage 1: synaptic state, then the x LUT address; the h_s update and the recurrent drive.
         scaled = Signal(signed(self.acc.shape().width + max(0, -self.min_shift)))

@@ -34,6 +34,7 @@ VARIANTS = [
     ("state 10 frac bits", {"state_frac": 10, "h_lut_frac": 10, "h_lut_size": 4096, "bias_width": 14}),
     ("h_s 8 frac bits", {"hs_frac": 8}),
     ("i 12 bit (frac 6)", {"i_width": 12, "i_frac": 6}),
+    ("i 18 bit (frac 10, rails +-128)", {"i_width": 18}),
     ("x LUT step 1/8", {"x_lut_frac": 3, "x_lut_size": 128}),
     ("x LUT step 1/128", {"x_lut_frac": 7, "x_lut_size": 2048}),
     ("tanh LUT step 1/64", {"h_lut_frac": 6, "h_lut_size": 256}),

@@ -43,15 +43,16 @@ def nmnist_event_bytes(x, y, p, t):
     return bytes(out)
 
 
-def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30):
+def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30, params=None):
     """A quantized SRC network with Xavier weights scaled up (so that neurons fire) and biases in ``bias``."""
     import torch
 
     from quant.model import SRCNet
     from quant.quantize import quantize_model
+    from quant.srcparams import PAPER
 
     torch.manual_seed(seed)
-    model = SRCNet(sizes)
+    model = SRCNet(sizes, params=params or PAPER)
     with torch.no_grad():
         for layer in model.layers:
             layer.weight.mul_(weight_scale)

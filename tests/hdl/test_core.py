@@ -1,5 +1,7 @@
 """Amaranth-simulator tests of the whole core against the golden model, state by state."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -111,23 +113,20 @@ def test_cycle_model_is_exact(sizes, lanes):
 
 
 def test_run_time_load_replaces_the_baked_network():
-    """Bake network A, write network B (same shapes) through the load port, and get B's answers."""
-    from hdl.core import _pack
+    """Bake network A; load B (other layer sizes, another rho so other x-LUT contents) through the load port."""
+    from hdl.core import load_writes
+    from quant.srcparams import PAPER
 
-    a, b = random_network([24, 12, 100], seed=10), random_network([24, 12, 100], seed=11)
+    a = random_network([24, 12, 100], seed=10)
+    b = random_network([20, 16, 100], seed=11, params=dataclasses.replace(PAPER, rho=2.5), n_steps=25)
+    assert a.config.x_lut != b.config.x_lut
     lanes = 4
-    image_a, image_b = pack(a, lanes), pack(b, lanes)
-    assert [e.acc_shift for e in image_a.layers] == [e.acc_shift for e in image_b.layers]
-    cfg = a.config
-    width = max(cfg.weight_width, cfg.bias_width)
-    writes = [(0, addr, word) for addr, word in enumerate(_pack(image_b.weights, cfg.weight_width))]
-    writes += [(1, addr, word) for addr, word in enumerate(_pack(image_b.biases, cfg.bias_width))]
-    dut = SRCCore(image_a, trace=False)
-    sample = rate_samples(24, 30, 1, seed=12)[0]
+    dut = SRCCore(pack(a, lanes), limits=CoreLimits(2, 24, 100, 600, 60, 30))
+    sample = rate_samples(20, 25, 1, seed=12)[0]
     results = []
 
     async def bench(ctx):
-        for memory, address, word in writes:
+        for memory, address, word in load_writes(pack(b, lanes)):
             ctx.set(dut.load.payload, {"memory": memory, "address": address, "word": word})
             ctx.set(dut.load.valid, 1)
             await ctx.tick().until(dut.load.ready)
@@ -147,9 +146,9 @@ def test_run_time_load_replaces_the_baked_network():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    expected_b = golden.run(b, sample[:, None, :]).scores[0].tolist()
-    assert results == expected_b
-    assert results != golden.run(a, sample[:, None, :]).scores[0].tolist()
+    assert results == golden.run(b, sample[:, None, :]).scores[0].tolist()
+    same_weights_baked_lut = dataclasses.replace(b, config=a.config)
+    assert results != golden.run(same_weights_baked_lut, sample[:, None, :]).scores[0].tolist()
 
 
 def test_out_of_range_input_is_dropped_and_flagged():

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m hdl.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1 --rtl-lanes 8 32
+    python -m hdl.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1 --rtl-lanes 8
 
 For every network and lane count: the exact cycle model (:mod:`hdl.cycles`) over ``--samples``
 samples, its event-driven ideal, the utilisation ideal/cycles and samples/s at ``--clock-mhz``;
@@ -72,7 +72,7 @@ def main(argv=None):
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 8, 32], help="lane counts P to measure")
     p.add_argument("--samples", type=int, default=20, help="MNIST test samples per measurement")
     p.add_argument("--rtl-samples", type=int, default=0, help="of those, how many to confirm in RTL simulation")
-    p.add_argument("--rtl-lanes", type=int, nargs="*", default=[8, 32],
+    p.add_argument("--rtl-lanes", type=int, nargs="*", default=[8],
                    help="lane counts whose samples are confirmed in RTL (small P simulates slowly)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock for samples/s")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded spikes")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageError", "LayerEntry", "DeviceImage", "pack"]
+__all__ = ["ImageError", "LayerEntry", "DeviceImage", "pack", "to_bytes", "from_bytes", "checksum", "to_network",
+           "HEADER_SIZE", "TABLE_ENTRY_SIZE"]
 
 
 class ImageError(ValueError):
@@ -128,6 +129,8 @@ MAGIC = b"SRCI"
 VERSION = 1
 _HEADER = _struct.Struct("<4sHHHHHH32sII")
 _ENTRY = _struct.Struct("<IIIIIi")
+#: Bytes of the fixed header, and of one layer-table row.
+HEADER_SIZE, TABLE_ENTRY_SIZE = _HEADER.size, _ENTRY.size
 
 
 def to_bytes(image):
@@ -214,6 +217,8 @@ def _check_table(image):
         raise ImageError("layer table does not cover the weight and bias memories")
     if np.abs(image.weights).max(initial=0) > image.config.weight_max:
         raise ImageError(f"weights exceed the {image.config.weight_width}-bit range")
+    if image.biases.size and (image.biases.min() < image.config.bias_min or image.biases.max() > image.config.bias_max):
+        raise ImageError(f"biases exceed the {image.config.bias_width}-bit range")
 
 
 def to_network(image):

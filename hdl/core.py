@@ -25,7 +25,8 @@ from .arith import round_shift, saturate
 from .neuron import NeuronLane
 
 __all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
-           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "load_writes"]
+           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "STEPS_ADDRESS",
+           "load_writes"]
 
 
 class FitError(ValueError):
@@ -103,8 +104,10 @@ def trace_layout(config, lanes, limits):
 
 #: Targets of a run-time write through the core's ``load`` port.
 LOAD_WEIGHTS, LOAD_BIASES, LOAD_TABLE, LOAD_X_LUT, LOAD_H_LUT = range(5)
-#: Fields of a layer-table row, in the order of their addresses (``layer * 8 + field``); field 6 of layer 0 is T.
+#: Fields of a layer-table row, in the order of their addresses (``layer * 8 + field``).
 TABLE_FIELDS = ("n_in", "n_out", "blocks", "weight_base", "block_base", "acc_shift")
+#: The ``LOAD_TABLE`` address of ``T`` (field 6 of layer 0).
+STEPS_ADDRESS = 6
 
 
 def load_layout(config, lanes, limits):
@@ -123,7 +126,7 @@ def load_writes(image):
     for k, e in enumerate(image.layers):
         writes += [(LOAD_TABLE, 8 * k + f, getattr(e, name) & 0x3F if name == "acc_shift" else getattr(e, name))
                    for f, name in enumerate(TABLE_FIELDS)]
-    writes.append((LOAD_TABLE, 6, image.n_steps))
+    writes.append((LOAD_TABLE, STEPS_ADDRESS, image.n_steps))
     writes += [(LOAD_X_LUT, a, v) for a, v in enumerate(cfg.x_lut)]
     writes += [(LOAD_H_LUT, a, v) for a, v in enumerate(cfg.h_lut)]
     return writes
@@ -236,7 +239,7 @@ class SRCCore(wiring.Component):
                             target = acc_shifts[row] if name == "acc_shift" else table[name][row]
                             with m.If(load.address == 8 * row + f):
                                 m.d.sync += target.eq(load.word)
-                    with m.If(load.address == 6):
+                    with m.If(load.address == STEPS_ADDRESS):
                         m.d.sync += n_steps.eq(load.word)
         layer = Signal(range(max(2, n_layers)))
         t = Signal.like(self.step)

@@ -142,8 +142,12 @@ class DeviceModel:
             (offset,) = struct.unpack_from("<I", payload)
             if offset != len(self.buffer) and offset != 0:
                 return [self._error(ErrorCode.SEQUENCE, kind, 0)]
+            # Like the hardware, which writes the image into its memories as it arrives, the
+            # device gives up its model at offset 0 and any sample in progress with any LOAD.
+            self.steps = None
             if offset == 0:
                 self.buffer = bytearray()
+                self.loaded = None
             if offset + len(payload) - 4 > self.max_image:
                 return [self._error(ErrorCode.BAD_IMAGE, kind, 0)]
             self.buffer += payload[4:]

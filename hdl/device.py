@@ -1,0 +1,335 @@
+"""The device: the SRC core behind the link protocol of :mod:`firmware.protocol`, byte stream in, byte stream out.
+
+It executes one request at a time, in the order they arrive, and answers as
+:class:`sim.emulator.DeviceModel` does (docs/PROTOCOL.md lists where the hardware's answer to a
+malformed request can differ: it reports the first problem it meets).
+"""
+
+import struct
+
+from amaranth import Array, Cat, Const, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from firmware import image as fw_image
+from firmware.protocol import MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Type
+
+from .core import SRCCore
+from .framing import FrameReceiver, FrameSender, PayloadReader
+from .loader import ImageLoader
+from .steps import DECODE_BAD_RECORD, DECODE_OK, StepDecoder
+
+__all__ = ["SRCDevice"]
+
+
+class SRCDevice(wiring.Component):
+    """The SRC core with its link: frames in, replies out.
+
+    Parameters
+    ----------
+    image : firmware.image.DeviceImage
+        The network baked into the memories; the device starts with it loaded.
+    limits : hdl.core.CoreLimits, optional
+        Shape limits of networks loaded later; default: exactly ``image``'s shapes.
+    max_payload : int
+        Longest frame payload accepted.
+    timeout : int
+        Idle cycles after which a frame cut short is dropped.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+        Bytes from the host.
+    tx : Out(stream.Signature(8))
+        Bytes to the host.
+    """
+
+    def __init__(self, image, limits=None, max_payload=MAX_PAYLOAD, timeout=1_000_000):
+        self.image, self.max_payload, self.timeout = image, max_payload, timeout
+        self.core = SRCCore(image, limits, trace=True)
+        super().__init__({"rx": In(stream.Signature(unsigned(8))), "tx": Out(stream.Signature(unsigned(8)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        core, image, cfg, limits = self.core, self.image, self.core.config, self.core.limits
+        n_layers, n_classes = len(image.layers), image.n_classes
+        # Within a sample the core stands still while it waits for the link, so that it runs
+        # exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
+        starved = Signal()
+        counting = Signal()
+        m.d.comb += starved.eq(counting & core.events.ready & ~core.events.valid)
+        m.submodules.core = EnableInserter(~starved)(core)
+        m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.timeout)
+        m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)
+        m.submodules.decoder = decoder = StepDecoder(cfg, limits.max_inputs)
+        m.submodules.loader = loader = ImageLoader(core)
+        m.submodules.sender = sender = FrameSender()
+        connect(m, wiring.flipped(self.rx), receiver.bytes)
+        connect(m, sender.bytes, wiring.flipped(self.tx))
+        connect(m, loader.load, core.load)
+        m.d.comb += [receiver.read_addr.eq(reader.read_addr), reader.read_data.eq(receiver.read_data)]
+
+        # -- what the device holds -------------------------------------------------------------
+        blob = fw_image.to_bytes(image)
+        loaded = Signal(init=1)
+        checksum = Signal(32, init=fw_image.checksum(blob))
+        n_inputs = Signal(range(limits.max_inputs + 1), init=image.layers[0].n_in)
+        n_steps = Signal(range(limits.max_steps + 1), init=image.n_steps)
+        m.d.comb += [decoder.n_inputs.eq(n_inputs), decoder.exhausted.eq(reader.exhausted)]
+
+        # -- the sample in progress: steps issued, activity counters, the result ---------------------
+        in_sample = Signal()
+        steps = Signal(range(limits.max_steps + 1))
+        input_events = Signal(32)
+        spike_counts = Array(Signal(32, name=f"spike_count{k}") for k in range(n_layers))
+        cycles = Signal(32)
+        scores = Array(Signal(signed(cfg.readout_width), name=f"score{k}") for k in range(n_classes))
+        prediction = Signal(8)
+        result_done = Signal()
+        new_sample = Signal()
+        m.d.comb += decoder.full.eq(steps == n_steps)
+
+        events = core.events
+        handshake = events.valid & events.ready
+        with m.If(handshake):
+            m.d.sync += counting.eq(1)
+            with m.If(events.payload.end):
+                m.d.sync += steps.eq(steps + 1)
+            with m.Else():
+                m.d.sync += input_events.eq(input_events + 1)
+        # Core cycles of the sample; those it spends waiting for the link do not count.
+        with m.If((counting | handshake) & ~starved):
+            m.d.sync += cycles.eq(cycles + 1)
+        m.d.comb += core.trace.ready.eq(1)
+        with m.If(core.trace.valid & ~starved):
+            fired = sum(lane.s != 0 for lane in core.trace.payload.lanes)
+            m.d.sync += spike_counts[core.trace.payload.layer].eq(spike_counts[core.trace.payload.layer] + fired)
+        m.d.comb += core.result.ready.eq(1)
+        with m.If(core.result.valid & ~starved):
+            m.d.sync += [scores[core.result.payload.cls].eq(core.result.payload.score),
+                         prediction.eq(core.result.payload.prediction)]
+            with m.If(core.result.payload.last):
+                m.d.sync += [result_done.eq(1), counting.eq(0)]
+        with m.If(new_sample):
+            m.d.sync += [steps.eq(0), input_events.eq(0), cycles.eq(0), counting.eq(0), result_done.eq(0)]
+            m.d.sync += [spike_counts[k].eq(0) for k in range(n_layers)]
+
+        # -- replies ------------------------------------------------------------------------------
+        error_code, error_type, error_detail = Signal(8), Signal(8), Signal(16)
+        ack_value = Signal(32)
+        held_checksum = Signal(32)  # 0 while no model is held
+        m.d.comb += held_checksum.eq(Mux(loaded, checksum, 0))
+        identity = struct.pack("<BHBHHII32s", PROTOCOL_VERSION, core.lanes, n_layers, limits.max_inputs,
+                               limits.max_neurons, limits.weight_words, limits.state_blocks,
+                               bytes.fromhex(cfg.digest()))
+        signed_scores = [Signal(signed(32), name=f"score32_{k}") for k in range(n_classes)]
+        m.d.comb += [s.eq(scores[k]) for k, s in enumerate(signed_scores)]
+        word = lambda v, n: [v[8 * k:8 * k + 8] for k in range(n)]
+        byte = lambda v: [Const(v, 8)]
+        replies = {
+            Type.ERROR: [error_code, error_type, *word(error_detail, 2)],
+            Type.IDENTITY: [*(Const(b, 8) for b in identity), loaded, *word(held_checksum, 4)],
+            Type.ACK: word(ack_value, 4),
+            Type.LOADED: word(checksum, 4),
+            Type.CHECKSUM: [loaded, *word(held_checksum, 4)],
+            Type.RESULT: [*byte(n_classes), *(b for s in signed_scores for b in word(s, 4)), prediction,
+                          *word(input_events, 4), *byte(n_layers),
+                          *(b for k in range(n_layers) for b in word(spike_counts[k], 4)), *word(cycles, 4)],
+        }
+        reply_kind = Signal(8)
+        reply_index = Signal(range(max(map(len, replies.values())) + 3))
+        body = sender.body.payload
+        with m.Switch(reply_kind):
+            for kind, payload in replies.items():
+                with m.Case(kind):
+                    framed = [Const(kind, 8), *byte(len(payload) & 0xFF), *byte(len(payload) >> 8), *payload]
+                    m.d.comb += [body.data.eq(Array(framed)[reply_index]),
+                                 body.last.eq(reply_index == len(framed) - 1)]
+
+        # -- the dispatcher ---------------------------------------------------------------------------
+        frame = receiver.frames.payload
+        kind, length, slot = Signal(8), Signal(16), Signal()
+        fields = Signal(64)        # leading payload fields (offset, length and CRC, flags), little-endian
+        field_bytes = Signal(4)
+        wanted = Signal(4)         # how many of them the dispatcher reads itself
+        reply_pending = Signal()
+        resume = Signal()          # after a cancel: 0 back to DISPATCH, 1 on to POP
+        ROUTE_SELF, ROUTE_DECODER, ROUTE_LOADER = range(3)
+        route = Signal(2)
+        with m.Switch(route):
+            with m.Case(ROUTE_SELF):
+                m.d.comb += reader.bytes.ready.eq(field_bytes != wanted)
+            with m.Case(ROUTE_DECODER):
+                connect(m, reader.bytes, decoder.bytes)
+            with m.Case(ROUTE_LOADER):
+                connect(m, reader.bytes, loader.bytes)
+        with m.If((route == ROUTE_SELF) & reader.bytes.valid & reader.bytes.ready):
+            m.d.sync += [fields.eq(Cat(fields[8:], reader.bytes.payload)), field_bytes.eq(field_bytes + 1)]
+
+        def reply(kind_, value=None):
+            m.d.sync += [reply_kind.eq(kind_), reply_pending.eq(1)]
+            if value is not None:
+                m.d.sync += ack_value.eq(value)
+
+        def error(code, detail=0):
+            reply(Type.ERROR)
+            m.d.sync += [error_code.eq(code), error_type.eq(kind), error_detail.eq(detail)]
+
+        def read_payload(next_state, leading):
+            m.d.comb += [reader.start.eq(1), reader.base.eq(slot * self.max_payload), reader.length.eq(length)]
+            m.d.sync += [route.eq(ROUTE_SELF), field_bytes.eq(0), wanted.eq(leading)]
+            m.next = next_state
+
+        def cancel_then(pop):
+            """Abandon the sample in progress (if any), then DISPATCH again or POP."""
+            m.d.sync += resume.eq(pop)
+            with m.If(in_sample):
+                m.next = "CANCEL"
+            with m.Else():
+                m.next = "POP" if pop else "DISPATCH"
+
+        # The decoder drives the core's events, but for the end words of a cancel.
+        cancelling = Signal()
+        with m.If(cancelling):
+            m.d.comb += [events.valid.eq(steps != n_steps), events.payload.end.eq(1)]
+        with m.Else():
+            connect(m, decoder.events, events)
+
+        with m.FSM(name="dispatcher"):
+            with m.State("IDLE"):
+                with m.If(receiver.frames.valid):
+                    m.d.sync += [kind.eq(frame.type), length.eq(frame.length), slot.eq(frame.slot),
+                                 reply_pending.eq(0)]
+                    with m.If(frame.error != 0):
+                        m.d.sync += [reply_kind.eq(Type.ERROR), reply_pending.eq(1), error_code.eq(frame.error),
+                                     error_type.eq(frame.type), error_detail.eq(frame.detail)]
+                        with m.If(frame.error == ErrorCode.TIMEOUT):
+                            m.d.sync += resume.eq(1)
+                            m.next = "TIMED_OUT"
+                        with m.Else():
+                            m.next = "POP"
+                    with m.Else():
+                        m.next = "DISPATCH"
+            with m.State("TIMED_OUT"):
+                cancel_then(pop=True)
+            with m.State("DISPATCH"):
+                with m.Switch(kind):
+                    with m.Case(Type.IDENTIFY):
+                        reply(Type.IDENTITY)
+                        m.next = "POP"
+                    with m.Case(Type.VERIFY):
+                        reply(Type.CHECKSUM)
+                        m.next = "POP"
+                    with m.Case(Type.ABORT):
+                        reply(Type.ACK, 0)
+                        cancel_then(pop=True)
+                    with m.Case(Type.LOAD):
+                        with m.If(length < 4):
+                            error(ErrorCode.BAD_PAYLOAD)
+                            m.next = "POP"
+                        with m.Elif(in_sample):
+                            cancel_then(pop=False)  # a sample does not survive a new model
+                        with m.Else():
+                            read_payload("LOAD_OFFSET", 4)
+                    with m.Case(Type.COMMIT):
+                        with m.If(length != 8):
+                            error(ErrorCode.BAD_PAYLOAD)
+                            m.next = "POP"
+                        with m.Else():
+                            read_payload("COMMIT", 8)
+                    with m.Case(Type.STEPS):
+                        with m.If(~loaded):
+                            error(ErrorCode.NO_MODEL)
+                            m.next = "POP"
+                        with m.Elif(length == 0):
+                            error(ErrorCode.BAD_PAYLOAD)
+                            cancel_then(pop=True)
+                        with m.Else():
+                            read_payload("STEPS_FLAGS", 1)
+                    with m.Default():
+                        error(ErrorCode.UNKNOWN_TYPE)
+                        m.next = "POP"
+            with m.State("LOAD_OFFSET"):
+                offset = fields[32:]
+                with m.If(field_bytes == 4):
+                    with m.If(offset == 0):
+                        m.d.comb += loader.restart.eq(1)
+                        m.d.sync += [loaded.eq(0), route.eq(ROUTE_LOADER)]
+                        m.next = "LOAD_BYTES"
+                    with m.Elif(offset != loader.held):
+                        error(ErrorCode.SEQUENCE)
+                        m.next = "POP"
+                    with m.Else():
+                        m.d.sync += route.eq(ROUTE_LOADER)
+                        m.next = "LOAD_BYTES"
+            with m.State("LOAD_BYTES"):
+                with m.If(reader.exhausted & ~loader.load.valid):
+                    reply(Type.ACK, loader.held)
+                    m.next = "POP"
+            with m.State("COMMIT"):
+                with m.If(field_bytes == 8):
+                    with m.If((fields[:32] != loader.held) | (fields[32:] != loader.crc)):
+                        error(ErrorCode.BAD_IMAGE, 1)
+                    with m.Elif(~loader.complete):
+                        error(ErrorCode.BAD_IMAGE, 2)
+                    with m.Else():
+                        reply(Type.LOADED)
+                        m.d.sync += [loaded.eq(1), checksum.eq(loader.checksum), n_inputs.eq(loader.n_inputs),
+                                     n_steps.eq(loader.n_steps)]
+                    m.next = "POP"
+            with m.State("STEPS_FLAGS"):
+                first = fields[56]
+                with m.If(field_bytes == 1):
+                    with m.If(first == in_sample):
+                        error(ErrorCode.SEQUENCE, 1)
+                        cancel_then(pop=True)
+                    with m.Else():
+                        with m.If(first):
+                            m.d.comb += new_sample.eq(1)
+                            m.d.sync += in_sample.eq(1)
+                        m.d.comb += decoder.clear.eq(1)
+                        m.d.sync += route.eq(ROUTE_DECODER)
+                        m.next = "STEPS_RECORDS"
+            with m.State("STEPS_RECORDS"):
+                with m.If(decoder.error != DECODE_OK):
+                    with m.If(decoder.error == DECODE_BAD_RECORD):
+                        error(ErrorCode.BAD_PAYLOAD)
+                    with m.Else():
+                        error(ErrorCode.SEQUENCE, 2)
+                    m.d.sync += [route.eq(ROUTE_SELF), wanted.eq(0)]  # the rest of the payload is dropped
+                    cancel_then(pop=True)
+                with m.Elif(reader.exhausted & decoder.idle):
+                    with m.If(steps == n_steps):
+                        m.next = "RESULT"
+                    with m.Else():
+                        m.next = "POP"
+            with m.State("RESULT"):
+                with m.If(result_done):
+                    reply(Type.RESULT)
+                    m.d.sync += in_sample.eq(0)
+                    m.next = "POP"
+            with m.State("CANCEL"):
+                # End words up to T, then the result is collected and dropped.
+                m.d.comb += cancelling.eq(1)
+                with m.If((steps == n_steps) & result_done):
+                    m.d.sync += [in_sample.eq(0), route.eq(ROUTE_SELF), wanted.eq(0)]
+                    with m.If(resume):
+                        m.next = "POP"
+                    with m.Else():
+                        m.next = "DISPATCH"
+            with m.State("POP"):
+                # The frame's buffer slot is free again: what is left of it is never read.
+                m.d.comb += receiver.frames.ready.eq(1)
+                m.d.sync += [reply_index.eq(0), route.eq(ROUTE_SELF), wanted.eq(0)]
+                with m.If(reply_pending):
+                    m.next = "REPLY"
+                with m.Else():
+                    m.next = "IDLE"
+            with m.State("REPLY"):
+                m.d.comb += sender.body.valid.eq(1)
+                with m.If(sender.body.ready):
+                    m.d.sync += reply_index.eq(reply_index + 1)
+                    with m.If(body.last):
+                        m.d.sync += reply_pending.eq(0)
+                        m.next = "IDLE"
+        return m

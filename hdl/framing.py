@@ -1,0 +1,239 @@
+"""The frame layer of the link: bytes to checked frames and back (:mod:`firmware.protocol`'s framing).
+
+A frame is ``0xA5 | type | length (LE) | payload | CRC-16 (BE)``. The receiver keeps payloads
+in a buffer of two slots, so one frame can arrive while the previous one is being executed.
+"""
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from firmware.protocol import MAX_PAYLOAD, SYNC, ErrorCode
+
+from .crc import CRC16
+
+__all__ = ["frame_layout", "FrameReceiver", "PayloadReader", "FrameSender"]
+
+
+def frame_layout(max_payload):
+    """What the receiver reports per frame: a good frame (``error`` 0, payload in buffer ``slot``)
+    or an :class:`~firmware.protocol.ErrorCode` with the frame's ``type`` and a ``detail``."""
+    return data.StructLayout({"type": 8, "length": unsigned(16), "slot": 1, "error": 4, "detail": 16})
+
+
+class FrameReceiver(wiring.Component):
+    """Finds frames in a byte stream, checks their length and CRC, and buffers their payloads.
+
+    After a bad CRC or an oversize length it reports the error and hunts for the next ``0xA5``
+    in the bytes that follow; a frame cut short is dropped, with a ``TIMEOUT`` report, once the
+    line has been silent for ``timeout`` cycles. While two frames wait to be executed it takes
+    no more bytes (the link's flow control is one request, one reply; see docs/PROTOCOL.md).
+
+    Parameters
+    ----------
+    max_payload : int
+        Longest payload accepted; longer frames get ``OVERSIZE``.
+    timeout : int
+        Idle cycles after which a frame in progress is dropped.
+
+    Members
+    -------
+    bytes : In(stream.Signature(8))
+        The received bytes.
+    frames : Out(stream.Signature(frame_layout))
+        One word per frame or error; taking it (``ready``) frees the frame's buffer slot.
+    read_addr : In
+        Buffer address, ``slot * max_payload + offset``.
+    read_data : Out(8)
+        The byte at ``read_addr`` of the previous cycle.
+    """
+
+    def __init__(self, max_payload=MAX_PAYLOAD, timeout=1_000_000):
+        self.max_payload, self.timeout = max_payload, timeout
+        super().__init__({
+            "bytes": In(stream.Signature(unsigned(8))),
+            "frames": Out(stream.Signature(frame_layout(max_payload))),
+            "read_addr": In(range(2 * max_payload)),
+            "read_data": Out(8),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buffer = buf = memory.Memory(shape=8, depth=2 * self.max_payload, init=[])
+        wp, rp = buf.write_port(), buf.read_port()
+        m.d.comb += [rp.addr.eq(self.read_addr), self.read_data.eq(rp.data)]
+        m.submodules.crc = crc = CRC16()
+        # Two frames may wait: one being executed, one complete behind it.
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=len(self.frames.payload.as_value()), depth=2)
+        m.d.comb += [self.frames.payload.eq(queue.r_data), self.frames.valid.eq(queue.r_rdy),
+                     queue.r_en.eq(self.frames.ready)]
+        report = Signal(frame_layout(self.max_payload))
+        m.d.comb += queue.w_data.eq(report)
+
+        slot = Signal()
+        kind = Signal(8)
+        length = Signal(16)
+        offset = Signal(range(self.max_payload + 1))
+        crc_high = Signal(8)
+        idle = Signal(range(self.timeout + 1))
+        byte = self.bytes.payload
+        take = Signal()
+        m.d.comb += [self.bytes.ready.eq(queue.w_rdy), take.eq(self.bytes.valid & self.bytes.ready),
+                     crc.data.eq(byte), wp.data.eq(byte), wp.addr.eq(slot * self.max_payload + offset)]
+
+        def push(error=0, detail=0):
+            m.d.comb += [queue.w_en.eq(1), report.type.eq(kind), report.length.eq(length), report.slot.eq(slot),
+                         report.error.eq(error), report.detail.eq(detail)]
+
+        # A frame in progress that the line abandons (a stalled line is not an idle one).
+        expired = Signal()
+        m.d.comb += expired.eq(~take & queue.w_rdy & (idle == self.timeout - 1))
+        with m.If(take | ~queue.w_rdy):
+            m.d.sync += idle.eq(0)
+        with m.Else():
+            m.d.sync += idle.eq(idle + 1)
+
+        def next_byte():
+            """The frame state waits for a byte; ``m.If(take)`` inside, the timeout beside it."""
+            with m.If(expired):
+                push(ErrorCode.TIMEOUT)
+                m.next = "HUNT"
+            return m.If(take)
+
+        with m.FSM(name="receiver"):
+            with m.State("HUNT"):
+                with m.If(take & (byte == SYNC)):
+                    m.d.comb += crc.clear.eq(1)
+                    m.next = "TYPE"
+            with m.State("TYPE"):
+                with next_byte():
+                    m.d.comb += crc.valid.eq(1)
+                    m.d.sync += kind.eq(byte)
+                    m.next = "LENGTH_LOW"
+            with m.State("LENGTH_LOW"):
+                with next_byte():
+                    m.d.comb += crc.valid.eq(1)
+                    m.d.sync += length[:8].eq(byte)
+                    m.next = "LENGTH_HIGH"
+            with m.State("LENGTH_HIGH"):
+                full = byte.as_unsigned() << 8 | length[:8]
+                with next_byte():
+                    m.d.comb += crc.valid.eq(1)
+                    m.d.sync += [length[8:].eq(byte), offset.eq(0)]
+                    with m.If(full > self.max_payload):
+                        push(ErrorCode.OVERSIZE, full)
+                        m.next = "HUNT"
+                    with m.Elif(full == 0):
+                        m.next = "CRC_HIGH"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+            with m.State("PAYLOAD"):
+                with next_byte():
+                    m.d.comb += [crc.valid.eq(1), wp.en.eq(1)]
+                    m.d.sync += offset.eq(offset + 1)
+                    with m.If(offset == length - 1):
+                        m.next = "CRC_HIGH"
+            with m.State("CRC_HIGH"):
+                with next_byte():
+                    m.d.sync += crc_high.eq(byte)
+                    m.next = "CRC_LOW"
+            with m.State("CRC_LOW"):
+                with next_byte():
+                    with m.If((crc_high.as_unsigned() << 8 | byte) == crc.crc):
+                        push()
+                        m.d.sync += slot.eq(~slot)
+                    with m.Else():
+                        push(ErrorCode.BAD_CRC)
+                    m.next = "HUNT"
+        return m
+
+
+class PayloadReader(wiring.Component):
+    """Streams ``length`` bytes of a buffer, from ``base``, after a ``start`` pulse.
+
+    Members
+    -------
+    start : In(1)
+    base, length : In
+    read_addr : Out
+    read_data : In(8)
+        The buffer's synchronous read port (data one cycle after the address).
+    bytes : Out(stream.Signature(8))
+    exhausted : Out(1)
+        Every byte has been handed out.
+    """
+
+    def __init__(self, depth, max_payload=MAX_PAYLOAD):
+        super().__init__({
+            "start": In(1), "base": In(range(depth)), "length": In(range(max_payload + 1)),
+            "read_addr": Out(range(depth)), "read_data": In(8),
+            "bytes": Out(stream.Signature(unsigned(8))), "exhausted": Out(1, init=1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        left = Signal.like(self.length)
+        addr = Signal.like(self.read_addr)
+        valid = Signal()
+        hold = Signal(8)
+        fresh = Signal()
+        # The read port's data is valid the cycle after an address; ``hold`` keeps it while the
+        # consumer stalls, as the address has moved on.
+        m.d.comb += [self.bytes.valid.eq(valid), self.bytes.payload.eq(hold), self.read_addr.eq(addr),
+                     self.exhausted.eq((left == 0) & ~valid & ~fresh)]
+        with m.If(fresh):
+            m.d.sync += [hold.eq(self.read_data), valid.eq(1), fresh.eq(0)]
+        with m.If(self.start):
+            m.d.sync += [addr.eq(self.base), left.eq(self.length), valid.eq(0), fresh.eq(0)]
+        with m.Else():
+            can_fetch = (left != 0) & ~fresh & (~valid | self.bytes.ready)
+            with m.If(self.bytes.valid & self.bytes.ready):
+                m.d.sync += valid.eq(0)
+            with m.If(can_fetch):
+                m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), fresh.eq(1)]
+        return m
+
+
+class FrameSender(wiring.Component):
+    """Frames a body (type, length LE, payload) with the sync byte and the CRC.
+
+    Members
+    -------
+    body : In(stream.Signature(data.StructLayout({"data": 8, "last": 1})))
+        ``type``, two length bytes, then the payload; ``last`` marks the final byte.
+    bytes : Out(stream.Signature(8))
+        The frame, to the transmitter.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "body": In(stream.Signature(data.StructLayout({"data": 8, "last": 1}))),
+            "bytes": Out(stream.Signature(unsigned(8))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = crc = CRC16()
+        m.d.comb += crc.data.eq(self.body.payload.data)
+        with m.FSM(name="sender"):
+            with m.State("IDLE"):
+                m.d.comb += [self.bytes.valid.eq(self.body.valid), self.bytes.payload.eq(SYNC)]
+                with m.If(self.bytes.valid & self.bytes.ready):
+                    m.d.comb += crc.clear.eq(1)
+                    m.next = "BODY"
+            with m.State("BODY"):
+                m.d.comb += [self.bytes.valid.eq(self.body.valid), self.bytes.payload.eq(self.body.payload.data),
+                             self.body.ready.eq(self.bytes.ready)]
+                with m.If(self.body.valid & self.body.ready):
+                    m.d.comb += crc.valid.eq(1)
+                    with m.If(self.body.payload.last):
+                        m.next = "CRC_HIGH"
+            with m.State("CRC_HIGH"):
+                m.d.comb += [self.bytes.valid.eq(1), self.bytes.payload.eq(crc.crc[8:])]
+                with m.If(self.bytes.ready):
+                    m.next = "CRC_LOW"
+            with m.State("CRC_LOW"):
+                m.d.comb += [self.bytes.valid.eq(1), self.bytes.payload.eq(crc.crc[:8])]
+                with m.If(self.bytes.ready):
+                    m.next = "IDLE"
+        return m

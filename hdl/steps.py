@@ -1,0 +1,198 @@
+"""The step-record decoder: the records of a STEPS payload to the core's input events.
+
+Records are those of :func:`firmware.protocol.encode_steps`: silent runs, index lists, bitmaps
+and graded lists. Every event is checked before it is issued (index below the layer's size,
+indices ascending, amplitude in ``1..ONE``); the first bad record stops the decoder with an
+error, and the device then abandons the sample.
+"""
+
+from amaranth import Cat, Module, ResetInserter, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .core import event_layout
+
+__all__ = ["StepDecoder", "DECODE_OK", "DECODE_BAD_RECORD", "DECODE_TOO_MANY_STEPS"]
+
+#: ``error`` values.
+DECODE_OK, DECODE_BAD_RECORD, DECODE_TOO_MANY_STEPS = range(3)
+
+RUN_LIMIT, INDEX_LIST, BITMAP, GRADED_LIST = 0x40, 0x40, 0x41, 0x42
+
+
+class StepDecoder(wiring.Component):
+    """Decodes step records into input events, one event per cycle at best.
+
+    Parameters
+    ----------
+    config : quant.fixedpoint.FixedPointConfig
+    max_inputs : int
+        Inputs of the core's first layer (the event index width).
+
+    Members
+    -------
+    bytes : In(stream.Signature(8))
+        The records.
+    exhausted : In(1)
+        No byte will follow; a record still waiting for one is truncated.
+    events : Out(stream.Signature(event_layout))
+        Input events, each step closed by an ``end`` word.
+    n_inputs : In
+        Inputs of the loaded network.
+    full : In(1)
+        The sample already has all its steps: another ``end`` is an error.
+    clear : In(1)
+        Forget any record in progress and any error (a new frame starts).
+    idle : Out(1)
+        Between records, nothing pending.
+    error : Out(2)
+        ``DECODE_*``; sticky until ``clear``.
+    """
+
+    def __init__(self, config, max_inputs):
+        self.config, self.max_inputs = config, max_inputs
+        super().__init__({
+            "bytes": In(stream.Signature(unsigned(8))),
+            "exhausted": In(1),
+            "events": Out(stream.Signature(event_layout(config, max_inputs))),
+            "n_inputs": In(range(max_inputs + 1)),
+            "full": In(1),
+            "clear": In(1),
+            "idle": Out(1),
+            "error": Out(2),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        one = self.config.one
+        byte = self.bytes.payload
+        take = Signal()
+        m.d.comb += take.eq(self.bytes.valid & self.bytes.ready)
+
+        kind = Signal(8)
+        low = Signal(8)
+        count = Signal(16)      # events (or silent steps) left in the record
+        index = Signal(16)
+        previous = Signal(17)   # last index of the record, plus one (0: none yet)
+        amplitude = Signal(16)
+        bits = Signal(8)        # bitmap byte being expanded
+        bit = Signal(3)
+        bitmap_byte = Signal(16)
+        bitmap_bytes = Signal(16)
+        m.d.comb += bitmap_bytes.eq((self.n_inputs + 7) >> 3)
+
+        ev = self.events.payload
+        m.d.comb += [ev.index.eq(index), ev.amplitude.eq(amplitude)]
+
+        def fail(code):
+            m.d.sync += self.error.eq(code)
+            m.next = "FAILED"
+
+        def need_byte():
+            """Wait for the next byte of the record; without one the record is truncated."""
+            m.d.comb += self.bytes.ready.eq(1)
+            with m.If(~self.bytes.valid & self.exhausted):
+                fail(DECODE_BAD_RECORD)
+            return m.If(take)
+
+        with m.FSM(name="decoder"):
+            with m.State("RECORD"):
+                m.d.comb += [self.bytes.ready.eq(1), self.idle.eq(~self.bytes.valid)]
+                with m.If(take):
+                    m.d.sync += [kind.eq(byte), previous.eq(0), bitmap_byte.eq(0)]
+                    with m.If(byte < RUN_LIMIT):
+                        m.d.sync += count.eq(byte + 1)
+                        m.next = "SILENT"
+                    with m.Elif((byte == INDEX_LIST) | (byte == GRADED_LIST)):
+                        m.next = "COUNT_LOW"
+                    with m.Elif(byte == BITMAP):
+                        m.next = "BITMAP_BYTE"
+                    with m.Else():
+                        fail(DECODE_BAD_RECORD)
+            with m.State("SILENT"):
+                with m.If(count == 0):
+                    m.next = "RECORD"
+                with m.Elif(self.full):
+                    fail(DECODE_TOO_MANY_STEPS)
+                with m.Else():
+                    m.d.comb += [self.events.valid.eq(1), ev.end.eq(1)]
+                    with m.If(self.events.ready):
+                        m.d.sync += count.eq(count - 1)
+            with m.State("COUNT_LOW"):
+                with need_byte():
+                    m.d.sync += low.eq(byte)
+                    m.next = "COUNT_HIGH"
+            with m.State("COUNT_HIGH"):
+                with need_byte():
+                    m.d.sync += count.eq(Cat(low, byte))
+                    with m.If(Cat(low, byte) == 0):
+                        m.next = "END_STEP"
+                    with m.Else():
+                        m.next = "INDEX_LOW"
+            with m.State("INDEX_LOW"):
+                with need_byte():
+                    m.d.sync += low.eq(byte)
+                    m.next = "INDEX_HIGH"
+            with m.State("INDEX_HIGH"):
+                with need_byte():
+                    value = Cat(low, byte)
+                    with m.If((value >= self.n_inputs) | (value < previous)):
+                        fail(DECODE_BAD_RECORD)
+                    with m.Elif(kind == GRADED_LIST):
+                        m.d.sync += [index.eq(value), previous.eq(value + 1)]
+                        m.next = "AMPLITUDE_LOW"
+                    with m.Else():
+                        m.d.sync += [index.eq(value), previous.eq(value + 1), amplitude.eq(one)]
+                        m.next = "EVENT"
+            with m.State("AMPLITUDE_LOW"):
+                with need_byte():
+                    m.d.sync += low.eq(byte)
+                    m.next = "AMPLITUDE_HIGH"
+            with m.State("AMPLITUDE_HIGH"):
+                with need_byte():
+                    value = Cat(low, byte)
+                    with m.If((value == 0) | (value > one)):
+                        fail(DECODE_BAD_RECORD)
+                    with m.Else():
+                        m.d.sync += amplitude.eq(value)
+                        m.next = "EVENT"
+            with m.State("EVENT"):
+                m.d.comb += self.events.valid.eq(1)
+                with m.If(self.events.ready):
+                    m.d.sync += count.eq(count - 1)
+                    with m.If(count == 1):
+                        m.next = "END_STEP"
+                    with m.Else():
+                        m.next = "INDEX_LOW"
+            with m.State("BITMAP_BYTE"):
+                with m.If(bitmap_byte == bitmap_bytes):
+                    m.next = "END_STEP"
+                with m.Else():
+                    with need_byte():
+                        m.d.sync += [bits.eq(byte), bit.eq(0), amplitude.eq(one),
+                                     index.eq(bitmap_byte << 3), bitmap_byte.eq(bitmap_byte + 1)]
+                        m.next = "BITMAP_BITS"
+            with m.State("BITMAP_BITS"):
+                # One cycle per bit up to the byte's highest set bit.
+                with m.If(bits == 0):
+                    m.next = "BITMAP_BYTE"
+                with m.Elif(bits[0]):
+                    with m.If(index >= self.n_inputs):
+                        fail(DECODE_BAD_RECORD)
+                    with m.Else():
+                        m.d.comb += self.events.valid.eq(1)
+                        with m.If(self.events.ready):
+                            m.d.sync += [bits.eq(bits >> 1), index.eq(index + 1)]
+                with m.Else():
+                    m.d.sync += [bits.eq(bits >> 1), index.eq(index + 1)]
+            with m.State("END_STEP"):
+                with m.If(self.full):
+                    fail(DECODE_TOO_MANY_STEPS)
+                with m.Else():
+                    m.d.comb += [self.events.valid.eq(1), ev.end.eq(1)]
+                    with m.If(self.events.ready):
+                        m.next = "RECORD"
+            with m.State("FAILED"):
+                pass
+        # ``clear`` returns every register, the FSM and ``error`` included, to its reset value.
+        return ResetInserter(self.clear)(m)

@@ -1,0 +1,87 @@
+"""Benchmark: bytes per sample on the link for rate- and latency-coded MNIST, against the core's sample rate.
+
+Usage::
+
+    python -m host.bench_link --samples 100 --lanes 8 --baud 3000000
+
+For each encoding, the STEPS frames of ``--samples`` MNIST test images (the first ones) are
+built exactly as :class:`host.device.Device` sends them, and their size gives the samples/s a
+UART of ``--baud`` carries (10 bits per byte, 8N1, RESULT replies on the other wire). The
+core's samples/s for the same spikes comes from the exact cycle model at ``--clock-mhz``.
+Writes ``OUT.json`` and ``OUT.md``.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from firmware.image import pack
+from firmware.protocol import Type, encode_frame, encode_steps, split_records
+from hdl.cycles import sample_cycles
+from quant import assets, golden
+from quant.quantize import load_network
+
+
+def frame_bytes(amplitudes, one):
+    """Bytes of the STEPS frames that carry one sample."""
+    return sum(len(encode_frame(Type.STEPS, p)) for p in split_records(encode_steps(amplitudes, one)))
+
+
+def main(argv=None):
+    import torch
+
+    from quant.data import default_data_dir, load_images
+    from quant.encode import encode
+
+    p = argparse.ArgumentParser(prog="python -m host.bench_link", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
+    p.add_argument("--samples", type=int, default=100, help="MNIST test images per encoding")
+    p.add_argument("--lanes", type=int, default=8, help="core lanes P for the cycle count")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock")
+    p.add_argument("--baud", type=int, default=3_000_000, help="UART line rate")
+    p.add_argument("--seed", type=int, default=3, help="seed of rate coding")
+    p.add_argument("--out", type=Path, default=Path("docs/benchmarks/link"), help="report path without suffix")
+    args = p.parse_args(argv)
+    network = load_network(args.model)
+    image = pack(network, args.lanes)
+    test = load_images(default_data_dir("mnist"), "test")
+    rows = []
+    for encoding in ("rate", "latency"):
+        spikes = encode(torch.from_numpy(test.images[:args.samples]), encoding, network.n_steps,
+                        generator=torch.Generator().manual_seed(args.seed)).numpy().astype(bool)
+        sizes, cycles = [], []
+        for k in range(spikes.shape[1]):
+            sample = spikes[:, k]
+            sizes.append(frame_bytes(sample, network.config.one))
+            result = golden.run(network, sample[:, None, :], record=True)
+            cycles.append(sample_cycles(image, sample.astype(np.int64) * network.config.one,
+                                        [{"s": st["s"][:, 0]} for st in result.states])[0])
+        link_rate = args.baud / 10 / np.mean(sizes)
+        core_rate = args.clock_mhz * 1e6 / np.mean(cycles)
+        rows.append({"encoding": encoding, "bytes_per_sample": float(np.mean(sizes)), "bytes_max": int(np.max(sizes)),
+                     "input_events_per_sample": float(spikes.sum() / spikes.shape[1]),
+                     "link_samples_per_s": float(link_rate), "core_cycles_per_sample": float(np.mean(cycles)),
+                     "core_samples_per_s": float(core_rate), "link_keeps_up": bool(link_rate >= core_rate)})
+        print(json.dumps(rows[-1]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"model": "-".join(map(str, network.sizes)), "lanes": args.lanes,
+                                                         "baud": args.baud, "rows": rows}, indent=1))
+    lines = [f"# Link bytes per sample ({'-'.join(map(str, network.sizes))}, P = {args.lanes}, "
+             f"{args.baud / 1e6:g} Mbaud, {args.clock_mhz:g} MHz)", "",
+             f"`python -m host.bench_link {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+             "| encoding | bytes/sample | input events/sample | link samples/s | core samples/s | link keeps up |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['encoding']} | {r['bytes_per_sample']:.0f} | {r['input_events_per_sample']:.0f} | "
+              f"{r['link_samples_per_s']:.0f} | {r['core_samples_per_s']:.0f} | {'yes' if r['link_keeps_up'] else 'no'} |"
+              for r in rows]
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

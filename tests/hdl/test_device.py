@@ -1,0 +1,156 @@
+"""Amaranth-simulator tests of :class:`hdl.device.SRCDevice`: the link protocol in gateware.
+
+The reference is the emulator's :class:`sim.emulator.DeviceModel` over the golden model: for the
+same bytes in, the device must send the same reply frames, byte for byte.
+"""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from firmware import image as fw_image
+from firmware.protocol import (ErrorCode, Frame, FrameDecoder, FrameError, Identity, Result, Type, encode_frame,
+                               encode_steps, split_records)
+from hdl.core import CoreLimits
+from hdl.device import SRCDevice
+from quant import golden
+from sim.emulator import DeviceModel, GoldenBackend
+from tests.hdl.device_bench import exchange
+from tests.helpers import random_network
+
+LANES, TIMEOUT = 4, 300
+
+
+def emulate(script, lanes=LANES):
+    """The reference: the emulator's replies to the same script (idle gaps of ``TIMEOUT`` or more time out)."""
+    device, decoder, replies = DeviceModel(GoldenBackend(lanes)), FrameDecoder(), []
+    for item in script:
+        events = decoder.timeout() if isinstance(item, int) and item >= TIMEOUT else (
+            [] if isinstance(item, int) else decoder.feed(item))
+        for event in events:
+            replies += [e for reply in device.handle(event) for e in FrameDecoder().feed(reply)]
+    return replies
+
+
+def load_frames(network, lanes=LANES, chunk=700):
+    blob = fw_image.to_bytes(fw_image.pack(network, lanes))
+    frames = [encode_frame(Type.LOAD, struct.pack("<I", k) + blob[k:k + chunk]) for k in range(0, len(blob), chunk)]
+    return frames + [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))]
+
+
+def sample_frames(spikes, one, limit=40):
+    return [encode_frame(Type.STEPS, p) for p in split_records(encode_steps(spikes, one), limit=limit)]
+
+
+@pytest.fixture(scope="module")
+def networks():
+    baked = random_network([24, 12, 100], seed=21, n_steps=20)
+    other = random_network([20, 16, 100], seed=22, n_steps=16)
+    return baked, other
+
+
+def make_device(baked):
+    return SRCDevice(fw_image.pack(baked, LANES), limits=CoreLimits(2, 24, 100, 800, 60, 32), timeout=TIMEOUT)
+
+
+def test_session_replies_equal_the_emulator(networks):
+    """Load another network, run samples split over many frames, and every kind of request error."""
+    baked, other = networks
+    one = other.config.one
+    rng = np.random.default_rng(5)
+    samples = [rng.random((16, 20)) < p for p in (0.3, 0.05)]
+    samples.append(np.zeros((16, 20), bool))
+    graded = (rng.random((16, 20)) < 0.3) * rng.integers(1, one + 1, (16, 20))
+    script = load_frames(other) + [encode_frame(Type.VERIFY)]
+    for spikes in samples:
+        script += sample_frames(spikes, one)
+    script += sample_frames(graded, one)
+    script += [
+        encode_frame(Type.STEPS, b"\x00\x00"),                                  # not the first frame of a sample
+        sample_frames(samples[0], one)[0], encode_frame(Type.ABORT),            # abandoned sample
+        encode_frame(Type.STEPS, b"\x01\x40\x02\x00\x05\x00\x03\x00"),          # indices not ascending
+        encode_frame(Type.STEPS, b"\x01\x40\x01\x00\x14\x00"),                  # index past the inputs
+        encode_frame(Type.STEPS, b"\x01\x42\x01\x00\x02\x00" + struct.pack("<H", one + 1)),  # amplitude > 1
+        encode_frame(Type.STEPS, b"\x01\x40\x03\x00\x01\x00"),                  # truncated list
+        encode_frame(Type.STEPS, b"\x01\x3f\x3f"),                               # 128 steps > T
+        encode_frame(Type.STEPS, b"\x01\x77"),                                   # unknown record
+        encode_frame(0x42), encode_frame(Type.COMMIT, b"\x00"), encode_frame(Type.LOAD, b"\x01"),
+        encode_frame(Type.LOAD, struct.pack("<I", 99) + b"\x00"),               # offset out of sequence
+        encode_frame(Type.ABORT),
+    ]
+    script += sample_frames(samples[1], one)
+    expected = emulate(script)
+    replies = exchange(make_device(baked), script, len(expected))
+    assert replies == expected
+    results = [Result.from_bytes(r.payload) for r in replies if r.type == Type.RESULT]
+    assert len(results) == 5
+    for spikes, result in zip(samples + [graded], results):
+        amplitudes = spikes.astype(np.int64) * (one if spikes.dtype == bool else 1)
+        reference = golden.run(other, amplitudes[:, None, :])
+        assert list(result.scores) == reference.scores[0].tolist()
+        assert result.prediction == reference.prediction[0]
+    assert sum(sum(r.spike_counts) for r in results) > 0, "the case never makes the network spike"
+
+
+def test_starts_with_the_baked_network_and_runs_it(networks):
+    baked, _ = networks
+    spikes = np.random.default_rng(1).random((20, 24)) < 0.3
+    identify = exchange(make_device(baked), [encode_frame(Type.IDENTIFY)] + sample_frames(spikes, baked.config.one), 2)
+    identity = Identity.from_bytes(identify[0].payload)
+    blob = fw_image.to_bytes(fw_image.pack(baked, LANES))
+    assert identity.loaded and identity.checksum == fw_image.checksum(blob) and identity.lanes == LANES
+    assert identity.config_digest == baked.config.digest()
+    result = Result.from_bytes(identify[1].payload)
+    reference = golden.run(baked, spikes.astype(np.int64)[:, None, :] * baked.config.one)
+    assert list(result.scores) == reference.scores[0].tolist()
+
+
+def corrupt(blob, position, value):
+    """``blob`` with bytes at ``position`` replaced and its CRC-32 trailer made right again."""
+    body = bytearray(blob[:-4])
+    body[position:position + len(value)] = value
+    return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)))
+
+
+def commit_script(blob, chunk=900):
+    frames = [encode_frame(Type.LOAD, struct.pack("<I", k) + blob[k:k + chunk]) for k in range(0, len(blob), chunk)]
+    return frames + [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob))),
+                     encode_frame(Type.VERIFY), encode_frame(Type.STEPS, b"\x01\x00")]
+
+
+@pytest.mark.parametrize("case", ["weight", "bias", "lanes", "digest", "long", "crc"])
+def test_a_bad_image_is_refused_and_leaves_no_model(networks, case):
+    baked, other = networks
+    image = fw_image.pack(other, LANES)
+    blob = fw_image.to_bytes(image)
+    table_end = fw_image.HEADER_SIZE + int.from_bytes(blob[14:16], "little") + fw_image.TABLE_ENTRY_SIZE * 2
+    blob = {
+        "weight": lambda: corrupt(blob, table_end + 2 * 5, struct.pack("<h", other.config.weight_max + 1)),
+        "bias": lambda: corrupt(blob, table_end + 2 * LANES * len(image.weights), struct.pack("<h", -(1 << 15))),
+        "lanes": lambda: corrupt(blob, 6, struct.pack("<H", LANES + 1)),
+        "digest": lambda: corrupt(blob, 16, b"\x00"),
+        "long": lambda: corrupt(blob + b"\x00" * 4, len(blob) - 4, b"\x00\x00\x00\x00"),
+        "crc": lambda: blob[:-1] + bytes([blob[-1] ^ 1]),
+    }[case]()
+    script = commit_script(blob)
+    expected = emulate(script)
+    assert [r.type for r in expected[-3:]] == [Type.ERROR, Type.CHECKSUM, Type.ERROR]
+    assert exchange(make_device(baked), script, len(expected)) == expected
+
+
+def test_link_errors_get_replies_and_the_next_frame_works(networks):
+    baked, _ = networks
+    good = encode_frame(Type.VERIFY)
+    bad_crc = good[:-1] + bytes([good[-1] ^ 0xFF])
+    load = load_frames(baked)  # the emulator starts without a model
+    script = load + [bad_crc, good, b"\xa5\x04\x10\x00", TIMEOUT + 10, good,  # truncated, then silence
+                     b"\xa5\x01\xff\xff", good, b"\x00\x17\x99", good]        # oversize; noise between frames
+    expected = emulate(script)
+    replies = exchange(make_device(baked), script, len(expected))
+    assert replies == expected
+    assert [(r.type, r.payload[:1]) for r in replies[len(load):]] == [
+        (Type.ERROR, bytes([ErrorCode.BAD_CRC])), (Type.CHECKSUM, b"\x01"),
+        (Type.ERROR, bytes([ErrorCode.TIMEOUT])), (Type.CHECKSUM, b"\x01"),
+        (Type.ERROR, bytes([ErrorCode.OVERSIZE])), (Type.CHECKSUM, b"\x01"), (Type.CHECKSUM, b"\x01")]

@@ -62,7 +62,8 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
     p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (with --emulate)")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
-                   help="what the emulator computes with (with --emulate): the golden model or the core's Verilog")
+                   help="what the emulator computes with (with --emulate): the golden model, or the device's "
+                        "Verilog with --model baked in (cocotb + Icarus; slow: use --limit)")
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
     p.add_argument("--dataset", choices=["shipped", "mnist", "fashion-mnist"], default="shipped",
                    help="the shipped encoded samples, or a data set encoded here")
@@ -82,8 +83,10 @@ def main(argv=None):
         spikes, labels = load_inputs(args, network)
         if args.emulate:
             from sim.emulator import serve
-            server = serve(args.backend, lanes=args.lanes)
-        device = Device(server.url if server else args.port, baudrate=args.baud, timeout=args.timeout)
+            server = serve(args.backend, lanes=args.lanes, network=network)
+        # A simulated device runs some ten thousand cycles a second: a sample takes seconds.
+        timeout = max(args.timeout, 600.0) if args.emulate and args.backend == "rtl" else args.timeout
+        device = Device(server.url if server else args.port, baudrate=args.baud, timeout=timeout)
     except (QuantizationError, SampleError, TransportError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,10 +4,11 @@ Usage::
 
     python -m sim.emulator --port 0            # prints socket://127.0.0.1:PORT, serves until killed
 
-:class:`DeviceModel` is the device's side of the protocol (load, verify, stream samples) over a
-*back end* that runs one sample: :class:`GoldenBackend` (the golden model) or
-:class:`RTLBackend` (the core's Verilog under cocotb and Icarus). Replies are
-byte-identical to what the hardware sends, so the host cannot tell them apart.
+:class:`DeviceModel` is the device's side of the protocol (load, verify, stream samples) over
+:class:`GoldenBackend`, which runs each sample on the golden model; its replies are
+byte-identical to the gateware's (tests/hdl/test_device.py holds them to that). The ``rtl``
+back end is the gateware itself: :class:`sim.link_runner.RTLDeviceServer` serves the Verilog of
+:class:`hdl.device.SRCDevice`, simulated under cocotb, on the same kind of socket.
 """
 
 import argparse
@@ -27,7 +28,7 @@ from hdl.cycles import sample_cycles
 from quant import golden
 from quant.fixedpoint import DEFAULT
 
-__all__ = ["GoldenBackend", "RTLBackend", "DeviceModel", "serve", "main"]
+__all__ = ["GoldenBackend", "DeviceModel", "serve", "main"]
 
 #: Largest image the emulated device accepts (bytes).
 MAX_IMAGE = 16 << 20
@@ -59,38 +60,6 @@ class GoldenBackend:
         cycles, _ = sample_cycles(image, amplitudes, [{"s": st["s"][:, 0]} for st in result.states])
         return Result(tuple(int(v) for v in result.scores[0]), int(result.prediction[0]),
                       int(np.count_nonzero(amplitudes)), tuple(int(c[0]) for c in result.spike_counts), cycles)
-
-
-class RTLBackend:
-    """Runs a sample on the core's Verilog (cocotb + Icarus), built once per loaded model.
-
-    The bench inside also checks the core against the golden model state by state, so a
-    disagreement surfaces as an error reply rather than a wrong answer.
-    """
-
-    name = "rtl"
-
-    def __init__(self, lanes=8, workdir=None):
-        import tempfile
-
-        self.lanes = lanes
-        self.workdir = workdir or tempfile.mkdtemp(prefix="src-rtl-")
-        self.bench = self.image = None
-
-    def install(self, image):
-        from sim.runner import CoreBench
-
-        self.image = image
-        self.bench = CoreBench(fw_image.to_network(image), self.lanes, self.workdir)
-
-    def run(self, steps):
-        amplitudes = np.zeros((len(steps), self.image.layers[0].n_in), np.int64)
-        for t, events in enumerate(steps):
-            for j, a in events:
-                amplitudes[t, j] = a
-        sample = self.bench.run(amplitudes[None])["samples"][0]
-        return Result(tuple(sample["scores"]), sample["prediction"], sample["input_events"],
-                      tuple(sample["spike_counts"]), sample["cycles"])
 
 
 class DeviceModel:
@@ -235,12 +204,22 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
         return f"socket://127.0.0.1:{self.server_address[1]}"
 
 
-def serve(backend="golden", lanes=8, port=0, background=True):
-    """Start an emulator; returns the server (``.url``, ``.shutdown()``). In a thread when ``background``."""
-    backends = {"golden": GoldenBackend, "rtl": RTLBackend}
-    if backend not in backends:
-        raise ValueError(f"unknown back end {backend!r}; expected one of {sorted(backends)}")
-    server = EmulatorServer(DeviceModel(backends[backend](lanes)), port)
+def serve(backend="golden", lanes=8, port=0, background=True, network=None):
+    """Start an emulator; returns the server (``.url``, ``.shutdown()``).
+
+    ``golden``: a :class:`DeviceModel` on a TCP server (in a thread when ``background``), that
+    starts without a model. ``rtl``: the device's Verilog with ``network`` (default: the shipped
+    model) baked in, serving one client on a random port.
+    """
+    if backend == "rtl":
+        from quant import assets
+        from quant.quantize import load_network
+
+        from .link_runner import RTLDeviceServer
+        return RTLDeviceServer(network if network is not None else load_network(assets.QUANTIZED_MODEL), lanes)
+    if backend != "golden":
+        raise ValueError(f"unknown back end {backend!r}; expected 'golden' or 'rtl'")
+    server = EmulatorServer(DeviceModel(GoldenBackend(lanes)), port)
     if background:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -251,9 +230,20 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
-                   help="what computes the samples: the golden model, or the core's Verilog in Icarus")
+                   help="golden: the golden model; rtl: the device's Verilog under cocotb (one client, then it exits)")
     p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (images must be packed for it)")
+    p.add_argument("--model", help="quantized network baked into the rtl back end (default: the shipped model)")
     args = p.parse_args(argv)
+    if args.backend == "rtl":
+        from quant.quantize import load_network
+
+        server = serve("rtl", args.lanes, network=load_network(args.model) if args.model else None)
+        print(server.url, flush=True)
+        try:
+            server._thread.join()
+        except KeyboardInterrupt:
+            server.shutdown()
+        return 0
     server = serve(args.backend, args.lanes, args.port, background=False)
     print(server.url, flush=True)
     try:

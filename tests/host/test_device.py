@@ -146,7 +146,8 @@ def test_rtl_backend_gives_the_golden_answers(tmp_path, network):
         if os.environ.get("SRC_REQUIRE_SIM"):
             raise
         pytest.skip("no HDL simulator")
-    server = serve("rtl", lanes=4)
+    # The gateware starts with another network of the same shape; the host loads its own over the link.
+    server = serve("rtl", lanes=4, network=random_network([20, 12, 100], seed=5))
     try:
         spikes = np.random.default_rng(7).random((3, 30, 20)) < 0.3
         with Device(server.url, timeout=120) as device:
@@ -158,3 +159,20 @@ def test_rtl_backend_gives_the_golden_answers(tmp_path, network):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.slow  # builds the shipped 784-128-100 device: about 6 minutes in Icarus
+def test_host_infer_through_the_rtl_back_end_equals_golden(tmp_path):
+    """``python -m host.infer --emulate --backend rtl`` on shipped samples: the gateware's answers are the golden model's."""
+    pytest.importorskip("cocotb_tools")
+    from sim.runner import SimulatorMissing, available_simulator
+    try:
+        available_simulator()
+    except SimulatorMissing:
+        if os.environ.get("SRC_REQUIRE_SIM"):
+            raise
+        pytest.skip("no HDL simulator")
+    out = tmp_path / "report.json"
+    assert infer(["--emulate", "--backend", "rtl", "--limit", "2", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["golden_scores_identical"] and report["golden_agreement"] == 1.0 and report["samples"] == 2

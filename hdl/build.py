@@ -83,8 +83,8 @@ def _platform(board):
 
 
 class BoardTop(Elaboratable):
-    """The device on a board: the UART resource to :class:`~hdl.top.UARTDevice`; LED 0 lit while a
-    model is held is not available from the device, so LED 0 shows a UART overrun."""
+    """The device on a board: the board's UART to :class:`~hdl.top.UARTDevice`, LED 0 lit after a
+    UART overrun (a host that did not wait for replies)."""
 
     def __init__(self, image, baud, limits=None):
         self.image, self.baud, self.limits = image, baud, limits

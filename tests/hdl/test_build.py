@@ -1,0 +1,61 @@
+"""``python -m hdl.build``: the fit check, and the open flows on a small configuration."""
+
+import json
+
+import pytest
+
+from firmware.image import pack
+from hdl.build import BOARDS, _bram18, estimate_memories, main
+from hdl.core import CoreLimits
+from quant.quantize import save_network
+from tests.helpers import random_network
+
+
+def test_block_ram_halves_take_the_best_aspect_ratio():
+    # 48 bits x 12544 words: 1K x 18 needs 3 x 13 = 39 halves; 2K x 9 would need 6 x 7 = 42.
+    assert _bram18(48, 12544) == 39
+    assert _bram18(8, 8192) == 4       # 2K x 9: one wide enough, 4 deep
+    assert _bram18(36, 512) == 1
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_784_512_100_does_not_fit_the_35t_but_fits_the_100t_by_block_ram():
+    network = random_network([784, 512, 100], seed=0, n_steps=4)
+    image = pack(network, 8)
+    need = sum(m[3] for m in estimate_memories(image, CoreLimits.exact(image)))
+    assert BOARDS["arty_a7_35"].part.bram18 < need <= BOARDS["arty_a7_100"].part.bram18
+
+
+def test_a_model_too_big_is_refused_before_synthesis(tmp_path, capsys):
+    model = tmp_path / "big.npz"
+    save_network(model, random_network([784, 512, 100], seed=0, n_steps=4))
+    assert main(["--board", "arty_a7", "--model", str(model), "--out", str(tmp_path / "out")]) == 2
+    assert "block-RAM halves" in capsys.readouterr().err
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    path = tmp_path / "small.npz"
+    save_network(path, random_network([24, 12, 100], seed=1, n_steps=20))
+    return path
+
+
+def test_arty_build_writes_the_vivado_tree_and_reports_utilisation(tmp_path, small_model):
+    out = tmp_path / "arty"
+    assert main(["--board", "arty_a7", "--model", str(small_model), "--lanes", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["part"] == "XC7A35T"
+    assert all(report["resources"][k] > 0 for k in ("luts", "ffs", "bram18", "dsps"))
+    assert 0 < report["utilisation"]["luts"] < 1
+    xdc = (out / "xc7" / "top.xdc").read_text()
+    assert "A9" in xdc and "D10" in xdc            # the FTDI UART pins
+    assert (out / "xc7" / "build_top.sh").exists() and (out / "report.md").exists()
+
+
+@pytest.mark.slow  # nextpnr-ecp5 in WebAssembly: about 3 minutes
+def test_ecp5_build_closes_timing_and_makes_a_bitstream(tmp_path, small_model):
+    out = tmp_path / "ecp5"
+    assert main(["--board", "ulx3s_85f", "--model", str(small_model), "--lanes", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["fmax_mhz"] > report["board_clock_mhz"] and report["timing_met"]
+    assert (out / "ecp5" / "top.bit").stat().st_size > 0

@@ -192,13 +192,15 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     memories = estimate_memories(image, limits)
+    # The per-lane LUTs are small enough for distributed RAM; everything else needs block RAM.
     need = sum(m[3] for m in memories)
+    required = sum(m[3] for m in memories if "LUT" not in m[0])
     report = {"board": board, "part": spec.part.name, "model": "-".join(map(str, network.sizes)), "lanes": lanes,
               "model_file": str(model), "memories": [dict(zip(("name", "width", "depth", "bram18"), m)) for m in memories],
-              "bram18_estimate": need, "capacity": spec.part.__dict__}
-    if need > spec.part.bram18:
-        detail = ", ".join(f"{m[0]} {m[3]}" for m in memories)
-        raise FitError(f"{report['model']} at P = {lanes} needs about {need} block-RAM halves (18 kbit: {detail}); "
+              "bram18_estimate": need, "bram18_required": required, "capacity": spec.part.__dict__}
+    if required > spec.part.bram18:
+        detail = ", ".join(f"{m[0]} {m[3]}" for m in memories if "LUT" not in m[0])
+        raise FitError(f"{report['model']} at P = {lanes} needs at least {required} block-RAM halves (18 kbit: {detail}); "
                        f"the {spec.part.name} has {spec.part.bram18}")
 
     platform = _platform(board)
@@ -271,7 +273,8 @@ def _markdown(r):
     for key in ("carry", "lutram"):
         if key in r["resources"]:
             lines.append(f"| {key} | {r['resources'][key]} | | |")
-    lines += ["", f"Block-RAM estimate before synthesis: {r['bram18_estimate']} halves of 18 kbit.", ""]
+    lines += ["", f"Block RAM before synthesis: at least {r['bram18_required']} halves of 18 kbit, "
+                  f"{r['bram18_estimate']} if the per-lane LUTs also take block RAM.", ""]
     if r["fmax_mhz"]:
         lines.append(f"Fmax (nextpnr): **{r['fmax_mhz']:.1f} MHz** (board clock {r['board_clock_mhz']:g} MHz, "
                      f"{'met' if r['timing_met'] else 'NOT met'}).")

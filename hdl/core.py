@@ -74,6 +74,10 @@ class CoreLimits:
             raise FitError("network does not fit the core: " + "; ".join(problems))
 
 
+#: Cycles the readout stays busy after its last spike read: the read, then the three stages.
+READOUT_FLUSH = 3
+
+
 def _bits(n):
     return max(1, (n - 1).bit_length())
 
@@ -361,16 +365,23 @@ class SRCCore(wiring.Component):
         m.d.comb += g.eq(g_acc + Array(lane(k2_rp.data, p, SW) for p in range(P))[ro_lane])
         drive = round_shift(k["readout_pos"] * g + k["readout_neg"] * (ro_total - g),
                             cfg.coef_frac + cfg.state_frac - cfg.readout_frac)
+        with m.If(ro_valid & ~ro_end):
+            m.d.sync += g_acc.eq(g)
+        # A class's integrator update takes three stages (drive; leak and sum; the running
+        # argmax): each class is updated once every ``group`` cycles, so they never overlap.
+        r1_valid, r1_cls, r1_drive = Signal(), Signal.like(ro_cls), Signal(drive.shape())
+        m.d.sync += r1_valid.eq(ro_valid & ro_end)
+        with m.If(ro_valid & ro_end):
+            m.d.sync += [r1_cls.eq(ro_cls), r1_drive.eq(drive), g_acc.eq(0)]
         v_new = Signal(signed(cfg.readout_width))
-        m.d.comb += v_new.eq(saturate(round_shift(k["readout_alpha"] * Mux(ro_first, 0, v[ro_cls]), cfg.coef_frac)
-                                      + drive, cfg.readout_min, cfg.readout_max))
-        with m.If(ro_valid):
-            with m.If(ro_end):
-                m.d.sync += [v[ro_cls].eq(v_new), g_acc.eq(0)]
-                with m.If((ro_cls == 0) | (v_new > best)):
-                    m.d.sync += [best.eq(v_new), pred.eq(ro_cls)]
-            with m.Else():
-                m.d.sync += g_acc.eq(g)
+        m.d.comb += v_new.eq(saturate(round_shift(k["readout_alpha"] * Mux(ro_first, 0, v[r1_cls]), cfg.coef_frac)
+                                      + r1_drive, cfg.readout_min, cfg.readout_max))
+        r2_valid, r2_cls, r2_v = Signal(), Signal.like(ro_cls), Signal.like(v_new)
+        m.d.sync += [r2_valid.eq(r1_valid), r2_cls.eq(r1_cls), r2_v.eq(v_new)]
+        with m.If(r1_valid):
+            m.d.sync += v[r1_cls].eq(v_new)
+        with m.If(r2_valid & ((r2_cls == 0) | (r2_v > best))):
+            m.d.sync += [best.eq(r2_v), pred.eq(r2_cls)]
         m.d.sync += ro_valid.eq(0)
         last_base = table["block_base"][n_layers - 1]
         with m.FSM(name="readout"):
@@ -384,10 +395,11 @@ class SRCCore(wiring.Component):
                 m.d.sync += [ro_valid.eq(1), ro_lane.eq(ro_n % P), ro_end.eq(ro_n % group == group - 1),
                              ro_cls.eq(ro_n // group), ro_n.eq(ro_n + 1)]
                 with m.If(ro_n == n_classes * group - 1):
-                    m.next = "FLUSH"
-            with m.State("FLUSH"):
-                m.d.comb += ro_busy.eq(1)
-                m.next = "IDLE"
+                    m.next = "FLUSH0"
+            for n in range(READOUT_FLUSH):
+                with m.State(f"FLUSH{n}"):
+                    m.d.comb += ro_busy.eq(1)
+                    m.next = f"FLUSH{n + 1}" if n + 1 < READOUT_FLUSH else "IDLE"
 
         out_cls = Signal(range(max(2, n_classes)))
         m.d.comb += [self.result.payload.cls.eq(out_cls), self.result.payload.score.eq(v[out_cls]),

@@ -5,10 +5,10 @@ layer ``l``, ``Z(l)`` blocks of layer ``l`` holding spikes)::
 
     input            1 + E(0)*nb(0)       events back to back; the end word rides the last cycle
     drain            1
-    update l         nb(l) + 4            block pipeline, then its drain
+    update l         nb(l) + 7            block pipeline, then its drain
     scan l >= 1      2*Z(l-1) + E(l)*nb(l) + 1
 
-The readout runs beside the next step for ``C*G + 1`` cycles; the output layer's update waits
+The readout runs beside the next step for ``C*G + 3`` cycles; the output layer's update waits
 for it if it is still running, and after the last step the result leaves after it, ``C``
 words. The event-driven ideal is ``sum E(l)*nb(l) + sum nb(l)``: one cycle per event per
 block, plus one per block update. Pure Python (no Amaranth).
@@ -16,10 +16,16 @@ block, plus one per block update. Pure Python (no Amaranth).
 
 import numpy as np
 
-__all__ = ["DRAIN", "step_profile", "sample_cycles"]
+__all__ = ["NEURON_LATENCY", "DRAIN", "step_profile", "sample_cycles"]
+
+#: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
+#: Amaranth; a test holds the two equal).
+NEURON_LATENCY = 5
+#: Cycles the readout stays busy after its last spike read (:data:`hdl.core.READOUT_FLUSH`).
+READOUT_FLUSH = 3
 
 #: Cycles from a layer's last block issue to the next phase (memory read, lane latency, check).
-DRAIN = 4
+DRAIN = 2 + NEURON_LATENCY
 
 
 def step_profile(image, amplitudes, states):
@@ -47,7 +53,7 @@ def sample_cycles(image, amplitudes, states):
     """
     events, nonzero_blocks = step_profile(image, amplitudes, states)
     blocks = [e.blocks for e in image.layers]
-    n_layers, readout = len(blocks), image.n_classes * image.config.params.group_size + 1
+    n_layers, readout = len(blocks), image.n_classes * image.config.params.group_size + READOUT_FLUSH
     now, readout_free, ideal = 0, 0, 0
     for t in range(len(amplitudes)):
         now += 1 + int(events[0][t]) * blocks[0] + 1            # input, drain

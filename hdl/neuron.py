@@ -43,7 +43,7 @@ class NeuronLane(wiring.Component):
         A run-time write of one LUT entry.
     """
 
-    LATENCY = 2
+    LATENCY = 5
 
     def __init__(self, config: FixedPointConfig, acc_width, min_shift, max_shift):
         self.config = config
@@ -77,50 +77,58 @@ class NeuronLane(wiring.Component):
         m.d.comb += [x_write.addr.eq(self.lut_addr), x_write.data.eq(self.lut_data), x_write.en.eq(self.x_lut_we),
                      h_write.addr.eq(self.lut_addr), h_write.data.eq(self.lut_data), h_write.en.eq(self.h_lut_we)]
 
-        # Stage 1: synaptic state, then the x LUT address; the h_s update and the recurrent drive.
+        # The stages are cut where the timing report of the open ECP5 flow put its critical path:
+        # memory output -> multiplier -> adder -> saturation -> LUT address used to be one cycle.
+
+        # Stage 1: the inputs, straight from the core's memories, are registered.
+        i_0, h_0, hs_0 = Signal.like(self.i_prev), Signal.like(self.h_prev), Signal.like(self.hs_prev)
+        acc_0, bias_0, shift_0 = Signal.like(self.acc), Signal.like(self.bias), Signal.like(self.acc_shift)
+        m.d.sync += [i_0.eq(self.i_prev), h_0.eq(self.h_prev), hs_0.eq(self.hs_prev), acc_0.eq(self.acc),
+                     bias_0.eq(self.bias), shift_0.eq(self.acc_shift)]
+
+        # Stage 2: synaptic state, the h_s update and the recurrent drive.
         scaled = Signal(signed(self.acc.shape().width + max(0, -self.min_shift)))
-        with m.Switch(self.acc_shift):
+        with m.Switch(shift_0):
             for shift in range(self.min_shift, self.max_shift + 1):
                 with m.Case(shift):
-                    m.d.comb += scaled.eq(round_shift(self.acc, shift))
-        i_new = Signal(signed(c.i_width))
-        m.d.comb += i_new.eq(saturate(round_shift(k["alpha"] * self.i_prev, c.coef_frac) + scaled, c.i_min, c.i_max))
-        x_index = round_shift(magnitude(i_new), c.i_frac - c.x_lut_frac)
-        m.d.comb += x_port.addr.eq(Mux(x_index >= c.x_lut_size, c.x_lut_size - 1, x_index))
-
-        drive = (round_shift(k["r"] * self.h_prev, c.coef_frac)
-                 + round_shift(k["r_s"] * self.hs_prev, c.coef_frac + c.hs_frac - c.state_frac))
-        z = Mux(self.h_prev >= c.half, k["z_dep"], k["z_hyp"])
-        hs_new = round_shift(z * self.hs_prev + (k["one_coef"] - z) * (self.h_prev << (c.hs_frac - c.state_frac)),
-                             c.coef_frac)
-
+                    m.d.comb += scaled.eq(round_shift(acc_0, shift))
+        i_new = saturate(round_shift(k["alpha"] * i_0, c.coef_frac) + scaled, c.i_min, c.i_max)
+        drive = (round_shift(k["r"] * h_0, c.coef_frac)
+                 + round_shift(k["r_s"] * hs_0, c.coef_frac + c.hs_frac - c.state_frac))
+        z = Mux(h_0 >= c.half, k["z_dep"], k["z_hyp"])
+        hs_new = round_shift(z * hs_0 + (k["one_coef"] - z) * (h_0 << (c.hs_frac - c.state_frac)), c.coef_frac)
         i_1 = Signal.like(self.i)
-        i_neg_1 = Signal()
         hs_1 = Signal.like(self.hs)
         partial_1 = Signal(signed(c.pre_width))  # b + drive: everything of pre but x
-        m.d.sync += [
-            i_1.eq(i_new),
-            i_neg_1.eq(i_new < 0),
-            hs_1.eq(hs_new),
-            partial_1.eq(self.bias + drive),
-        ]
+        m.d.sync += [i_1.eq(i_new), hs_1.eq(hs_new), partial_1.eq(bias_0 + drive)]
 
-        # Stage 2: pre = x + b + drive, then the tanh LUT address.
-        x = Mux(i_neg_1, -x_port.data, x_port.data)
+        # Stage 3: the x LUT address.
+        x_index = round_shift(magnitude(i_1), c.i_frac - c.x_lut_frac)
+        m.d.comb += x_port.addr.eq(Mux(x_index >= c.x_lut_size, c.x_lut_size - 1, x_index))
+        i_2, i_neg_2, hs_2, partial_2 = Signal.like(i_1), Signal(), Signal.like(hs_1), Signal.like(partial_1)
+        m.d.sync += [i_2.eq(i_1), i_neg_2.eq(i_1 < 0), hs_2.eq(hs_1), partial_2.eq(partial_1)]
+
+        # Stage 4: x, signed (the LUT's output is slow: no logic of its own cycle after it).
+        x_3 = Signal(signed(c.x_width))
+        i_3, hs_3, partial_3 = Signal.like(i_2), Signal.like(hs_2), Signal.like(partial_2)
+        m.d.sync += [x_3.eq(Mux(i_neg_2, -x_port.data, x_port.data)), i_3.eq(i_2), hs_3.eq(hs_2),
+                     partial_3.eq(partial_2)]
+
+        # Stage 5: pre = x + b + drive, then the tanh LUT address.
         pre = Signal(signed(c.pre_width))
-        m.d.comb += pre.eq(x + partial_1)
+        m.d.comb += pre.eq(x_3 + partial_3)
         h_index = round_shift(magnitude(pre), c.state_frac - c.h_lut_frac)
         m.d.comb += h_port.addr.eq(Mux(h_index >= c.h_lut_size, c.h_lut_size - 1, h_index))
-        pre_neg_2 = Signal()
+        pre_neg_4 = Signal()
         m.d.sync += [
-            self.i.eq(i_1),
-            self.hs.eq(hs_1),
-            pre_neg_2.eq(pre < 0),
+            self.i.eq(i_3),
+            self.hs.eq(hs_3),
+            pre_neg_4.eq(pre < 0),
         ]
 
         # Output: the signed tanh and the spike s = max(h, 0).
         m.d.comb += [
-            self.h.eq(Mux(pre_neg_2, -h_port.data, h_port.data)),
-            self.s.eq(Mux(pre_neg_2, 0, h_port.data)),
+            self.h.eq(Mux(pre_neg_4, -h_port.data, h_port.data)),
+            self.s.eq(Mux(pre_neg_4, 0, h_port.data)),
         ]
         return m

@@ -10,6 +10,7 @@ Each cycle the bench drives its inputs at the falling edge and samples every out
 
 import json
 import os
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -36,7 +37,7 @@ async def _reset(dut):
 
 @cocotb.test()
 async def core_matches_golden(dut):
-    spec = json.loads(open(os.environ["SRC_BENCH_SPEC"]).read())
+    spec = json.loads(Path(os.environ["SRC_BENCH_SPEC"]).read_text())
     network = load_network(spec["network"])
     samples = np.load(spec["samples"], allow_pickle=False)["amplitudes"]
     image = pack(network, spec["lanes"])

@@ -14,6 +14,7 @@ Run from Python through :mod:`sim.link_runner`. The case is a JSON file named in
 import json
 import os
 import socket
+from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
@@ -75,7 +76,7 @@ class _UARTLine:
 
 @cocotb.test()
 async def uart_script(dut):
-    spec = json.loads(open(os.environ["SRC_LINK_SPEC"]).read())
+    spec = json.loads(Path(os.environ["SRC_LINK_SPEC"]).read_text())
     Clock(dut.clk, 10, unit="ns").start()
     await _reset(dut, rx=1)
     line = _UARTLine(dut, spec["divisor"])
@@ -94,7 +95,7 @@ async def uart_script(dut):
 
 @cocotb.test()
 async def serve_frames(dut):
-    spec = json.loads(open(os.environ["SRC_LINK_SPEC"]).read())
+    spec = json.loads(Path(os.environ["SRC_LINK_SPEC"]).read_text())
     Clock(dut.clk, 10, unit="ns").start()
     await _reset(dut, rx__valid=0, tx__ready=1)
     server = socket.create_server(("127.0.0.1", spec["port"]))

@@ -47,12 +47,14 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "SYNC", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode", "ProtocolError", "Frame", "FrameError",
+    "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode", "ProtocolError", "Frame", "FrameError",
     "crc16", "encode_frame", "FrameDecoder", "encode_steps", "decode_steps", "split_records",
     "Identity", "Result",
 ]
 
 SYNC = 0xA5
+#: Step-record heads: silent runs are ``0x00 .. RECORD_SILENT_LIMIT - 1``.
+RECORD_SILENT_LIMIT, RECORD_INDEX_LIST, RECORD_BITMAP, RECORD_GRADED_LIST = 0x40, 0x40, 0x41, 0x42
 MAX_PAYLOAD = 4096
 PROTOCOL_VERSION = 1
 
@@ -203,11 +205,11 @@ def encode_steps(amplitudes, one):
             silent = 0
         if (step[active] != one).any():
             pairs = np.stack([active, step[active]], axis=1).astype("<u2")
-            records.append(struct.pack("<BH", 0x42, active.size) + pairs.tobytes())
+            records.append(struct.pack("<BH", RECORD_GRADED_LIST, active.size) + pairs.tobytes())
         elif 3 + 2 * active.size <= bitmap_len:
-            records.append(struct.pack("<BH", 0x40, active.size) + active.astype("<u2").tobytes())
+            records.append(struct.pack("<BH", RECORD_INDEX_LIST, active.size) + active.astype("<u2").tobytes())
         else:
-            records.append(bytes([0x41]) + np.packbits(step != 0, bitorder="little").tobytes())
+            records.append(bytes([RECORD_BITMAP]) + np.packbits(step != 0, bitorder="little").tobytes())
     if silent:
         records.append(bytes([silent - 1]))
     return records
@@ -238,25 +240,25 @@ def decode_steps(payload, n_inputs, one):
     while pos < len(data):
         head = data[pos]
         pos += 1
-        if head < 0x40:
+        if head < RECORD_SILENT_LIMIT:
             steps += [[] for _ in range(head + 1)]
-        elif head in (0x40, 0x42):
+        elif head in (RECORD_INDEX_LIST, RECORD_GRADED_LIST):
             if pos + 2 > len(data):
                 raise ProtocolError("truncated step record")
             count = int.from_bytes(data[pos:pos + 2], "little")
             pos += 2
-            width = 2 if head == 0x40 else 4
+            width = 2 if head == RECORD_INDEX_LIST else 4
             if pos + width * count > len(data):
                 raise ProtocolError("truncated step record")
             values = np.frombuffer(data, "<u2", count * width // 2, pos).astype(np.int64)
             pos += width * count
-            index, amp = (values, np.full(count, one)) if head == 0x40 else (values[0::2], values[1::2])
+            index, amp = (values, np.full(count, one)) if head == RECORD_INDEX_LIST else (values[0::2], values[1::2])
             if count and (index.max() >= n_inputs or (np.diff(index) <= 0).any()):
                 raise ProtocolError(f"step indices must be ascending and below {n_inputs}")
             if count and (amp.max() > one or amp.min() < 1):
                 raise ProtocolError(f"amplitudes must lie in [1, {one}]")
             steps.append(list(zip(index.tolist(), amp.tolist())))
-        elif head == 0x41:
+        elif head == RECORD_BITMAP:
             if pos + bitmap_len > len(data):
                 raise ProtocolError("truncated step record")
             bits = np.unpackbits(np.frombuffer(data, np.uint8, bitmap_len, pos), bitorder="little")

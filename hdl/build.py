@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 from amaranth import Elaboratable, Module
+from amaranth.build import ResourceError
 
 from firmware.image import pack
 
-from .core import CoreLimits, FitError
+from .core import CoreLimits, FitError, accumulator_width
 from .cycles import sample_cycles
 from .top import UARTDevice
 from .uart import divisor
@@ -98,7 +99,7 @@ class BoardTop(Elaboratable):
         m.d.comb += [device.rx.eq(uart.rx.i), uart.tx.o.eq(device.tx)]
         try:
             m.d.comb += platform.request("led", 0).o.eq(device.overrun)
-        except Exception:  # a board without LEDs
+        except ResourceError:  # a board without LEDs
             pass
         return m
 
@@ -112,15 +113,12 @@ def _bram18(width, depth):
 def estimate_memories(image, limits, max_payload=4096):
     """The memories of the device and their block-RAM halves, as a list of ``(name, width, depth, bram18)``."""
     cfg, P = image.config, image.lanes
-    from .core import SRCCore
-
-    core = SRCCore(image, limits)
     rows = [
         ("weights", P * cfg.weight_width, limits.weight_words),
         ("biases", P * cfg.bias_width, limits.state_blocks),
         ("state", P * (cfg.i_width + cfg.h_width + cfg.hs_width), limits.state_blocks),
         ("spikes", P * cfg.spike_width, limits.state_blocks),
-        ("step sums", P * core.acc_width, -(-limits.max_neurons // P)),
+        ("step sums", P * accumulator_width(cfg, limits), -(-limits.max_neurons // P)),
         ("x LUTs", cfg.x_width - 1, cfg.x_lut_size),
         ("h LUTs", cfg.h_width - 1, cfg.h_lut_size),
         ("frame buffer", 8, 2 * max_payload),

@@ -25,7 +25,7 @@ from .arith import round_shift, saturate
 from .neuron import NeuronLane
 
 __all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
-           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "STEPS_ADDRESS",
+           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "STEPS_ADDRESS", "accumulator_width",
            "load_writes"]
 
 
@@ -76,6 +76,11 @@ class CoreLimits:
 
 #: Cycles the readout stays busy after its last spike read: the read, then the three stages.
 READOUT_FLUSH = 3
+
+
+def accumulator_width(config, limits):
+    """Signed bits of a step sum: the largest fan-in of any layer within ``limits``, exactly."""
+    return config.acc_width(max(limits.max_inputs, limits.max_neurons))
 
 
 def _bits(n):
@@ -184,8 +189,7 @@ class SRCCore(wiring.Component):
         if min(shifts) < lo or max(shifts) > hi:
             raise FitError(f"weight binary points {shifts} outside the supported shifts [{lo}, {hi}]")
         self.min_shift, self.max_shift = lo, hi
-        self.acc_width = cfg.acc_width(self.limits.max_neurons if len(image.layers) > 1 else self.limits.max_inputs)
-        self.acc_width = max(self.acc_width, cfg.acc_width(self.limits.max_inputs))
+        self.acc_width = accumulator_width(cfg, self.limits)
         super().__init__({
             "events": In(stream.Signature(event_layout(cfg, self.limits.max_inputs))),
             "result": Out(stream.Signature(result_layout(cfg, image.n_classes))),

@@ -145,6 +145,7 @@ class ImageLoader(wiring.Component):
                         m.d.sync += position.eq(0)
                         m.next = "CHECK_HEADER"
             with m.State("CHECK_HEADER"):
+                m.d.comb += self.bytes.ready.eq(0)  # a cycle without a byte: none may be lost in it
                 with m.If((steps == 0) | (steps > limits.max_steps) | (words == 0) | (words > limits.weight_words)
                           | (blocks == 0) | (blocks > limits.state_blocks)):
                     fail()
@@ -182,34 +183,25 @@ class ImageLoader(wiring.Component):
                                          high_byte.eq(0)]
                             with m.If(row == n_layers - 1):
                                 m.next = "WEIGHTS"
-            with m.State("WEIGHTS"):
-                with m.If(take):
-                    m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
-                    with m.If(high_byte):
-                        with m.If((int16 < -cfg.weight_max) | (int16 > cfg.weight_max)):
-                            fail()
-                        shifted = Cat(weight_word[cfg.weight_width:], int16[:cfg.weight_width])
-                        m.d.sync += [weight_word.eq(shifted), lane.eq(lane + 1)]
-                        with m.If(lane == P - 1):
-                            emit(LOAD_WEIGHTS, counter, shifted)
-                            m.d.sync += [lane.eq(0), counter.eq(counter + 1)]
-                            with m.If(counter == words - 1):
-                                m.d.sync += counter.eq(0)
-                                m.next = "BIASES"
-            with m.State("BIASES"):
-                with m.If(take):
-                    m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
-                    with m.If(high_byte):
-                        with m.If((int16 < cfg.bias_min) | (int16 > cfg.bias_max)):
-                            fail()
-                        shifted = Cat(bias_word[cfg.bias_width:], int16[:cfg.bias_width])
-                        m.d.sync += [bias_word.eq(shifted), lane.eq(lane + 1)]
-                        with m.If(lane == P - 1):
-                            emit(LOAD_BIASES, counter, shifted)
-                            m.d.sync += [lane.eq(0), counter.eq(counter + 1)]
-                            with m.If(counter == blocks - 1):
-                                m.d.sync += counter.eq(0)
-                                m.next = "X_LUT"
+            # Weight and bias words: P signed 16-bit lanes each, packed to the memory's lane width.
+            for name, memory, width, lo, hi, word, count, after in (
+                    ("WEIGHTS", LOAD_WEIGHTS, cfg.weight_width, -cfg.weight_max, cfg.weight_max, weight_word, words,
+                     "BIASES"),
+                    ("BIASES", LOAD_BIASES, cfg.bias_width, cfg.bias_min, cfg.bias_max, bias_word, blocks, "X_LUT")):
+                with m.State(name):
+                    with m.If(take):
+                        m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
+                        with m.If(high_byte):
+                            with m.If((int16 < lo) | (int16 > hi)):
+                                fail()
+                            shifted = Cat(word[width:], int16[:width])
+                            m.d.sync += [word.eq(shifted), lane.eq(lane + 1)]
+                            with m.If(lane == P - 1):
+                                emit(memory, counter, shifted)
+                                m.d.sync += [lane.eq(0), counter.eq(counter + 1)]
+                                with m.If(counter == count - 1):
+                                    m.d.sync += counter.eq(0)
+                                    m.next = after
             for name, memory, size, width, after in (
                     ("X_LUT", LOAD_X_LUT, cfg.x_lut_size, cfg.x_width - 1, "H_LUT"),
                     ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, cfg.h_width - 1, "TRAILER")):

@@ -10,6 +10,11 @@ from amaranth import Cat, Module, ResetInserter, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from firmware.protocol import RECORD_BITMAP as BITMAP
+from firmware.protocol import RECORD_GRADED_LIST as GRADED_LIST
+from firmware.protocol import RECORD_INDEX_LIST as INDEX_LIST
+from firmware.protocol import RECORD_SILENT_LIMIT as RUN_LIMIT
+
 from .core import event_layout
 
 __all__ = ["StepDecoder", "DECODE_OK", "DECODE_BAD_RECORD", "DECODE_TOO_MANY_STEPS"]
@@ -17,7 +22,6 @@ __all__ = ["StepDecoder", "DECODE_OK", "DECODE_BAD_RECORD", "DECODE_TOO_MANY_STE
 #: ``error`` values.
 DECODE_OK, DECODE_BAD_RECORD, DECODE_TOO_MANY_STEPS = range(3)
 
-RUN_LIMIT, INDEX_LIST, BITMAP, GRADED_LIST = 0x40, 0x40, 0x41, 0x42
 
 
 class StepDecoder(wiring.Component):

@@ -58,3 +58,19 @@ def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30,
             layer.weight.mul_(weight_scale)
             layer.bias.uniform_(*bias)
     return quantize_model(model, n_steps=n_steps)
+
+
+def require_simulator(module_level=False):
+    """Skip (the test, or with ``module_level`` the module) when no HDL simulator is installed;
+    under ``SRC_REQUIRE_SIM`` (CI) its absence is an error instead."""
+    import os
+
+    import pytest
+
+    from sim.runner import SimulatorMissing, available_simulator
+    try:
+        available_simulator()
+    except SimulatorMissing as error:
+        if os.environ.get("SRC_REQUIRE_SIM"):
+            raise
+        pytest.skip(str(error), allow_module_level=module_level)

@@ -13,7 +13,7 @@ from host.infer import main as infer
 from host.transport import PCIeTransport, SerialTransport, TransportError
 from quant import assets, golden
 from quant.samples import load_samples
-from tests.helpers import random_network
+from tests.helpers import random_network, require_simulator
 from sim.emulator import DeviceModel, GoldenBackend, serve
 
 
@@ -138,14 +138,7 @@ def test_host_infer_bad_port_exits_2(capsys):
 
 
 def test_rtl_backend_gives_the_golden_answers(tmp_path, network):
-    pytest.importorskip("cocotb_tools")
-    from sim.runner import SimulatorMissing, available_simulator
-    try:
-        available_simulator()
-    except SimulatorMissing:
-        if os.environ.get("SRC_REQUIRE_SIM"):
-            raise
-        pytest.skip("no HDL simulator")
+    require_simulator()
     # The gateware starts with another network of the same shape; the host loads its own over the link.
     server = serve("rtl", lanes=4, network=random_network([20, 12, 100], seed=5))
     try:
@@ -164,14 +157,7 @@ def test_rtl_backend_gives_the_golden_answers(tmp_path, network):
 @pytest.mark.slow  # builds the shipped 784-128-100 device: about 6 minutes in Icarus
 def test_host_infer_through_the_rtl_back_end_equals_golden(tmp_path):
     """``python -m host.infer --emulate --backend rtl`` on shipped samples: the gateware's answers are the golden model's."""
-    pytest.importorskip("cocotb_tools")
-    from sim.runner import SimulatorMissing, available_simulator
-    try:
-        available_simulator()
-    except SimulatorMissing:
-        if os.environ.get("SRC_REQUIRE_SIM"):
-            raise
-        pytest.skip("no HDL simulator")
+    require_simulator()
     out = tmp_path / "report.json"
     assert infer(["--emulate", "--backend", "rtl", "--limit", "2", "--json", str(out)]) == 0
     report = json.loads(out.read_text())

@@ -4,7 +4,6 @@ Each case builds the Verilog of a network, streams its samples through the event
 compares every neuron's i, h, h_s and s at every step, and the final scores, with the golden model.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -16,15 +15,10 @@ from quant.golden import QuantizedLayer, QuantizedNetwork
 from quant.model import SRCNet
 from quant.quantize import load_network, quantize_model
 from quant.samples import load_samples
-from sim.runner import SimulatorMissing, available_simulator, run_core_bench
-from tests.helpers import random_network
+from sim.runner import run_core_bench
+from tests.helpers import random_network, require_simulator
 
-try:
-    available_simulator()
-except SimulatorMissing as error:  # pragma: no cover - CI installs Icarus and sets SRC_REQUIRE_SIM
-    if os.environ.get("SRC_REQUIRE_SIM"):
-        raise
-    pytest.skip(str(error), allow_module_level=True)
+require_simulator(module_level=True)  # CI installs Icarus and sets SRC_REQUIRE_SIM
 
 T = 24
 

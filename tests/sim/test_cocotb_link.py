@@ -4,7 +4,6 @@ Frames go in bit by bit on ``rx`` of :class:`hdl.top.UARTDevice` and the replies
 ``tx``. The reference for every reply is the emulator's :class:`sim.emulator.DeviceModel`.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -16,16 +15,10 @@ from firmware.protocol import (ErrorCode, Frame, FrameDecoder, Result, Type, enc
                                split_records)
 from quant import golden
 from sim.emulator import DeviceModel, GoldenBackend
-from sim.runner import SimulatorMissing, available_simulator
 from tests.hdl.test_device import load_frames
-from tests.helpers import random_network
+from tests.helpers import random_network, require_simulator
 
-try:
-    available_simulator()
-except SimulatorMissing as error:  # pragma: no cover - CI installs Icarus and sets SRC_REQUIRE_SIM
-    if os.environ.get("SRC_REQUIRE_SIM"):
-        raise
-    pytest.skip(str(error), allow_module_level=True)
+require_simulator(module_level=True)  # CI installs Icarus and sets SRC_REQUIRE_SIM
 
 from sim.link_runner import run_uart_script  # noqa: E402
 

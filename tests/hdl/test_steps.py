@@ -1,0 +1,85 @@
+"""The step-record decoder against the protocol module's encoder and decoder."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from firmware.protocol import decode_steps, encode_steps
+from hdl.steps import DECODE_BAD_RECORD, DECODE_OK, DECODE_TOO_MANY_STEPS, StepDecoder
+from quant.fixedpoint import DEFAULT
+
+ONE = DEFAULT.one
+
+
+def decode(payload, n_inputs, max_inputs=64, n_steps=1000):
+    """Feed ``payload`` to the decoder; returns (steps as event lists, error)."""
+    dut = StepDecoder(DEFAULT, max_inputs)
+    steps, state = [[]], {}
+
+    async def feed(ctx):
+        ctx.set(dut.n_inputs, n_inputs)
+        for byte in payload:
+            ctx.set(dut.bytes.payload, byte)
+            ctx.set(dut.bytes.valid, 1)
+            await ctx.tick().until(dut.bytes.ready)
+        ctx.set(dut.bytes.valid, 0)
+        ctx.set(dut.exhausted, 1)
+
+    async def collect(ctx):
+        ctx.set(dut.events.ready, 1)
+        idle = 0
+        async for _, _, valid, event, ready_idle, error in ctx.tick().sample(
+                dut.events.valid, dut.events.payload, dut.idle, dut.error):
+            if valid:
+                if event.end:
+                    steps.append([])
+                else:
+                    steps[-1].append((event.index, event.amplitude))
+            ctx.set(dut.full, len(steps) - 1 >= n_steps)
+            idle = idle + 1 if (ready_idle or error) else 0
+            if idle > len(payload) + 20:
+                state["error"] = error
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(feed)
+    sim.add_testbench(collect)
+    sim.run()
+    return steps[:-1], state["error"]
+
+
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.6])
+def test_decodes_what_the_host_encodes(density):
+    rng = np.random.default_rng(int(density * 100))
+    spikes = rng.random((70, 40)) < density
+    spikes[3:5] = True                                       # some steps as bitmaps
+    graded = np.where(rng.random((6, 40)) < 0.3, rng.integers(1, ONE + 1, (6, 40)), 0)
+    amplitudes = np.concatenate([spikes.astype(np.int64) * ONE, graded])
+    payload = b"".join(encode_steps(amplitudes, ONE))
+    steps, error = decode(payload, 40)
+    assert error == DECODE_OK
+    assert steps == decode_steps(payload, 40, ONE)
+    assert len(steps) == len(amplitudes)
+
+
+@pytest.mark.parametrize("payload, error", [
+    (b"\x40\x02\x00\x05\x00\x03\x00", DECODE_BAD_RECORD),    # indices not ascending
+    (b"\x40\x01\x00\x28\x00", DECODE_BAD_RECORD),            # index 40 of 40 inputs
+    (b"\x42\x01\x00\x02\x00" + (ONE + 1).to_bytes(2, "little"), DECODE_BAD_RECORD),  # amplitude > 1
+    (b"\x42\x01\x00\x02\x00\x00\x00", DECODE_BAD_RECORD),    # amplitude 0
+    (b"\x40\x03\x00\x01\x00", DECODE_BAD_RECORD),            # truncated
+    (b"\x41" + b"\x00" * 4 + b"\x80", DECODE_OK),           # bitmap sets input 39: the last one
+    (b"\x41\x00\x00\x00\x00", DECODE_BAD_RECORD),         # bitmap one byte short
+    (b"\x41\x00", DECODE_BAD_RECORD),                        # truncated bitmap
+    (b"\x77", DECODE_BAD_RECORD),                            # unknown record
+    (b"\x05\x05", DECODE_TOO_MANY_STEPS),                    # 12 steps > 10
+])
+def test_rejects_what_the_protocol_rejects(payload, error):
+    assert decode(payload, 40, n_steps=10)[1] == error
+
+
+def test_rejects_a_bitmap_bit_past_the_inputs():
+    # 36 inputs: 5 bitmap bytes, of which bits 4..7 of the last are padding.
+    assert decode(b"\x41" + b"\x00" * 4 + b"\x08", 36)[1] == DECODE_OK
+    assert decode(b"\x41" + b"\x00" * 4 + b"\x10", 36)[1] == DECODE_BAD_RECORD

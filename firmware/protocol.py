@@ -33,10 +33,16 @@ Step records (in STEPS; bit 0 of flags marks the first frame of a sample)
 ``0x40``   index list: count u16, then ``count`` input indices u16, ascending
 ``0x41``   bitmap: ``ceil(n_inputs/8)`` bytes, input ``j`` is bit ``j % 8`` of byte ``j // 8``
 ``0x42``   graded list: count u16, then ``count`` pairs (index u16, amplitude u16)
+``0x80+n`` gap list: ``n+1`` events (``n`` < 128), each a gap code, ascending
 =========  =================================================================
 
-Binary steps use whichever of the index list and the bitmap is shorter. A sample is exactly
-``T`` steps, carried in one or more STEPS frames that each hold whole records.
+A gap code is the distance ``g`` from the previous event's index plus one (from 0 for the
+first event of the step): one byte ``g`` when ``g`` < 128, else two bytes ``0x80 | g >> 8``,
+``g & 0xFF`` (``g`` < 32768). Heads ``0x43 .. 0x7F`` are reserved.
+
+Binary steps use the shortest of the gap list, the index list and the bitmap (ties in that
+order). A sample is exactly ``T`` steps, carried in one or more STEPS frames that each hold
+whole records.
 """
 
 import binascii
@@ -47,7 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode", "ProtocolError", "Frame", "FrameError",
+    "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "RECORD_GAP_LIST",
+    "GAP_LIST_MAX_EVENTS", "GAP_SHORT_LIMIT", "GAP_MAX", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode", "ProtocolError", "Frame", "FrameError",
     "crc16", "encode_frame", "FrameDecoder", "encode_steps", "decode_steps", "split_records",
     "Identity", "Result",
 ]
@@ -55,8 +62,12 @@ __all__ = [
 SYNC = 0xA5
 #: Step-record heads: silent runs are ``0x00 .. RECORD_SILENT_LIMIT - 1``.
 RECORD_SILENT_LIMIT, RECORD_INDEX_LIST, RECORD_BITMAP, RECORD_GRADED_LIST = 0x40, 0x40, 0x41, 0x42
+#: Gap-list heads are ``RECORD_GAP_LIST + n`` for ``n + 1`` events, up to ``GAP_LIST_MAX_EVENTS``.
+RECORD_GAP_LIST, GAP_LIST_MAX_EVENTS = 0x80, 128
+#: Gaps below ``GAP_SHORT_LIMIT`` take one byte, the rest (up to ``GAP_MAX``) two.
+GAP_SHORT_LIMIT, GAP_MAX = 0x80, 0x7FFF
 MAX_PAYLOAD = 4096
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class Type(enum.IntEnum):
@@ -190,7 +201,6 @@ def encode_steps(amplitudes, one):
     n_inputs = amplitudes.shape[1]
     if n_inputs > 0xFFFF:
         raise ProtocolError(f"{n_inputs} inputs do not fit 16-bit indices")
-    bitmap_len = 1 + (n_inputs + 7) // 8
     records, silent = [], 0
     for step in amplitudes:
         active = np.flatnonzero(step)
@@ -206,13 +216,29 @@ def encode_steps(amplitudes, one):
         if (step[active] != one).any():
             pairs = np.stack([active, step[active]], axis=1).astype("<u2")
             records.append(struct.pack("<BH", RECORD_GRADED_LIST, active.size) + pairs.tobytes())
-        elif 3 + 2 * active.size <= bitmap_len:
-            records.append(struct.pack("<BH", RECORD_INDEX_LIST, active.size) + active.astype("<u2").tobytes())
         else:
-            records.append(bytes([RECORD_BITMAP]) + np.packbits(step != 0, bitorder="little").tobytes())
+            candidates = [struct.pack("<BH", RECORD_INDEX_LIST, active.size) + active.astype("<u2").tobytes(),
+                          bytes([RECORD_BITMAP]) + np.packbits(step != 0, bitorder="little").tobytes()]
+            gaps = _gap_list(active)
+            if gaps is not None:
+                candidates.insert(0, gaps)
+            records.append(min(candidates, key=len))
     if silent:
         records.append(bytes([silent - 1]))
     return records
+
+
+def _gap_list(active):
+    """The gap-list record of ascending indices ``active``, or None when they cannot be one."""
+    if active.size > GAP_LIST_MAX_EVENTS:
+        return None
+    gaps = np.diff(active, prepend=-1) - 1
+    if gaps.max() > GAP_MAX:
+        return None
+    record = bytearray([RECORD_GAP_LIST + active.size - 1])
+    for gap in gaps.tolist():
+        record += bytes([gap]) if gap < GAP_SHORT_LIMIT else bytes([0x80 | gap >> 8, gap & 0xFF])
+    return bytes(record)
 
 
 def split_records(records, limit=MAX_PAYLOAD - 1):
@@ -258,6 +284,24 @@ def decode_steps(payload, n_inputs, one):
             if count and (amp.max() > one or amp.min() < 1):
                 raise ProtocolError(f"amplitudes must lie in [1, {one}]")
             steps.append(list(zip(index.tolist(), amp.tolist())))
+        elif head >= RECORD_GAP_LIST:
+            index, events = 0, []
+            for _ in range(head - RECORD_GAP_LIST + 1):
+                if pos >= len(data):
+                    raise ProtocolError("truncated step record")
+                gap = data[pos]
+                pos += 1
+                if gap >= GAP_SHORT_LIMIT:
+                    if pos >= len(data):
+                        raise ProtocolError("truncated step record")
+                    gap = (gap & 0x7F) << 8 | data[pos]
+                    pos += 1
+                index += gap
+                if index >= n_inputs:
+                    raise ProtocolError(f"step indices must be ascending and below {n_inputs}")
+                events.append((index, one))
+                index += 1
+            steps.append(events)
         elif head == RECORD_BITMAP:
             if pos + bitmap_len > len(data):
                 raise ProtocolError("truncated step record")

@@ -1,7 +1,7 @@
 """The step-record decoder: the records of a STEPS payload to the core's input events.
 
-Records are those of :func:`firmware.protocol.encode_steps`: silent runs, index lists, bitmaps
-and graded lists. Every event is checked before it is issued (index below the layer's size,
+Records are those of :func:`firmware.protocol.encode_steps`: silent runs, index lists, bitmaps,
+graded lists and gap lists. Every event is checked before it is issued (index below the layer's size,
 indices ascending, amplitude in ``1..ONE``); the first bad record stops the decoder with an
 error, and the device then abandons the sample.
 """
@@ -10,7 +10,9 @@ from amaranth import Cat, Module, ResetInserter, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from firmware.protocol import GAP_SHORT_LIMIT
 from firmware.protocol import RECORD_BITMAP as BITMAP
+from firmware.protocol import RECORD_GAP_LIST as GAP_LIST
 from firmware.protocol import RECORD_GRADED_LIST as GRADED_LIST
 from firmware.protocol import RECORD_INDEX_LIST as INDEX_LIST
 from firmware.protocol import RECORD_SILENT_LIMIT as RUN_LIMIT
@@ -76,7 +78,7 @@ class StepDecoder(wiring.Component):
         kind = Signal(8)
         low = Signal(8)
         count = Signal(16)      # events (or silent steps) left in the record
-        index = Signal(16)
+        index = Signal(18)      # wide enough for previous + the longest gap: no wrap into range
         previous = Signal(17)   # last index of the record, plus one (0: none yet)
         amplitude = Signal(16)
         bits = Signal(8)        # bitmap byte being expanded
@@ -111,6 +113,9 @@ class StepDecoder(wiring.Component):
                         m.next = "COUNT_LOW"
                     with m.Elif(byte == BITMAP):
                         m.next = "BITMAP_BYTE"
+                    with m.Elif(byte >= GAP_LIST):
+                        m.d.sync += count.eq(byte - GAP_LIST + 1)
+                        m.next = "GAP"
                     with m.Else():
                         fail(DECODE_BAD_RECORD)
             with m.State("SILENT"):
@@ -148,6 +153,20 @@ class StepDecoder(wiring.Component):
                     with m.Else():
                         m.d.sync += [index.eq(value), previous.eq(value + 1), amplitude.eq(one)]
                         m.next = "EVENT"
+            with m.State("GAP"):
+                with need_byte():
+                    with m.If(byte >= GAP_SHORT_LIMIT):
+                        m.d.sync += low.eq(byte - GAP_SHORT_LIMIT)
+                        m.next = "GAP_LOW"
+                    with m.Else():
+                        m.d.sync += [index.eq(previous + byte), previous.eq(previous + byte + 1),
+                                     amplitude.eq(one)]
+                        m.next = "EVENT"
+            with m.State("GAP_LOW"):
+                with need_byte():
+                    gap = Cat(byte, low[:7])
+                    m.d.sync += [index.eq(previous + gap), previous.eq(previous + gap + 1), amplitude.eq(one)]
+                    m.next = "EVENT"
             with m.State("AMPLITUDE_LOW"):
                 with need_byte():
                     m.d.sync += low.eq(byte)
@@ -161,13 +180,19 @@ class StepDecoder(wiring.Component):
                         m.d.sync += amplitude.eq(value)
                         m.next = "EVENT"
             with m.State("EVENT"):
-                m.d.comb += self.events.valid.eq(1)
-                with m.If(self.events.ready):
-                    m.d.sync += count.eq(count - 1)
-                    with m.If(count == 1):
-                        m.next = "END_STEP"
-                    with m.Else():
-                        m.next = "INDEX_LOW"
+                # Gap-list indices are checked here, a cycle after their add.
+                with m.If(index >= self.n_inputs):
+                    fail(DECODE_BAD_RECORD)
+                with m.Else():
+                    m.d.comb += self.events.valid.eq(1)
+                    with m.If(self.events.ready):
+                        m.d.sync += count.eq(count - 1)
+                        with m.If(count == 1):
+                            m.next = "END_STEP"
+                        with m.Elif(kind >= GAP_LIST):
+                            m.next = "GAP"
+                        with m.Else():
+                            m.next = "INDEX_LOW"
             with m.State("BITMAP_BYTE"):
                 with m.If(bitmap_byte == bitmap_bytes):
                     m.next = "END_STEP"

@@ -8,11 +8,16 @@ For each encoding, the STEPS frames of ``--samples`` MNIST test images (the firs
 built exactly as :class:`host.device.Device` sends them, and their size gives the samples/s a
 UART of ``--baud`` carries (10 bits per byte, 8N1, RESULT replies on the other wire). The
 core's samples/s for the same spikes comes from the exact cycle model at ``--clock-mhz``.
+Two figures put the result in scale: the bytes per sample the line could afford to keep up
+with the core, and the *combinatorial size* of the sample, ``sum_t log2 C(n_inputs, k_t)``
+bits for ``k_t`` events in step ``t``: what naming the active inputs costs any coder that
+knows the per-step counts but has no model of the images (a spatial model could do better).
 Writes ``OUT.json`` and ``OUT.md``.
 """
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +33,14 @@ from quant.quantize import load_network
 def frame_bytes(amplitudes, one):
     """Bytes of the STEPS frames that carry one sample."""
     return sum(len(encode_frame(Type.STEPS, p)) for p in split_records(encode_steps(amplitudes, one)))
+
+
+def combinatorial_bytes(spikes):
+    """``sum_t log2 C(n, k_t)`` / 8 for one sample's ``(T, n)`` binary spikes."""
+    n = spikes.shape[1]
+    bits = sum((math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(2)
+               for k in spikes.sum(axis=1).tolist())
+    return bits / 8
 
 
 def main(argv=None):
@@ -53,10 +66,11 @@ def main(argv=None):
     for encoding in ("rate", "latency"):
         spikes = encode(torch.from_numpy(test.images[:args.samples]), encoding, network.n_steps,
                         generator=torch.Generator().manual_seed(args.seed)).numpy().astype(bool)
-        sizes, cycles = [], []
+        sizes, cycles, floor = [], [], []
         for k in range(spikes.shape[1]):
             sample = spikes[:, k]
             sizes.append(frame_bytes(sample, network.config.one))
+            floor.append(combinatorial_bytes(sample))
             result = golden.run(network, sample[:, None, :], record=True)
             cycles.append(sample_cycles(image, sample.astype(np.int64) * network.config.one,
                                         [{"s": st["s"][:, 0]} for st in result.states])[0])
@@ -65,7 +79,10 @@ def main(argv=None):
         rows.append({"encoding": encoding, "bytes_per_sample": float(np.mean(sizes)), "bytes_max": int(np.max(sizes)),
                      "input_events_per_sample": float(spikes.sum() / spikes.shape[1]),
                      "link_samples_per_s": float(link_rate), "core_cycles_per_sample": float(np.mean(cycles)),
-                     "core_samples_per_s": float(core_rate), "link_keeps_up": bool(link_rate >= core_rate)})
+                     "core_samples_per_s": float(core_rate), "link_keeps_up": bool(link_rate >= core_rate),
+                     "bytes_budget_per_sample": float(args.baud / 10 / core_rate),
+                     "combinatorial_bytes_per_sample": float(np.mean(floor)),
+                     "baud_to_keep_up": float(core_rate * np.mean(sizes) * 10)})
         print(json.dumps(rows[-1]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"model": "-".join(map(str, network.sizes)), "lanes": args.lanes,
@@ -73,10 +90,13 @@ def main(argv=None):
     lines = [f"# Link bytes per sample ({'-'.join(map(str, network.sizes))}, P = {args.lanes}, "
              f"{args.baud / 1e6:g} Mbaud, {args.clock_mhz:g} MHz)", "",
              f"`python -m host.bench_link {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-             "| encoding | bytes/sample | input events/sample | link samples/s | core samples/s | link keeps up |",
-             "|---|---|---|---|---|---|"]
+             "| encoding | bytes/sample | input events/sample | link samples/s | core samples/s | link keeps up "
+             "| budget bytes/sample | combinatorial bytes/sample | baud to keep up |",
+             "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['encoding']} | {r['bytes_per_sample']:.0f} | {r['input_events_per_sample']:.0f} | "
-              f"{r['link_samples_per_s']:.0f} | {r['core_samples_per_s']:.0f} | {'yes' if r['link_keeps_up'] else 'no'} |"
+              f"{r['link_samples_per_s']:.0f} | {r['core_samples_per_s']:.0f} | {'yes' if r['link_keeps_up'] else 'no'} "
+              f"| {r['bytes_budget_per_sample']:.0f} | {r['combinatorial_bytes_per_sample']:.0f} "
+              f"| {r['baud_to_keep_up'] / 1e6:.1f} M |"
               for r in rows]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

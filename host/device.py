@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware import image as fw_image
-from firmware.protocol import (MAX_PAYLOAD, ErrorCode, Frame, FrameDecoder, FrameError, Identity, ProtocolError,
+from firmware.protocol import (MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, FrameError, Identity, ProtocolError,
                                Result, Type, encode_frame, encode_steps, split_records)
 
 from .transport import open_transport
@@ -104,7 +104,12 @@ class Device:
 
     # -- requests ------------------------------------------------------------------------------
     def identify(self):
-        self.identity = Identity.from_bytes(self._request([encode_frame(Type.IDENTIFY)], Type.IDENTITY))
+        """Ask the device what it is; refuses a device that speaks another protocol version."""
+        identity = Identity.from_bytes(self._request([encode_frame(Type.IDENTIFY)], Type.IDENTITY))
+        if identity.protocol != PROTOCOL_VERSION:
+            raise DeviceError(f"the device speaks protocol version {identity.protocol}, this host "
+                              f"{PROTOCOL_VERSION}: rebuild the gateware or update the host")
+        self.identity = identity
         return self.identity
 
     def load_model(self, network, force=False):

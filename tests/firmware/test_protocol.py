@@ -74,7 +74,15 @@ def test_each_step_takes_the_shorter_encoding():
     sparse = np.zeros((1, 784), np.int64)
     sparse[0, [3, 500]] = 256
     dense = np.full((1, 784), 256)
-    assert encode_steps(sparse, 256)[0] == struct.pack("<BHHH", 0x40, 2, 3, 500)
+    # Gap list: gaps 3 (one byte) and 496 (two bytes, 0x80 | 496 >> 8, 496 & 0xFF).
+    assert encode_steps(sparse, 256)[0] == bytes([0x81, 3, 0x81, 0xF0])
+    # Past 128 events a gap list cannot hold a step, and past 32767 no gap fits: index lists.
+    many = np.zeros((1, 65535), np.int64)
+    many[0, ::500] = 256
+    assert encode_steps(many, 256)[0][:3] == struct.pack("<BH", 0x40, 132)
+    far = np.zeros((1, 50000), np.int64)
+    far[0, [0, 40000]] = 256
+    assert encode_steps(far, 256)[0] == struct.pack("<BHHH", 0x40, 2, 0, 40000)
     assert len(encode_steps(dense, 256)[0]) == 1 + 98
     assert encode_steps(np.zeros((70, 784)), 256) == [bytes([63]), bytes([5])]
 
@@ -85,6 +93,9 @@ def test_each_step_takes_the_shorter_encoding():
     (struct.pack("<BHH", 0x40, 1, 784), "below 784"),
     (struct.pack("<BHHH", 0x42, 1, 3, 300), "amplitudes"),
     (bytes([0x77]), "unknown step record"),
+    (bytes([0x81, 3]), "truncated"),
+    (bytes([0x80, 0x80]), "truncated"),
+    (bytes([0x81, 0x83, 0x0F, 0]), "below 784"),
 ])
 def test_malformed_step_records_are_rejected(records, message):
     with pytest.raises(ProtocolError, match=message):

@@ -51,6 +51,7 @@ def decode(payload, n_inputs, max_inputs=64, n_steps=1000):
 
 @pytest.mark.parametrize("density", [0.0, 0.05, 0.6])
 def test_decodes_what_the_host_encodes(density):
+    """Every record kind: sparse steps become gap lists, dense ones bitmaps, graded ones graded lists."""
     rng = np.random.default_rng(int(density * 100))
     spikes = rng.random((70, 40)) < density
     spikes[3:5] = True                                       # some steps as bitmaps
@@ -72,7 +73,13 @@ def test_decodes_what_the_host_encodes(density):
     (b"\x41" + b"\x00" * 4 + b"\x80", DECODE_OK),           # bitmap sets input 39: the last one
     (b"\x41\x00\x00\x00\x00", DECODE_BAD_RECORD),         # bitmap one byte short
     (b"\x41\x00", DECODE_BAD_RECORD),                        # truncated bitmap
-    (b"\x77", DECODE_BAD_RECORD),                            # unknown record
+    (b"\x77", DECODE_BAD_RECORD),                            # reserved record head
+    (b"\x82\x00\x05\x20", DECODE_OK),                        # gap list: inputs 0, 6, 39
+    (b"\x82\x00\x05\x21", DECODE_BAD_RECORD),                # gap list: inputs 0, 6, 40 of 40
+    (b"\x80\x80\x27", DECODE_OK),                            # a two-byte gap: input 39
+    (b"\x80\xff\xff", DECODE_BAD_RECORD),                    # the longest gap: past the inputs, no wrap
+    (b"\x81\x03", DECODE_BAD_RECORD),                         # gap list one gap short
+    (b"\x80\x80", DECODE_BAD_RECORD),                         # truncated two-byte gap
     (b"\x05\x05", DECODE_TOO_MANY_STEPS),                    # 12 steps > 10
 ])
 def test_rejects_what_the_protocol_rejects(payload, error):

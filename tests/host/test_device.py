@@ -77,6 +77,13 @@ def test_corrupt_replies_are_retried(network, emulator):
         device.identify()
 
 
+def test_a_device_of_another_protocol_version_is_refused(emulator, monkeypatch):
+    import sim.emulator
+    monkeypatch.setattr(sim.emulator, "PROTOCOL_VERSION", sim.emulator.PROTOCOL_VERSION - 1)
+    with Device(emulator.url) as device, pytest.raises(DeviceError, match="protocol version"):
+        device.identify()
+
+
 def test_loop_url_echoes_and_the_driver_says_what_it_got():
     with Device("loop://", timeout=0.2) as device, pytest.raises(DeviceError, match="expected reply 0x81, got 0x01"):
         device.identify()

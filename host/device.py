@@ -15,12 +15,24 @@ from .transport import open_transport
 __all__ = ["DeviceError", "DeviceTimeout", "Inference", "Device"]
 
 
-class DeviceError(RuntimeError):
-    """The device answered with an error, or with something that is not a valid reply."""
+#: Error codes that say a frame was damaged on the way: the request may be repeated.
+LINK_ERRORS = frozenset({ErrorCode.BAD_CRC, ErrorCode.OVERSIZE, ErrorCode.TIMEOUT})
 
-    def __init__(self, message, code=None):
+
+class DeviceError(RuntimeError):
+    """The device answered with an error, or with something that is not a valid reply.
+
+    Attributes
+    ----------
+    code : ErrorCode or int or None
+        The device's error code, or the reply decoder's for a corrupt reply.
+    link : bool
+        A frame was damaged on the link (either way); repeating the request may succeed.
+    """
+
+    def __init__(self, message, code=None, link=False):
         super().__init__(message)
-        self.code = code
+        self.code, self.link = code, link
 
 
 class DeviceTimeout(DeviceError):
@@ -74,33 +86,72 @@ class Device:
             chunk = self.transport.read(1)
             if not chunk:
                 self._decoder.timeout()
-                raise DeviceTimeout(f"no reply from the device within {self.transport.timeout} s")
+                raise DeviceTimeout(f"no reply from the device within {self.transport.timeout} s", link=True)
             waiting = getattr(getattr(self.transport, "port", None), "in_waiting", 0)
             if waiting:
                 chunk += self.transport.read(waiting)
             self._pending += self._decoder.feed(chunk)
         return self._pending.pop(0)
 
-    def _request(self, frames, expect):
-        """Send ``frames``; return the payload of the reply of type ``expect`` (retrying CRC errors)."""
-        for attempt in range(self.retries + 1):
-            self.transport.write(b"".join(frames))
-            event = self._receive()
-            if isinstance(event, FrameError):
-                if attempt < self.retries:
-                    continue  # the reply was corrupted on the way back
-                raise DeviceError(f"corrupt replies after {self.retries} retries ({event.code.name})", event.code)
-            if event.type == Type.ERROR:
-                code, kind, detail = struct.unpack("<BBH", event.payload[:4].ljust(4, b"\0"))
-                code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
-                if code == ErrorCode.BAD_CRC and attempt < self.retries:
-                    continue  # the request was corrupted on the way there
-                name = code.name if isinstance(code, ErrorCode) else f"code {code}"
-                raise DeviceError(f"device error {name} for request 0x{kind:02x} (detail {detail})", code)
-            if event.type != expect:
-                raise DeviceError(f"expected reply 0x{int(expect):02x}, got 0x{event.type:02x}")
-            return event.payload
+    def _request(self, frames, expect, retry=True):
+        """Send ``frames``; return the payload of the reply of type ``expect``.
+
+        A request or reply damaged on the link is repeated (up to ``retries`` times, unless not
+        ``retry``) after :meth:`_resync`.
+        """
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            if attempt:
+                self._resync()
+            try:
+                return self._exchange(frames, expect)
+            except DeviceError as error:
+                if not error.link or attempt == attempts - 1:
+                    if attempt:
+                        error.args = (f"{error.args[0]} (after {attempt} retries)",)
+                    raise
         raise AssertionError("unreachable")
+
+    def _exchange(self, frames, expect):
+        self.transport.write(b"".join(frames))
+        event = self._receive()
+        if isinstance(event, FrameError):
+            raise DeviceError(f"corrupt reply ({event.code.name})", event.code, link=True)
+        if event.type == Type.ERROR:
+            code, kind, detail = struct.unpack("<BBH", event.payload[:4].ljust(4, b"\0"))
+            code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
+            name = code.name if isinstance(code, ErrorCode) else f"code {code}"
+            raise DeviceError(f"device error {name} for request 0x{kind:02x} (detail {detail})", code,
+                              link=code in LINK_ERRORS)
+        if event.type != expect:
+            raise DeviceError(f"expected reply 0x{int(expect):02x}, got 0x{event.type:02x}")
+        return event.payload
+
+    def _resync(self):
+        """Bring the link back to a known state after a damaged frame.
+
+        One damaged frame can leave several replies behind it (errors for what the device made
+        of the rest of the bytes, a sample's later frames refused), or a frame the device is
+        still waiting to complete. ABORT, and everything up to its ``ACK 0`` is stale: the device
+        answers in order. A lost ABORT (swallowed by a partial frame) is repeated once the
+        device's receive timeout has dropped that frame.
+        """
+        abort, heard = encode_frame(Type.ABORT), False
+        for _ in range(self.retries + 1):
+            self.transport.write(abort)
+            try:
+                while True:
+                    event = self._receive()
+                    heard = True
+                    if (not isinstance(event, FrameError) and event.type == Type.ACK
+                            and event.payload == struct.pack("<I", 0)):
+                        return
+            except DeviceTimeout:
+                continue
+        if not heard:
+            raise DeviceTimeout(f"no reply from the device within {self.transport.timeout} s, "
+                                f"nor to {self.retries + 1} ABORTs")
+        raise DeviceError(f"the link did not resynchronise after {self.retries + 1} ABORTs", link=True)
 
     # -- requests ------------------------------------------------------------------------------
     def identify(self):
@@ -127,17 +178,32 @@ class Device:
         if not force and identity.loaded and identity.checksum == fw_image.checksum(blob):
             self.image = image
             return identity.checksum
-        chunk = MAX_PAYLOAD - 4
-        for offset in range(0, len(blob), chunk):
-            held, = struct.unpack("<I", self._request(
-                [encode_frame(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK))
-            if held != min(len(blob), offset + chunk):
-                raise DeviceError(f"device holds {held} image bytes, expected {min(len(blob), offset + chunk)}")
-        checksum, = struct.unpack("<I", self._request(
-            [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED))
+        # A LOAD cannot be repeated on its own (the device has moved on when only the reply was
+        # damaged): a link error restarts the image from offset 0.
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._resync()
+            try:
+                checksum = self._send_image(blob)
+                break
+            except DeviceError as error:
+                if not error.link or attempt == self.retries:
+                    raise
         if checksum != fw_image.checksum(blob):
             raise DeviceError(f"device reports image checksum {checksum:08x}, expected {fw_image.checksum(blob):08x}")
         self.image = image
+        return checksum
+
+    def _send_image(self, blob):
+        chunk = MAX_PAYLOAD - 4
+        for offset in range(0, len(blob), chunk):
+            held, = struct.unpack("<I", self._request(
+                [encode_frame(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK,
+                retry=False))
+            if held != min(len(blob), offset + chunk):
+                raise DeviceError(f"device holds {held} image bytes, expected {min(len(blob), offset + chunk)}")
+        checksum, = struct.unpack("<I", self._request(
+            [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED, retry=False))
         return checksum
 
     def verify(self):

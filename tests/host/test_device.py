@@ -3,11 +3,13 @@
 import json
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from firmware.protocol import FrameDecoder
+from firmware import image as fw_image
+from firmware.protocol import SYNC, FrameDecoder, Type
 from host.device import Device, DeviceError, DeviceTimeout
 from host.infer import main as infer
 from host.transport import PCIeTransport, SerialTransport, TransportError
@@ -73,8 +75,65 @@ def test_corrupt_replies_are_retried(network, emulator):
     with Device(flaky, retries=3) as device:
         assert device.identify().lanes == 4
     always = FlakyTransport(SerialTransport(emulator.url, timeout=1.0), corrupt_replies=100)
-    with Device(always, retries=2) as device, pytest.raises(DeviceError, match="corrupt replies"):
+    with Device(always, retries=2) as device, pytest.raises(DeviceError, match="did not resynchronise"):
         device.identify()
+
+
+class DamagingTransport:
+    """Flips one payload bit of the ``index``-th frame of type ``kind`` written, or read back."""
+
+    def __init__(self, inner, kind, index=0, replies=False):
+        self.inner, self.timeout, self.url = inner, inner.timeout, inner.url
+        self.kind, self.index, self.replies, self.seen, self.done = kind, index, replies, 0, False
+        self.decoder = FrameDecoder()
+
+    def _damage(self, data):
+        if self.done:
+            return data
+        for start in range(len(data) - 6):
+            if data[start] == SYNC and data[start + 1] == self.kind:
+                if self.seen == self.index:
+                    self.done = True
+                    k = start + 5
+                    return data[:k] + bytes([data[k] ^ 0x01]) + data[k + 1:]
+                self.seen += 1
+        return data
+
+    def write(self, data):
+        self.inner.write(data if self.replies else self._damage(data))
+
+    def read(self, n):
+        data = self.inner.read(n)
+        if self.replies and data and not self.done:
+            time.sleep(0.05)  # let the whole reply arrive, so that it is damaged in one piece
+            while self.inner.port.in_waiting:  # over socket:// this is 1 while anything is left
+                data += self.inner.read(self.inner.port.in_waiting)
+            data = self._damage(data)
+        return data
+
+    def close(self):
+        self.inner.close()
+
+
+@pytest.mark.parametrize("kind, index, replies", [
+    (Type.STEPS, 0, False),   # the first frame of a two-frame sample: its second frame is refused too
+    (Type.STEPS, 1, False),   # the last frame: the sample never completes
+    (Type.RESULT, 0, True),   # the result, on the way back
+    (Type.LOAD, 1, False),    # an image chunk
+    (Type.ACK, 1, True),      # the device took the chunk, the host cannot know: the image starts again
+    (Type.COMMIT, 0, False),
+])
+def test_damaged_frames_are_repeated_after_a_resync(emulator, kind, index, replies):
+    network = random_network([300, 12, 100], seed=5, n_steps=200)
+    sample = np.random.default_rng(4).random((200, 300)) < 0.5   # 2 STEPS frames
+    expected = golden.run(network, sample[:, None, :])
+    with Device(DamagingTransport(SerialTransport(emulator.url, timeout=2.0), kind, index, replies)) as device:
+        device.load_model(network, force=True)
+        assert device.verify() == (True, fw_image.checksum(fw_image.to_bytes(device.image)))
+        for _ in range(2):
+            got = device.infer(sample)
+            assert np.array_equal(got.scores, expected.scores[0]) and got.prediction == expected.prediction[0]
+        assert device.transport.done  # the damage did happen
 
 
 def test_a_device_of_another_protocol_version_is_refused(emulator, monkeypatch):

@@ -26,6 +26,16 @@ ABORT          0x06   -                                ACK 0x80: 0
 
 Any request may instead get ERROR 0xFF: code u8, offending type u8, detail u16.
 
+Reply payloads (integers little-endian)
+---------------------------------------
+* IDENTITY: protocol version u8 (:data:`PROTOCOL_VERSION`), lanes u16, max layers u8, max
+  inputs u16, max neurons u16, weight words u32, state blocks u32, SHA-256 digest of the
+  fixed-point configuration (32 bytes), loaded u8, CRC-32 of the loaded image u32.
+* RESULT: classes ``C`` u8, ``C`` scores i32, prediction u8, input events u32, layers ``L``
+  u8, ``L`` spike counts u32 (events each layer emitted), core cycles u32.
+* ERROR codes: 1 BAD_CRC, 2 OVERSIZE, 3 UNKNOWN_TYPE, 4 BAD_PAYLOAD, 5 NO_MODEL, 6 BAD_IMAGE,
+  7 SEQUENCE, 8 TIMEOUT.
+
 Step records (in STEPS; bit 0 of flags marks the first frame of a sample)
 --------------------------------------------------------------------------
 =========  =================================================================

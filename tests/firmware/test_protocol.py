@@ -109,3 +109,12 @@ def test_reply_payloads_round_trip():
     assert Result.from_bytes(result.to_bytes()) == result
     with pytest.raises(ProtocolError):
         Result.from_bytes(result.to_bytes()[:-1])
+
+
+def test_the_written_spec_reproduces_the_normative_docstring():
+    from pathlib import Path
+
+    import firmware.protocol
+
+    spec = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
+    assert firmware.protocol.__doc__.strip() in spec

@@ -1,8 +1,9 @@
-"""A device emulator: the link protocol of :mod:`firmware.protocol` served on a loopback socket.
+"""A device emulator: the link protocol of :mod:`firmware.protocol` served on a loopback socket or a pty.
 
 Usage::
 
     python -m sim.emulator --port 0            # prints socket://127.0.0.1:PORT, serves until killed
+    python -m sim.emulator --pty               # prints /dev/pts/N: a serial port for any serial tool
 
 :class:`DeviceModel` is the device's side of the protocol (load, verify, stream samples) over
 :class:`GoldenBackend`, which runs each sample on the golden model; its replies are
@@ -12,11 +13,14 @@ back end is the gateware itself: :class:`sim.link_runner.RTLDeviceServer` serves
 """
 
 import argparse
+import os
+import select
 import socket
 import socketserver
 import struct
 import sys
 import threading
+import tty
 import zlib
 
 import numpy as np
@@ -28,7 +32,7 @@ from hdl.cycles import sample_cycles
 from quant import golden
 from quant.fixedpoint import DEFAULT
 
-__all__ = ["GoldenBackend", "DeviceModel", "serve", "main"]
+__all__ = ["GoldenBackend", "DeviceModel", "EmulatorServer", "PtyServer", "serve", "main"]
 
 #: Largest image the emulated device accepts (bytes).
 MAX_IMAGE = 16 << 20
@@ -204,12 +208,65 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
         return f"socket://127.0.0.1:{self.server_address[1]}"
 
 
-def serve(backend="golden", lanes=8, port=0, background=True, network=None):
-    """Start an emulator; returns the server (``.url``, ``.shutdown()``).
+class PtyServer:
+    """A :class:`DeviceModel` behind a pseudo-terminal: the device as a serial port.
 
-    ``golden``: a :class:`DeviceModel` on a TCP server (in a thread when ``background``), that
-    starts without a model. ``rtl``: the device's Verilog with ``network`` (default: the shipped
-    model) baked in, serving one client on a random port.
+    The slave side, in raw mode, is what a host opens (``url`` is its path, e.g.
+    ``/dev/pts/3``); the server reads the master side in a thread.
+
+    Parameters
+    ----------
+    device : DeviceModel
+    idle_timeout : float
+        Seconds of silence after which a frame cut short is dropped (the receiver's timeout).
+    """
+
+    def __init__(self, device, idle_timeout=0.5):
+        self.device, self.idle_timeout = device, idle_timeout
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no line editing: bytes pass as they are
+        self.url = os.ttyname(self._slave)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def serve_forever(self):
+        decoder = FrameDecoder()
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self._master], [], [], self.idle_timeout)
+            if self._stop.is_set():
+                return
+            if readable:
+                try:
+                    data = os.read(self._master, 65536)
+                except OSError:
+                    return
+                events = decoder.feed(data)
+            else:
+                events = decoder.timeout()
+            replies = [reply for event in events for reply in self.device.handle(event)]
+            if replies:
+                os.write(self._master, b"".join(replies))
+
+    def shutdown(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2 * self.idle_timeout + 1)
+
+    def server_close(self):
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def serve(backend="golden", lanes=8, port=0, background=True, network=None, pty=False):
+    """Start an emulator; returns the server (``.url``, ``.shutdown()``, ``.server_close()``).
+
+    ``golden``: a :class:`DeviceModel` that starts without a model, on a TCP server or, with
+    ``pty``, a pseudo-terminal (served in a thread when ``background``). ``rtl``: the device's
+    Verilog with ``network`` (default: the shipped model) baked in, serving one client on a
+    random port.
     """
     if backend == "rtl":
         from quant import assets
@@ -219,6 +276,11 @@ def serve(backend="golden", lanes=8, port=0, background=True, network=None):
         return RTLDeviceServer(network if network is not None else load_network(assets.QUANTIZED_MODEL), lanes)
     if backend != "golden":
         raise ValueError(f"unknown back end {backend!r}; expected 'golden' or 'rtl'")
+    if pty:
+        server = PtyServer(DeviceModel(GoldenBackend(lanes)))
+        if background:
+            server._thread.start()
+        return server
     server = EmulatorServer(DeviceModel(GoldenBackend(lanes)), port)
     if background:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -229,6 +291,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.emulator", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
+    p.add_argument("--pty", action="store_true",
+                   help="golden back end: serve on a pseudo-terminal (prints its path, a serial port) instead of TCP")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
                    help="golden: the golden model; rtl: the device's Verilog under cocotb (one client, then it exits)")
     p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (images must be packed for it)")
@@ -244,7 +308,9 @@ def main(argv=None):
         except KeyboardInterrupt:
             server.shutdown()
         return 0
-    server = serve(args.backend, args.lanes, args.port, background=False)
+    if args.pty and args.backend != "golden":
+        p.error("--pty serves the golden back end only")
+    server = serve(args.backend, args.lanes, args.port, background=False, pty=args.pty)
     print(server.url, flush=True)
     try:
         server.serve_forever()

@@ -46,6 +46,22 @@ def test_device_over_a_socket_matches_golden(network, emulator):
             device.infer(spikes[0][:, :10])
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this system")
+def test_device_on_a_pty_matches_golden(network):
+    server = serve(lanes=4, pty=True)
+    try:
+        assert server.url.startswith("/dev/")
+        spikes = np.random.default_rng(6).random((3, 30, 20)) < 0.3
+        with Device(server.url, timeout=2.0) as device:   # a plain serial-port path
+            device.load_model(network)
+            for sample in spikes:
+                got, expected = device.infer(sample), golden.run(network, sample[:, None, :])
+                assert np.array_equal(got.scores, expected.scores[0]) and got.prediction == expected.prediction[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class FlakyTransport:
     """Corrupts the first ``n`` bytes read back (one flipped bit each time), then behaves."""
 

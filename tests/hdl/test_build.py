@@ -53,6 +53,9 @@ def test_arty_build_writes_the_vivado_tree_and_reports_utilisation(tmp_path, sma
     xdc = (out / "xc7" / "top.xdc").read_text()
     assert "A9" in xdc and "D10" in xdc            # the FTDI UART pins
     assert (out / "xc7" / "build_top.sh").exists() and (out / "report.md").exists()
+    assert "set_property PACKAGE_PIN A9 [get_ports {uart_0__rx__io}]" in (out / "xc7" / "top_openxc7.xdc").read_text()
+    assert "nextpnr-xilinx --chipdb" in (out / "xc7" / "build_openxc7.sh").read_text()
+    assert any("build_openxc7.sh" in note for note in report["notes"])
 
 
 @pytest.mark.slow  # nextpnr-ecp5 in WebAssembly: about 3 minutes

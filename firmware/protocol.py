@@ -64,7 +64,8 @@ import numpy as np
 
 __all__ = [
     "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "RECORD_GAP_LIST",
-    "GAP_LIST_MAX_EVENTS", "GAP_SHORT_LIMIT", "GAP_MAX", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode", "ProtocolError", "Frame", "FrameError",
+    "GAP_LIST_MAX_EVENTS", "GAP_SHORT_LIMIT", "GAP_MAX", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode",
+    "ProtocolError", "Frame", "FrameError",
     "crc16", "encode_frame", "FrameDecoder", "encode_steps", "decode_steps", "split_records",
     "Identity", "Result",
 ]
@@ -247,7 +248,7 @@ def _gap_list(active):
         return None
     record = bytearray([RECORD_GAP_LIST + active.size - 1])
     for gap in gaps.tolist():
-        record += bytes([gap]) if gap < GAP_SHORT_LIMIT else bytes([0x80 | gap >> 8, gap & 0xFF])
+        record += bytes([gap]) if gap < GAP_SHORT_LIMIT else bytes([GAP_SHORT_LIMIT | gap >> 8, gap & 0xFF])
     return bytes(record)
 
 
@@ -304,7 +305,7 @@ def decode_steps(payload, n_inputs, one):
                 if gap >= GAP_SHORT_LIMIT:
                     if pos >= len(data):
                         raise ProtocolError("truncated step record")
-                    gap = (gap & 0x7F) << 8 | data[pos]
+                    gap = (gap - GAP_SHORT_LIMIT) << 8 | data[pos]
                     pos += 1
                 index += gap
                 if index >= n_inputs:

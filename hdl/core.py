@@ -22,11 +22,12 @@ from amaranth.lib.wiring import In, Out
 from firmware.image import DeviceImage
 
 from .arith import round_shift, saturate
+from .cycles import READOUT_FLUSH
 from .neuron import NeuronLane
 
 __all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
-           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "STEPS_ADDRESS", "accumulator_width",
-           "load_writes"]
+           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "STEPS_ADDRESS",
+           "accumulator_width", "load_writes"]
 
 
 class FitError(ValueError):
@@ -72,10 +73,6 @@ class CoreLimits:
             problems.append(f"T = {image.n_steps} > {self.max_steps}")
         if problems:
             raise FitError("network does not fit the core: " + "; ".join(problems))
-
-
-#: Cycles the readout stays busy after its last spike read: the read, then the three stages.
-READOUT_FLUSH = 3
 
 
 def accumulator_width(config, limits):

@@ -16,12 +16,13 @@ block, plus one per block update. Pure Python (no Amaranth).
 
 import numpy as np
 
-__all__ = ["NEURON_LATENCY", "DRAIN", "step_profile", "sample_cycles"]
+__all__ = ["NEURON_LATENCY", "READOUT_FLUSH", "DRAIN", "step_profile", "sample_cycles"]
 
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
 #: Amaranth; a test holds the two equal).
 NEURON_LATENCY = 5
-#: Cycles the readout stays busy after its last spike read (:data:`hdl.core.READOUT_FLUSH`).
+#: Cycles the readout stays busy after its last spike read: the read, then its three update
+#: stages (:class:`hdl.core.SRCCore` builds that many flush states from it).
 READOUT_FLUSH = 3
 
 #: Cycles from a layer's last block issue to the next phase (memory read, lane latency, check).

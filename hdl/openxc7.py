@@ -19,6 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .toolchain import nextpnr_fmax
+
 __all__ = ["PARTS", "TOOLS", "available", "nextpnr_xdc", "write_flow", "run"]
 
 #: Arty parts as Project X-Ray names them: (part, nextpnr-xilinx device).
@@ -45,7 +47,7 @@ if [ ! -d "$PRJXRAY_DB_DIR/artix7/{part}" ]; then
     echo "no Project X-Ray database for {part} in $PRJXRAY_DB_DIR/artix7 (set PRJXRAY_DB_DIR)" >&2
     exit 3
 fi
-"$YOSYS" -q -l {name}_openxc7_synth.log -p "read_verilog {name}_openxc7.v; synth_xilinx -flatten -abc9 -arch xc7 -top {name}; write_json {name}.json"
+"$YOSYS" -q -l {name}_openxc7_synth.log -p "read_verilog {verilog}; synth_xilinx -flatten -abc9 -arch xc7 -top {name}; write_json {name}.json"
 nextpnr-xilinx --chipdb "$CHIPDB_DIR/{device}.bin" --xdc {name}_openxc7.xdc --json {name}.json \\
     --write {name}_routed.json --fasm {name}.fasm --log {name}_nextpnr.log
 fasm2frames --part {part} --db-root "$PRJXRAY_DB_DIR/artix7" {name}.fasm > {name}.frames
@@ -80,18 +82,18 @@ def nextpnr_xdc(xdc):
     return "\n".join(out) + "\n"
 
 
-def write_flow(build_dir, name, part_name):
-    """Write ``build_openxc7.sh``, ``NAME_openxc7.xdc`` and ``NAME_openxc7.v`` into ``build_dir``."""
+def write_flow(build_dir, name, part_name, verilog):
+    """Write ``build_openxc7.sh`` and ``NAME_openxc7.xdc`` into ``build_dir``.
+
+    ``verilog`` is the design as Yosys reads it (:func:`hdl.toolchain.yosys_verilog`), a file
+    in ``build_dir``.
+    """
     build_dir = Path(build_dir)
     part, device = PARTS[part_name]
     (build_dir / f"{name}_openxc7.xdc").write_text(nextpnr_xdc((build_dir / f"{name}.xdc").read_text()))
-    # Yosys's BUFGCTRL model lacks the simulation-only SIM_DEVICE parameter Amaranth sets.
-    verilog = re.sub(r"BUFGCTRL\s*#\(\s*\.SIM_DEVICE\(\"[^\"]*\"\)\s*\)", "BUFGCTRL",
-                     (build_dir / f"{name}.v").read_text())
-    (build_dir / f"{name}_openxc7.v").write_text(verilog)
     script = build_dir / "build_openxc7.sh"
-    script.write_text(_SCRIPT.format(part=part, device=device, name=name, chipdb=_DEFAULT_CHIPDB_DIR,
-                                     prjxray=_DEFAULT_PRJXRAY_DB_DIR))
+    script.write_text(_SCRIPT.format(part=part, device=device, name=name, verilog=verilog,
+                                     chipdb=_DEFAULT_CHIPDB_DIR, prjxray=_DEFAULT_PRJXRAY_DB_DIR))
     script.chmod(0o755)
     return script
 
@@ -108,6 +110,4 @@ def run(build_dir, name, log):
     with open(log, "w") as f:
         subprocess.run(["sh", str(build_dir / "build_openxc7.sh")], cwd=build_dir, env=env, check=True,
                        stdout=f, stderr=subprocess.STDOUT)
-    text = (build_dir / f"{name}_nextpnr.log").read_text(errors="replace")
-    fmax = [float(f) for f in re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", text)]
-    return (fmax[-1] if fmax else None), build_dir / f"{name}.bit"
+    return nextpnr_fmax((build_dir / f"{name}_nextpnr.log").read_text(errors="replace")), build_dir / f"{name}.bit"

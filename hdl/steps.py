@@ -25,7 +25,6 @@ __all__ = ["StepDecoder", "DECODE_OK", "DECODE_BAD_RECORD", "DECODE_TOO_MANY_STE
 DECODE_OK, DECODE_BAD_RECORD, DECODE_TOO_MANY_STEPS = range(3)
 
 
-
 class StepDecoder(wiring.Component):
     """Decodes step records into input events, one event per cycle at best.
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware import image as fw_image
-from firmware.protocol import (MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, FrameError, Identity, ProtocolError,
-                               Result, Type, encode_frame, encode_steps, split_records)
+from firmware.protocol import (MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, FrameError, Identity,
+                               ProtocolError, Result, Type, encode_frame, encode_steps, split_records)
 
 from .transport import open_transport
 
@@ -93,20 +93,20 @@ class Device:
             self._pending += self._decoder.feed(chunk)
         return self._pending.pop(0)
 
-    def _request(self, frames, expect, retry=True):
-        """Send ``frames``; return the payload of the reply of type ``expect``.
+    def _request(self, frames, expect):
+        """Send ``frames``; return the payload of the reply of type ``expect`` (see :meth:`_retrying`)."""
+        return self._retrying(lambda: self._exchange(frames, expect))
 
-        A request or reply damaged on the link is repeated (up to ``retries`` times, unless not
-        ``retry``) after :meth:`_resync`.
-        """
-        attempts = self.retries + 1 if retry else 1
-        for attempt in range(attempts):
+    def _retrying(self, action):
+        """``action()``, repeated after :meth:`_resync` (up to ``retries`` times) while a frame
+        of it was damaged on the link."""
+        for attempt in range(self.retries + 1):
             if attempt:
                 self._resync()
             try:
-                return self._exchange(frames, expect)
+                return action()
             except DeviceError as error:
-                if not error.link or attempt == attempts - 1:
+                if not error.link or attempt == self.retries:
                     if attempt:
                         error.args = (f"{error.args[0]} (after {attempt} retries)",)
                     raise
@@ -180,15 +180,7 @@ class Device:
             return identity.checksum
         # A LOAD cannot be repeated on its own (the device has moved on when only the reply was
         # damaged): a link error restarts the image from offset 0.
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._resync()
-            try:
-                checksum = self._send_image(blob)
-                break
-            except DeviceError as error:
-                if not error.link or attempt == self.retries:
-                    raise
+        checksum = self._retrying(lambda: self._send_image(blob))
         if checksum != fw_image.checksum(blob):
             raise DeviceError(f"device reports image checksum {checksum:08x}, expected {fw_image.checksum(blob):08x}")
         self.image = image
@@ -197,13 +189,12 @@ class Device:
     def _send_image(self, blob):
         chunk = MAX_PAYLOAD - 4
         for offset in range(0, len(blob), chunk):
-            held, = struct.unpack("<I", self._request(
-                [encode_frame(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK,
-                retry=False))
+            held, = struct.unpack("<I", self._exchange(
+                [encode_frame(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK))
             if held != min(len(blob), offset + chunk):
                 raise DeviceError(f"device holds {held} image bytes, expected {min(len(blob), offset + chunk)}")
-        checksum, = struct.unpack("<I", self._request(
-            [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED, retry=False))
+        checksum, = struct.unpack("<I", self._exchange(
+            [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED))
         return checksum
 
     def verify(self):

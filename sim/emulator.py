@@ -101,6 +101,10 @@ class DeviceModel:
             self.steps = None if event.type == Type.STEPS else self.steps
             return [self._error(ErrorCode.BAD_PAYLOAD, event.type, 0, str(error))]
 
+    def respond(self, events):
+        """The reply bytes to a batch of decoder events (empty when none needs a reply)."""
+        return b"".join(reply for event in events for reply in self.handle(event))
+
     @staticmethod
     def _error(code, type_, detail=0, message=None):
         return encode_frame(Type.ERROR, struct.pack("<BBH", code, type_, detail))
@@ -180,17 +184,17 @@ class _Handler(socketserver.BaseRequestHandler):
             try:
                 data = self.request.recv(65536)
             except socket.timeout:
-                replies = [reply for event in decoder.timeout() for reply in device.handle(event)]
+                replies = device.respond(decoder.timeout())
                 if replies:
-                    self.request.sendall(b"".join(replies))
+                    self.request.sendall(replies)
                 continue
             except OSError:
                 return
             if not data:
                 return
-            replies = [reply for event in decoder.feed(data) for reply in device.handle(event)]
+            replies = device.respond(decoder.feed(data))
             if replies:
-                self.request.sendall(b"".join(replies))
+                self.request.sendall(replies)
 
 
 class EmulatorServer(socketserver.ThreadingTCPServer):
@@ -243,9 +247,9 @@ class PtyServer:
                 events = decoder.feed(data)
             else:
                 events = decoder.timeout()
-            replies = [reply for event in events for reply in self.device.handle(event)]
+            replies = self.device.respond(events)
             if replies:
-                os.write(self._master, b"".join(replies))
+                os.write(self._master, replies)
 
     def shutdown(self):
         self._stop.set()

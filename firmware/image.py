@@ -17,12 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ImageError", "LayerEntry", "DeviceImage", "pack", "to_bytes", "from_bytes", "checksum", "to_network",
-           "HEADER_SIZE", "TABLE_ENTRY_SIZE"]
+__all__ = ["ImageError", "FitError", "LayerEntry", "DeviceImage", "DeviceLimits", "DeviceRules", "pack", "to_bytes",
+           "from_bytes", "checksum", "to_network", "HEADER_SIZE", "TABLE_ENTRY_SIZE", "TABLE_FIELDS", "HEADER_FIELDS"]
 
 
 class ImageError(ValueError):
     """A network cannot be packed for the requested core, or an image is corrupt."""
+
+
+class FitError(ImageError):
+    """A network does not fit a device's limits (or an FPGA's memories)."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,228 @@ def _check_table(image):
         raise ImageError(f"weights exceed the {image.config.weight_width}-bit range")
     if image.biases.size and (image.biases.min() < image.config.bias_min or image.biases.max() > image.config.bias_max):
         raise ImageError(f"biases exceed the {image.config.bias_width}-bit range")
+
+
+class DeviceLimits:
+    """The shapes a device is built to hold; a network must fit them.
+
+    Parameters
+    ----------
+    max_layers, max_inputs, max_neurons : int
+        Layers, inputs of layer 0, and neurons of any one layer.
+    weight_words, state_blocks : int
+        Depths of the weight memory and of the bias/state/spike memories.
+    max_steps : int
+        Longest sequence ``T``.
+    """
+
+    def __init__(self, max_layers, max_inputs, max_neurons, weight_words, state_blocks, max_steps=1024):
+        self.max_layers, self.max_inputs, self.max_neurons = max_layers, max_inputs, max_neurons
+        self.weight_words, self.state_blocks, self.max_steps = weight_words, state_blocks, max_steps
+
+    def __repr__(self):
+        return (f"DeviceLimits({self.max_layers}, {self.max_inputs}, {self.max_neurons}, {self.weight_words}, "
+                f"{self.state_blocks}, {self.max_steps})")
+
+    def __eq__(self, other):
+        return isinstance(other, DeviceLimits) and repr(self) == repr(other)
+
+    @classmethod
+    def exact(cls, image):
+        """The smallest limits that hold ``image``."""
+        return cls(len(image.layers), image.layers[0].n_in, max(e.n_out for e in image.layers),
+                   len(image.weights), image.state_blocks, max(image.n_steps, 2))
+
+    def problems(self, image):
+        """What of ``image`` does not fit, as a list of phrases (empty when it fits)."""
+        problems = []
+        if len(image.layers) > self.max_layers:
+            problems.append(f"{len(image.layers)} layers > {self.max_layers}")
+        if image.layers[0].n_in > self.max_inputs:
+            problems.append(f"{image.layers[0].n_in} inputs > {self.max_inputs}")
+        if max(e.n_out for e in image.layers) > self.max_neurons:
+            problems.append(f"a layer of {max(e.n_out for e in image.layers)} neurons > {self.max_neurons}")
+        if len(image.weights) > self.weight_words:
+            problems.append(f"{len(image.weights)} weight words > {self.weight_words}")
+        if image.state_blocks > self.state_blocks:
+            problems.append(f"{image.state_blocks} neuron blocks > {self.state_blocks}")
+        if image.n_steps > self.max_steps:
+            problems.append(f"T = {image.n_steps} > {self.max_steps}")
+        return problems
+
+    def check(self, image):
+        """Raise :class:`FitError` naming everything of ``image`` that does not fit."""
+        problems = self.problems(image)
+        if problems:
+            raise FitError("network does not fit the core: " + "; ".join(problems))
+
+
+#: The fixed header's fields: name -> (offset, size). See the file layout above.
+HEADER_FIELDS = {"magic": (0, 4), "version": (4, 2), "lanes": (6, 2), "layers": (8, 2), "classes": (10, 2),
+                 "steps": (12, 2), "json_length": (14, 2), "digest": (16, 32), "weight_words": (48, 4),
+                 "state_blocks": (52, 4)}
+#: Fields of a layer-table row, in file order (and in the order of the core's table addresses).
+TABLE_FIELDS = ("n_in", "n_out", "blocks", "weight_base", "block_base", "acc_shift")
+
+
+class DeviceRules:
+    """What a device accepts as an image: the one definition the gateware loader and the emulator follow.
+
+    A device is built for one fixed-point configuration, one lane count, one number of layers and
+    of classes (those of the network baked into it) and :class:`DeviceLimits`. An image is
+    accepted when, besides the framing checks of the load (its length and CRC-32 as COMMIT
+    names them, and its own trailing CRC-32):
+
+    1. the header's constant fields equal the device's (:meth:`header_bytes`, all but ``steps``,
+       ``weight_words`` and ``state_blocks``): magic, version, lanes, layers, classes, the length
+       and digest of the configuration;
+    2. ``steps``, ``weight_words`` and ``state_blocks`` lie in :meth:`header_ranges`;
+    3. every layer-table field lies in :meth:`table_ranges` and the table is the one
+       :func:`pack` writes: ``blocks = ceil(n_out / lanes)``, ``weight_base`` and ``block_base``
+       the running sums of ``n_in * blocks`` and ``blocks``, ``n_in`` of a layer equal to
+       ``n_out`` of the one below, ``n_classes * group_size`` neurons in the output layer, and the
+       sums equal to the header's ``weight_words`` and ``state_blocks``;
+    4. every weight lies in ``[-weight_max, weight_max]`` and every bias in ``[bias_min, b_h_max]``
+       (padding lanes included; the core never lets a padding lane spike, so their values do not
+       matter otherwise);
+    5. the configuration JSON and both LUTs, which a device cannot change, have together the CRC-32
+       of the device's own (:attr:`fixed_sections_crc`): the gateware compares that one number
+       instead of holding a copy of the bytes;
+    6. the file is exactly as long as its header says.
+
+    Parameters
+    ----------
+    config : quant.fixedpoint.FixedPointConfig
+    lanes, layers, classes : int
+    limits : DeviceLimits
+    """
+
+    def __init__(self, config, lanes, layers, classes, limits):
+        self.config, self.lanes, self.layers, self.classes, self.limits = config, lanes, layers, classes, limits
+        low, high = config.acc_shift_range
+        if limits.max_layers < layers:
+            raise FitError(f"limits allow {limits.max_layers} layers, the device computes {layers}")
+
+    @classmethod
+    def for_image(cls, image, limits=None):
+        """The rules of a device built with ``image`` baked in (and ``limits``, default exactly its shapes)."""
+        limits = limits or DeviceLimits.exact(image)
+        limits.check(image)
+        return cls(image.config, image.lanes, len(image.layers), image.n_classes, limits)
+
+    # -- the rules as data (the gateware loader is generated from these) ------------------------------
+    def config_json(self):
+        return _json.dumps(self.config.to_dict(), sort_keys=True).encode()
+
+    def header_bytes(self, steps=0, weight_words=0, state_blocks=0):
+        """The header a valid image starts with (the variable fields as given)."""
+        return _HEADER.pack(MAGIC, VERSION, self.lanes, self.layers, self.classes, steps, len(self.config_json()),
+                            bytes.fromhex(self.config.digest()), weight_words, state_blocks)
+
+    def header_ranges(self):
+        """The variable header fields: name -> ``(low, high)``, inclusive."""
+        return {"steps": (1, self.limits.max_steps), "weight_words": (1, self.limits.weight_words),
+                "state_blocks": (1, self.limits.state_blocks)}
+
+    @property
+    def max_blocks(self):
+        return -(-self.limits.max_neurons // self.lanes)
+
+    def table_ranges(self, row):
+        """The fields of layer-table row ``row``: name -> ``(low, high)``, inclusive."""
+        return {"n_in": (1, self.limits.max_inputs if row == 0 else self.limits.max_neurons),
+                "n_out": (1, self.limits.max_neurons), "blocks": (1, self.max_blocks),
+                "weight_base": (0, self.limits.weight_words - 1), "block_base": (0, self.limits.state_blocks - 1),
+                "acc_shift": self.config.acc_shift_range}
+
+    @property
+    def weight_range(self):
+        return -self.config.weight_max, self.config.weight_max
+
+    @property
+    def bias_range(self):
+        return self.config.bias_min, self.config.b_h_max
+
+    @property
+    def output_neurons(self):
+        """Neurons of the output layer: ``classes * group_size``."""
+        return self.classes * self.config.params.group_size
+
+    @property
+    def fixed_sections_crc(self):
+        """CRC-32 of the configuration JSON followed by the x and h LUTs, as a valid image holds them."""
+        crc = _zlib.crc32(self.config_json())
+        crc = _zlib.crc32(np.asarray(self.config.x_lut, "<u2").tobytes(), crc)
+        return _zlib.crc32(np.asarray(self.config.h_lut, "<u2").tobytes(), crc)
+
+    def image_size(self, weight_words, state_blocks):
+        """Bytes of an image with these memory depths."""
+        return (HEADER_SIZE + len(self.config_json()) + TABLE_ENTRY_SIZE * self.layers
+                + 2 * self.lanes * (weight_words + state_blocks)
+                + 2 * (self.config.x_lut_size + self.config.h_lut_size) + 4)
+
+    @property
+    def max_image_size(self):
+        """The longest image the device can accept."""
+        return self.image_size(self.limits.weight_words, self.limits.state_blocks)
+
+    # -- checking a whole image -----------------------------------------------------------------------
+    def validate(self, blob):
+        """Check an image file against every rule; return its :class:`DeviceImage` or raise :class:`ImageError`."""
+        blob = bytes(blob)
+        if len(blob) < HEADER_SIZE + 4:
+            raise ImageError(f"image is {len(blob)} bytes, shorter than its header")
+        fields = dict(zip(HEADER_FIELDS, _HEADER.unpack_from(blob)))
+        expected = dict(zip(HEADER_FIELDS, _HEADER.unpack(self.header_bytes())))
+        for name in ("magic", "version", "lanes", "layers", "classes", "json_length", "digest"):
+            if fields[name] != expected[name]:
+                shown = (lambda v: v.hex()[:16]) if name == "digest" else repr
+                raise ImageError(f"image header: {name} is {shown(fields[name])}, the device needs {shown(expected[name])}")
+        for name, (low, high) in self.header_ranges().items():
+            if not low <= fields[name] <= high:
+                raise ImageError(f"image header: {name} = {fields[name]} outside {low}..{high}")
+        words, blocks = fields["weight_words"], fields["state_blocks"]
+        size = self.image_size(words, blocks)
+        if len(blob) != size:
+            raise ImageError(f"image is {len(blob)} bytes, its header says {size}")
+        if _zlib.crc32(blob[:-4]) != checksum(blob):
+            raise ImageError("image CRC-32 mismatch: the file is corrupt")
+        pos = HEADER_SIZE + fields["json_length"]
+        layers = [LayerEntry(*_ENTRY.unpack_from(blob, pos + _ENTRY.size * k)) for k in range(self.layers)]
+        self._check_table(layers, words, blocks)
+        table_end = pos + _ENTRY.size * self.layers
+        weights = np.frombuffer(blob, "<i2", words * self.lanes, table_end).astype(np.int64).reshape(words, self.lanes)
+        biases = np.frombuffer(blob, "<i2", blocks * self.lanes, table_end + 2 * words * self.lanes).astype(np.int64)
+        for name, values, (low, high) in (("weight", weights, self.weight_range), ("bias", biases, self.bias_range)):
+            if values.min() < low or values.max() > high:
+                raise ImageError(f"a {name} outside {low}..{high}")
+        luts = blob[table_end + 2 * self.lanes * (words + blocks):-4]
+        crc = _zlib.crc32(luts, _zlib.crc32(blob[HEADER_SIZE:pos]))
+        if crc != self.fixed_sections_crc:
+            raise ImageError("image configuration or LUTs differ from the device's")
+        return DeviceImage(self.lanes, layers, weights, biases.reshape(blocks, self.lanes), self.classes,
+                           fields["steps"], self.config)
+
+    def _check_table(self, layers, words, blocks):
+        weight_base = block_base = 0
+        for k, e in enumerate(layers):
+            for name, (low, high) in self.table_ranges(k).items():
+                if not low <= getattr(e, name) <= high:
+                    raise ImageError(f"layer table row {k}: {name} = {getattr(e, name)} outside {low}..{high}")
+            if e.blocks != -(-e.n_out // self.lanes):
+                raise ImageError(f"layer table row {k}: {e.blocks} blocks for {e.n_out} neurons at {self.lanes} lanes")
+            if e.weight_base != weight_base or e.block_base != block_base:
+                raise ImageError(f"layer table row {k}: bases ({e.weight_base}, {e.block_base}) should be "
+                                 f"({weight_base}, {block_base})")
+            if k and e.n_in != layers[k - 1].n_out:
+                raise ImageError(f"layer {k} takes {e.n_in} inputs but layer {k - 1} has {layers[k - 1].n_out} neurons")
+            weight_base += e.n_in * e.blocks
+            block_base += e.blocks
+        if layers[-1].n_out != self.output_neurons:
+            raise ImageError(f"output layer has {layers[-1].n_out} neurons, the readout needs {self.output_neurons}")
+        if weight_base != words or block_base != blocks:
+            raise ImageError(f"layer table covers {weight_base} weight words and {block_base} blocks, the header "
+                             f"says {words} and {blocks}")
 
 
 def to_network(image):

@@ -4,12 +4,19 @@ Frame
 -----
 ::
 
-    0xA5 | type (1) | length (2, LE) | payload (length bytes) | CRC-16 (2, BE)
+    0xA5 | type (1) | seq (1) | length (2, LE) | payload (length bytes) | CRC-16 (2, BE)
 
 The CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no reflection) over
-type, length and payload. ``length`` is at most :data:`MAX_PAYLOAD`. A receiver that sees a
-bad CRC or an oversize length answers :data:`ERROR` and looks for the next ``0xA5``; a frame
-cut short is dropped when the line has been idle for the receiver's timeout.
+type, seq, length and payload. ``length`` is at most :data:`MAX_PAYLOAD`. ``seq`` is the
+host's number for a request frame; every reply carries the ``seq`` of the frame it answers
+(RESULT: of the sample's last STEPS frame), so a host recognises a stale reply for what it is.
+
+Receiving (device and host alike, :class:`FrameDecoder`): bytes are dropped until ``0xA5``;
+then type, seq and length are read. A length above :data:`MAX_PAYLOAD` is reported as
+OVERSIZE and the hunt for ``0xA5`` resumes with the next byte. Otherwise payload and CRC are
+read, and a CRC mismatch is reported as BAD_CRC, the hunt resuming after the frame's last
+byte. A frame cut short is dropped, with a TIMEOUT report, when the line has been idle for the
+receiver's timeout. Each report carries the type and seq read so far (0 when not yet read).
 
 Messages (host request -> device reply)
 ---------------------------------------
@@ -28,9 +35,11 @@ Any request may instead get ERROR 0xFF: code u8, offending type u8, detail u16.
 
 Reply payloads (integers little-endian)
 ---------------------------------------
-* IDENTITY: protocol version u8 (:data:`PROTOCOL_VERSION`), lanes u16, max layers u8, max
-  inputs u16, max neurons u16, weight words u32, state blocks u32, SHA-256 digest of the
-  fixed-point configuration (32 bytes), loaded u8, CRC-32 of the loaded image u32.
+* IDENTITY: protocol version u8 (:data:`PROTOCOL_VERSION`), lanes u16, layers u8, classes u8,
+  max inputs u16, max neurons u16, max steps u16, weight words u32, state blocks u32, SHA-256
+  digest of the fixed-point configuration (32 bytes), loaded u8, CRC-32 of the loaded image u32.
+  Layers and classes are those the device computes; the rest bound what it can load
+  (:class:`firmware.image.DeviceRules`).
 * RESULT: classes ``C`` u8, ``C`` scores i32, prediction u8, input events u32, layers ``L``
   u8, ``L`` spike counts u32 (events each layer emitted), core cycles u32.
 * ERROR codes: 1 BAD_CRC, 2 OVERSIZE, 3 UNKNOWN_TYPE, 4 BAD_PAYLOAD, 5 NO_MODEL, 6 BAD_IMAGE,
@@ -65,8 +74,8 @@ import numpy as np
 __all__ = [
     "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "RECORD_GAP_LIST",
     "GAP_LIST_MAX_EVENTS", "GAP_SHORT_LIMIT", "GAP_MAX", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode",
-    "ProtocolError", "Frame", "FrameError",
-    "crc16", "encode_frame", "FrameDecoder", "encode_steps", "decode_steps", "split_records",
+    "ProtocolError", "Frame", "FrameError", "FRAME_OVERHEAD",
+    "crc16", "encode_frame", "FrameDecoder", "encode_steps", "decode_steps", "iter_step_records", "split_records",
     "Identity", "Result",
 ]
 
@@ -78,7 +87,7 @@ RECORD_GAP_LIST, GAP_LIST_MAX_EVENTS = 0x80, 128
 #: Gaps below ``GAP_SHORT_LIMIT`` take one byte, the rest (up to ``GAP_MAX``) two.
 GAP_SHORT_LIMIT, GAP_MAX = 0x80, 0x7FFF
 MAX_PAYLOAD = 4096
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 class Type(enum.IntEnum):
@@ -113,17 +122,21 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True)
 class Frame:
+    """A received frame."""
+
     type: int
     payload: bytes
+    seq: int = 0
 
 
 @dataclass(frozen=True)
 class FrameError:
-    """What a receiver reports instead of a frame: ``code`` and the frame type if known."""
+    """What a receiver reports instead of a frame: ``code``, and the frame's type and seq as far as read."""
 
     code: ErrorCode
     type: int = 0
     detail: int = 0
+    seq: int = 0
 
 
 def crc16(data):
@@ -131,68 +144,89 @@ def crc16(data):
     return binascii.crc_hqx(bytes(data), 0xFFFF)
 
 
-def encode_frame(type_, payload=b""):
+#: Bytes of a frame around its payload: sync, type, seq, length (2), CRC (2).
+FRAME_OVERHEAD = 7
+
+
+def encode_frame(type_, payload=b"", seq=0):
+    """The bytes of one frame."""
     payload = bytes(payload)
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte limit")
-    body = struct.pack("<BH", int(type_), len(payload)) + payload
+    body = struct.pack("<BBH", int(type_), seq & 0xFF, len(payload)) + payload
     return bytes([SYNC]) + body + struct.pack(">H", crc16(body))
 
 
 class FrameDecoder:
     """A byte-stream receiver: :meth:`feed` bytes, get :class:`Frame` and :class:`FrameError` events.
 
-    It resynchronises on the next ``0xA5`` after a bad CRC or an oversize length; :meth:`timeout`
-    (called by the owner when the line has been idle) drops a frame cut short.
+    The receiver of the module docstring, state for state that of the gateware
+    (:class:`hdl.framing.FrameReceiver`): both find the same frames and report the same errors
+    in any byte stream. :meth:`timeout` is called by the owner when the line has been idle.
     """
+
+    _HUNT, _TYPE, _SEQ, _LENGTH_LOW, _LENGTH_HIGH, _PAYLOAD, _CRC_HIGH, _CRC_LOW = range(8)
 
     def __init__(self, max_payload=MAX_PAYLOAD):
         self.max_payload = max_payload
-        self._buffer = bytearray()
+        self._state = self._HUNT
+        self._type = self._seq = self._length = self._crc_high = 0
+        self._payload = bytearray()
 
     @property
     def idle(self):
-        return not self._buffer
+        """No frame is in progress."""
+        return self._state == self._HUNT
 
     def timeout(self):
-        """The line went idle mid-frame: drop that frame's start and rescan what followed it.
-
-        Returns the events: a TIMEOUT error for the dropped frame (none if nothing was pending),
-        then any frames found in the bytes after it (a corrupt header may have swallowed them).
-        """
-        if not self._buffer:
+        """The line went idle: a frame in progress is dropped. Returns its TIMEOUT report (or nothing)."""
+        if self._state == self._HUNT:
             return []
-        kind = self._buffer[1] if len(self._buffer) > 1 else 0
-        rest = bytes(self._buffer[1:])
-        self._buffer.clear()
-        return [FrameError(ErrorCode.TIMEOUT, kind)] + self.feed(rest)
+        self._state = self._HUNT
+        return [FrameError(ErrorCode.TIMEOUT, self._type, 0, self._seq)]
 
     def feed(self, data):
-        self._buffer += data
-        events = []
-        while True:
-            start = self._buffer.find(SYNC)
-            if start < 0:
-                self._buffer.clear()
-                return events
-            del self._buffer[:start]
-            if len(self._buffer) < 4:
-                return events
-            kind, length = self._buffer[1], int.from_bytes(self._buffer[2:4], "little")
-            if length > self.max_payload:
-                events.append(FrameError(ErrorCode.OVERSIZE, kind, min(length, 0xFFFF)))
-                del self._buffer[:1]
+        events, data, pos = [], bytes(data), 0
+        while pos < len(data):
+            state = self._state
+            if state == self._PAYLOAD:
+                # The bulk of the bytes: taken a slice at a time.
+                take = min(self._length - len(self._payload), len(data) - pos)
+                self._payload += data[pos:pos + take]
+                pos += take
+                if len(self._payload) == self._length:
+                    self._state = self._CRC_HIGH
                 continue
-            end = 4 + length + 2
-            if len(self._buffer) < end:
-                return events
-            body, crc = bytes(self._buffer[1:4 + length]), int.from_bytes(self._buffer[4 + length:end], "big")
-            if crc16(body) != crc:
-                events.append(FrameError(ErrorCode.BAD_CRC, kind))
-                del self._buffer[:1]
-                continue
-            events.append(Frame(kind, body[3:]))
-            del self._buffer[:end]
+            byte = data[pos]
+            pos += 1
+            if state == self._HUNT:
+                if byte == SYNC:
+                    self._type = self._seq = 0
+                    self._state = self._TYPE
+            elif state == self._TYPE:
+                self._type, self._state = byte, self._SEQ
+            elif state == self._SEQ:
+                self._seq, self._state = byte, self._LENGTH_LOW
+            elif state == self._LENGTH_LOW:
+                self._length, self._state = byte, self._LENGTH_HIGH
+            elif state == self._LENGTH_HIGH:
+                self._length |= byte << 8
+                if self._length > self.max_payload:
+                    events.append(FrameError(ErrorCode.OVERSIZE, self._type, self._length, self._seq))
+                    self._state = self._HUNT
+                else:
+                    self._payload = bytearray()
+                    self._state = self._PAYLOAD if self._length else self._CRC_HIGH
+            elif state == self._CRC_HIGH:
+                self._crc_high, self._state = byte, self._CRC_LOW
+            else:  # _CRC_LOW
+                body = struct.pack("<BBH", self._type, self._seq, self._length) + self._payload
+                if crc16(body) == (self._crc_high << 8 | byte):
+                    events.append(Frame(self._type, bytes(self._payload), self._seq))
+                else:
+                    events.append(FrameError(ErrorCode.BAD_CRC, self._type, 0, self._seq))
+                self._state = self._HUNT
+        return events
 
 
 # -- step records --------------------------------------------------------------------------------
@@ -272,13 +306,23 @@ def decode_steps(payload, n_inputs, one):
     Each step is a list of ``(index, amplitude)``. Raises :class:`ProtocolError` on a truncated
     record, an index past ``n_inputs``, an amplitude past ``one`` or indices out of order.
     """
-    steps, pos, data = [], 0, bytes(payload)
+    return [step for steps in iter_step_records(payload, n_inputs, one) for step in steps]
+
+
+def iter_step_records(payload, n_inputs, one):
+    """The records of a STEPS payload, one at a time, in order: each as its list of steps.
+
+    A malformed record raises :class:`ProtocolError` when it is reached, so a reader can act on
+    the records before it first, as the gateware's decoder does (it reports whichever problem
+    comes first in the byte stream: a bad record, or a step past ``T``).
+    """
+    pos, data = 0, bytes(payload)
     bitmap_len = (n_inputs + 7) // 8
     while pos < len(data):
         head = data[pos]
         pos += 1
         if head < RECORD_SILENT_LIMIT:
-            steps += [[] for _ in range(head + 1)]
+            yield [[] for _ in range(head + 1)]
         elif head in (RECORD_INDEX_LIST, RECORD_GRADED_LIST):
             if pos + 2 > len(data):
                 raise ProtocolError("truncated step record")
@@ -294,7 +338,7 @@ def decode_steps(payload, n_inputs, one):
                 raise ProtocolError(f"step indices must be ascending and below {n_inputs}")
             if count and (amp.max() > one or amp.min() < 1):
                 raise ProtocolError(f"amplitudes must lie in [1, {one}]")
-            steps.append(list(zip(index.tolist(), amp.tolist())))
+            yield [list(zip(index.tolist(), amp.tolist()))]
         elif head >= RECORD_GAP_LIST:
             index, events = 0, []
             for _ in range(head - RECORD_GAP_LIST + 1):
@@ -312,7 +356,7 @@ def decode_steps(payload, n_inputs, one):
                     raise ProtocolError(f"step indices must be ascending and below {n_inputs}")
                 events.append((index, one))
                 index += 1
-            steps.append(events)
+            yield [events]
         elif head == RECORD_BITMAP:
             if pos + bitmap_len > len(data):
                 raise ProtocolError("truncated step record")
@@ -320,41 +364,47 @@ def decode_steps(payload, n_inputs, one):
             pos += bitmap_len
             if bits[n_inputs:].any():
                 raise ProtocolError(f"bitmap sets inputs past {n_inputs}")
-            steps.append([(int(j), one) for j in np.flatnonzero(bits[:n_inputs])])
+            yield [[(int(j), one) for j in np.flatnonzero(bits[:n_inputs])]]
         else:
             raise ProtocolError(f"unknown step record 0x{head:02x}")
-    return steps
 
 
 # -- reply payloads ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Identity:
-    """The IDENTITY reply: what the device is and what it holds."""
+    """The IDENTITY reply: what the device is, what it can hold, and what it holds."""
 
     protocol: int
     lanes: int
-    max_layers: int
+    layers: int
+    classes: int
     max_inputs: int
     max_neurons: int
+    max_steps: int
     weight_words: int
     state_blocks: int
     config_digest: str
     loaded: bool
     checksum: int
-    _FORMAT = struct.Struct("<BHBHHII32sBI")
+    _FORMAT = struct.Struct("<BHBBHHHII32sBI")
 
     def to_bytes(self):
-        return self._FORMAT.pack(self.protocol, self.lanes, self.max_layers, self.max_inputs, self.max_neurons,
-                                 self.weight_words, self.state_blocks, bytes.fromhex(self.config_digest),
-                                 int(self.loaded), self.checksum)
+        return self._FORMAT.pack(self.protocol, self.lanes, self.layers, self.classes, self.max_inputs,
+                                 self.max_neurons, self.max_steps, self.weight_words, self.state_blocks,
+                                 bytes.fromhex(self.config_digest), int(self.loaded), self.checksum)
 
     @classmethod
     def from_bytes(cls, data):
+        if len(data) < 1:
+            raise ProtocolError("IDENTITY payload is empty")
+        if data[0] != PROTOCOL_VERSION:
+            # Read no further: another version's layout differs. The version is reported.
+            return cls(data[0], 0, 0, 0, 0, 0, 0, 0, 0, "00" * 32, False, 0)
         if len(data) != cls._FORMAT.size:
             raise ProtocolError(f"IDENTITY payload is {len(data)} bytes, expected {cls._FORMAT.size}")
         f = cls._FORMAT.unpack(data)
-        return cls(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7].hex(), bool(f[8]), f[9])
+        return cls(*f[:9], f[9].hex(), bool(f[10]), f[11])
 
 
 @dataclass(frozen=True)

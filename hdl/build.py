@@ -32,18 +32,24 @@ from pathlib import Path
 
 import numpy as np
 from amaranth import Elaboratable, Module
+from amaranth.lib import io
 from amaranth.build import ResourceError
 
-from firmware.image import pack
+from firmware.image import DeviceLimits, FitError, pack
+from quant.cli import EXIT_USAGE, error, in_range, interruptible
+from quant.files import FileError
 
 from . import openxc7
-from .core import CoreLimits, FitError, accumulator_width
+from .core import accumulator_width
 from .toolchain import nextpnr_fmax, yosys_verilog
-from .cycles import sample_cycles
+from .cycles import golden_cycles
 from .top import UARTDevice
 from .uart import divisor
 
 __all__ = ["Part", "BOARDS", "BoardTop", "estimate_memories", "main"]
+
+#: Exit code of a tool (Yosys, nextpnr, Vivado) that failed.
+EXIT_TOOL = 1
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,13 @@ class BoardTop(Elaboratable):
         clk = platform.default_clk_frequency
         m.submodules.device = device = UARTDevice(self.image, divisor(clk, self.baud), limits=self.limits,
                                                   timeout=int(clk // 100))  # 10 ms of silence ends a frame
-        uart = platform.request("uart", 0)
-        m.d.comb += [device.rx.eq(uart.rx.i), uart.tx.o.eq(device.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [device.rx.eq(rx.i), tx.o.eq(device.tx)]
         try:
-            m.d.comb += platform.request("led", 0).o.eq(device.overrun)
+            m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += led.o.eq(device.overrun)
         except ResourceError:  # a board without LEDs
             pass
         return m
@@ -166,14 +175,7 @@ def _nextpnr_results(build_dir, name):
 
 
 def _cycles_per_sample(network, image, samples):
-    from quant import golden
-
-    cycles = []
-    for sample in samples:
-        amplitudes = sample.astype(np.int64) * network.config.one
-        result = golden.run(network, amplitudes[:, None, :], record=True)
-        cycles.append(sample_cycles(image, amplitudes, [{"s": st["s"][:, 0]} for st in result.states])[0])
-    return float(np.mean(cycles))
+    return float(np.mean([golden_cycles(network, image, sample)[0] for sample in samples]))
 
 
 def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print):
@@ -185,7 +187,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     spec = BOARDS[board]
     network = load_network(model)
     image = pack(network, lanes)
-    limits = CoreLimits.exact(image)
+    limits = DeviceLimits.exact(image)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     memories = estimate_memories(image, limits)
@@ -302,6 +304,7 @@ def _markdown(r):
     return "\n".join(lines) + "\n"
 
 
+@interruptible
 def main(argv=None):
     from quant import assets
 
@@ -316,16 +319,18 @@ def main(argv=None):
     p.add_argument("--no-synth", action="store_true", help="Artix-7: write the build tree only, run no tool (no Yosys, no openXC7)")
     p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
     args = p.parse_args(argv)
+    in_range(p, "samples", args.samples, 1, 10_000)
+    in_range(p, "lanes", args.lanes, 1, 256)
+    if args.program and args.no_synth:
+        p.error("--program needs a bitstream, which --no-synth does not build")
     board = ALIASES.get(args.board, args.board)
     out = args.out or Path("build") / board
     try:
         report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth)
-    except (FitError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except subprocess.CalledProcessError as error:
-        print(f"error: {error} (see the logs in {out})", file=sys.stderr)
-        return 1
+    except subprocess.CalledProcessError as problem:
+        return error(f"{problem} (see the logs in {out})", EXIT_TOOL)
+    except (FileError, FitError, ValueError, OSError) as problem:
+        return error(problem, EXIT_USAGE)
     print((Path(report["out"]) / "report.md").read_text())
     print(f"outputs in {report['out']}")
     return 0

@@ -19,60 +19,15 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from firmware.image import DeviceImage
+from firmware.image import TABLE_FIELDS, DeviceImage, DeviceLimits, FitError
 
 from .arith import round_shift, saturate
 from .cycles import READOUT_FLUSH
 from .neuron import NeuronLane
 
-__all__ = ["CoreLimits", "FitError", "event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
-           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "TABLE_FIELDS", "STEPS_ADDRESS",
+__all__ = ["event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
+           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "STEPS_ADDRESS",
            "accumulator_width", "load_writes"]
-
-
-class FitError(ValueError):
-    """The network does not fit the core's limits (or the chosen FPGA)."""
-
-
-class CoreLimits:
-    """Shape limits a core is elaborated for; a network must fit them.
-
-    Parameters
-    ----------
-    max_layers, max_inputs, max_neurons : int
-        Layers, inputs of layer 0, and neurons of any one layer.
-    weight_words, state_blocks : int
-        Depths of the weight memory and of the bias/state/spike memories.
-    max_steps : int
-        Longest sequence ``T``.
-    """
-
-    def __init__(self, max_layers, max_inputs, max_neurons, weight_words, state_blocks, max_steps=1024):
-        self.max_layers, self.max_inputs, self.max_neurons = max_layers, max_inputs, max_neurons
-        self.weight_words, self.state_blocks, self.max_steps = weight_words, state_blocks, max_steps
-
-    @classmethod
-    def exact(cls, image):
-        """The smallest limits that hold ``image``."""
-        return cls(len(image.layers), image.layers[0].n_in, max(max(e.n_out, e.n_in) for e in image.layers),
-                   len(image.weights), image.state_blocks, max(image.n_steps, 2))
-
-    def check(self, image):
-        problems = []
-        if len(image.layers) > self.max_layers:
-            problems.append(f"{len(image.layers)} layers > {self.max_layers}")
-        if image.layers[0].n_in > self.max_inputs:
-            problems.append(f"{image.layers[0].n_in} inputs > {self.max_inputs}")
-        if max(max(e.n_out, e.n_in) for e in image.layers) > self.max_neurons:
-            problems.append(f"a layer of {max(e.n_out for e in image.layers)} neurons > {self.max_neurons}")
-        if len(image.weights) > self.weight_words:
-            problems.append(f"{len(image.weights)} weight words > {self.weight_words}")
-        if image.state_blocks > self.state_blocks:
-            problems.append(f"{image.state_blocks} neuron blocks > {self.state_blocks}")
-        if image.n_steps > self.max_steps:
-            problems.append(f"T = {image.n_steps} > {self.max_steps}")
-        if problems:
-            raise FitError("network does not fit the core: " + "; ".join(problems))
 
 
 def accumulator_width(config, limits):
@@ -110,8 +65,7 @@ def trace_layout(config, lanes, limits):
 
 #: Targets of a run-time write through the core's ``load`` port.
 LOAD_WEIGHTS, LOAD_BIASES, LOAD_TABLE, LOAD_X_LUT, LOAD_H_LUT = range(5)
-#: Fields of a layer-table row, in the order of their addresses (``layer * 8 + field``).
-TABLE_FIELDS = ("n_in", "n_out", "blocks", "weight_base", "block_base", "acc_shift")
+# Fields of a layer-table row (firmware.image.TABLE_FIELDS) are at addresses ``layer * 8 + field``.
 #: The ``LOAD_TABLE`` address of ``T`` (field 6 of layer 0).
 STEPS_ADDRESS = 6
 
@@ -130,7 +84,7 @@ def load_writes(image):
     writes = [(LOAD_WEIGHTS, a, w) for a, w in enumerate(_pack(image.weights, cfg.weight_width))]
     writes += [(LOAD_BIASES, a, w) for a, w in enumerate(_pack(image.biases, cfg.bias_width))]
     for k, e in enumerate(image.layers):
-        writes += [(LOAD_TABLE, 8 * k + f, getattr(e, name) & 0x3F if name == "acc_shift" else getattr(e, name))
+        writes += [(LOAD_TABLE, 8 * k + f, getattr(e, name) & ((1 << cfg.acc_shift_width) - 1) if name == "acc_shift" else getattr(e, name))
                    for f, name in enumerate(TABLE_FIELDS)]
     writes.append((LOAD_TABLE, STEPS_ADDRESS, image.n_steps))
     writes += [(LOAD_X_LUT, a, v) for a, v in enumerate(cfg.x_lut)]
@@ -150,7 +104,7 @@ class SRCCore(wiring.Component):
     ----------
     image : firmware.image.DeviceImage
         The packed network baked into the memories (``lanes`` is taken from it).
-    limits : CoreLimits, optional
+    limits : DeviceLimits, optional
         Shape limits; default: exactly the image's shapes.
     trace : bool
         Drive the ``trace`` monitor port (for verification).
@@ -175,14 +129,21 @@ class SRCCore(wiring.Component):
     """
 
     def __init__(self, image: DeviceImage, limits=None, trace=False):
+        try:
+            self._configure(image, limits, trace)
+        except FitError:
+            self._MustUse__silence = True  # refused at construction: never to be elaborated, no warning
+            raise
+
+    def _configure(self, image, limits, trace):
         self.image = image
-        self.limits = limits or CoreLimits.exact(image)
+        self.limits = limits or DeviceLimits.exact(image)
         self.limits.check(image)
         self.config = cfg = image.config
         self.lanes = image.lanes
         self.trace_enabled = trace
         shifts = [e.acc_shift for e in image.layers]
-        lo, hi = cfg.state_frac - cfg.i_frac, cfg.max_weight_frac + cfg.state_frac - cfg.i_frac
+        lo, hi = cfg.acc_shift_range
         if min(shifts) < lo or max(shifts) > hi:
             raise FitError(f"weight binary points {shifts} outside the supported shifts [{lo}, {hi}]")
         self.min_shift, self.max_shift = lo, hi
@@ -225,7 +186,7 @@ class SRCCore(wiring.Component):
         table = {name: Array(Signal(range(widths[name] + 1), init=getattr(e, name), name=f"{name}{row}")
                              for row, e in enumerate(image.layers))
                  for name in widths}
-        acc_shifts = Array(Signal(signed(6), init=e.acc_shift, name=f"acc_shift{row}")
+        acc_shifts = Array(Signal(signed(cfg.acc_shift_width), init=e.acc_shift, name=f"acc_shift{row}")
                            for row, e in enumerate(image.layers))
         n_steps = Signal(range(limits.max_steps + 1), init=image.n_steps)
 

@@ -16,7 +16,7 @@ block, plus one per block update. Pure Python (no Amaranth).
 
 import numpy as np
 
-__all__ = ["NEURON_LATENCY", "READOUT_FLUSH", "DRAIN", "step_profile", "sample_cycles"]
+__all__ = ["NEURON_LATENCY", "READOUT_FLUSH", "DRAIN", "step_profile", "sample_cycles", "golden_cycles"]
 
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
 #: Amaranth; a test holds the two equal).
@@ -68,3 +68,18 @@ def sample_cycles(image, amplitudes, states):
         readout_free = now + readout                            # busy from the next cycle on
     now = readout_free + 1 + image.n_classes                    # wait, then the result words
     return now, ideal
+
+
+def golden_cycles(network, image, amplitudes):
+    """Run one sample ``(T, n_in)`` on the golden model and count its cycles on ``image``'s core.
+
+    Returns ``(cycles, ideal, result)``, ``result`` the :class:`quant.golden.GoldenResult` (states
+    recorded) of the sample as a batch of one.
+    """
+    from quant import golden
+
+    amplitudes = np.asarray(amplitudes)
+    result = golden.run(network, amplitudes[:, None, :], record=True)
+    cycles, ideal = sample_cycles(image, golden.to_amplitudes(amplitudes, network.config),
+                                  [{"s": st["s"][:, 0]} for st in result.states])
+    return cycles, ideal, result

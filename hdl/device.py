@@ -5,14 +5,12 @@ It executes one request at a time, in the order they arrive, and answers as
 malformed request can differ: it reports the first problem it meets).
 """
 
-import struct
-
 from amaranth import Array, Cat, Const, EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from firmware import image as fw_image
-from firmware.protocol import MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Type
+from firmware.protocol import MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Identity, Type
 
 from .core import SRCCore
 from .framing import FrameReceiver, FrameSender, PayloadReader
@@ -29,7 +27,7 @@ class SRCDevice(wiring.Component):
     ----------
     image : firmware.image.DeviceImage
         The network baked into the memories; the device starts with it loaded.
-    limits : hdl.core.CoreLimits, optional
+    limits : firmware.image.DeviceLimits, optional
         Shape limits of networks loaded later; default: exactly ``image``'s shapes.
     max_payload : int
         Longest frame payload accepted.
@@ -62,7 +60,7 @@ class SRCDevice(wiring.Component):
         m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.timeout)
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)
         m.submodules.decoder = decoder = StepDecoder(cfg, limits.max_inputs)
-        m.submodules.loader = loader = ImageLoader(core)
+        m.submodules.loader = loader = ImageLoader(fw_image.DeviceRules.for_image(image, limits))
         m.submodules.sender = sender = FrameSender()
         connect(m, wiring.flipped(self.rx), receiver.bytes)
         connect(m, sender.bytes, wiring.flipped(self.tx))
@@ -116,12 +114,13 @@ class SRCDevice(wiring.Component):
 
         # -- replies ------------------------------------------------------------------------------
         error_code, error_type, error_detail = Signal(8), Signal(8), Signal(16)
+        seq = Signal(8)            # of the frame being answered: every reply carries it
         ack_value = Signal(32)
         held_checksum = Signal(32)  # 0 while no model is held
         m.d.comb += held_checksum.eq(Mux(loaded, checksum, 0))
-        identity = struct.pack("<BHBHHII32s", PROTOCOL_VERSION, core.lanes, n_layers, limits.max_inputs,
-                               limits.max_neurons, limits.weight_words, limits.state_blocks,
-                               bytes.fromhex(cfg.digest()))
+        identity = Identity(PROTOCOL_VERSION, core.lanes, n_layers, n_classes, limits.max_inputs, limits.max_neurons,
+                            limits.max_steps, limits.weight_words, limits.state_blocks, cfg.digest(), False, 0)
+        identity = identity.to_bytes()[:-5]  # loaded and the checksum follow from the registers
         signed_scores = [Signal(signed(32), name=f"score32_{k}") for k in range(n_classes)]
         m.d.comb += [s.eq(scores[k]) for k, s in enumerate(signed_scores)]
         word = lambda v, n: [v[8 * k:8 * k + 8] for k in range(n)]
@@ -142,7 +141,7 @@ class SRCDevice(wiring.Component):
         with m.Switch(reply_kind):
             for kind, payload in replies.items():
                 with m.Case(kind):
-                    framed = [Const(kind, 8), *byte(len(payload) & 0xFF), *byte(len(payload) >> 8), *payload]
+                    framed = [Const(kind, 8), seq, *byte(len(payload) & 0xFF), *byte(len(payload) >> 8), *payload]
                     m.d.comb += [body.data.eq(Array(framed)[reply_index]),
                                  body.last.eq(reply_index == len(framed) - 1)]
 
@@ -198,7 +197,7 @@ class SRCDevice(wiring.Component):
         with m.FSM(name="dispatcher"):
             with m.State("IDLE"):
                 with m.If(receiver.frames.valid):
-                    m.d.sync += [kind.eq(frame.type), length.eq(frame.length), slot.eq(frame.slot),
+                    m.d.sync += [kind.eq(frame.type), seq.eq(frame.seq), length.eq(frame.length), slot.eq(frame.slot),
                                  reply_pending.eq(0)]
                     with m.If(frame.error != 0):
                         m.d.sync += [reply_kind.eq(Type.ERROR), reply_pending.eq(1), error_code.eq(frame.error),

@@ -1,24 +1,24 @@
 """The frame layer of the link: bytes to checked frames and back (:mod:`firmware.protocol`'s framing).
 
-A frame is ``0xA5 | type | length (LE) | payload | CRC-16 (BE)``. The receiver keeps payloads
-in a buffer of two slots, so one frame can arrive while the previous one is being executed.
+A frame is ``0xA5 | type | seq | length (LE) | payload | CRC-16 (BE)``. The receiver keeps
+payloads in a buffer of two slots, so one frame can arrive while the previous one is being
+executed. It is, state for state, the receiver of :class:`firmware.protocol.FrameDecoder`.
 """
 
 from amaranth import Module, Signal, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
 from firmware.protocol import MAX_PAYLOAD, SYNC, ErrorCode
-
-from .crc import CRC16
 
 __all__ = ["frame_layout", "FrameReceiver", "PayloadReader", "FrameSender"]
 
 
 def frame_layout(max_payload):
     """What the receiver reports per frame: a good frame (``error`` 0, payload in buffer ``slot``)
-    or an :class:`~firmware.protocol.ErrorCode` with the frame's ``type`` and a ``detail``."""
-    return data.StructLayout({"type": 8, "length": unsigned(16), "slot": 1, "error": 4, "detail": 16})
+    or an :class:`~firmware.protocol.ErrorCode` with the frame's ``type``, ``seq`` and a ``detail``."""
+    return data.StructLayout({"type": 8, "seq": 8, "length": unsigned(16), "slot": 1, "error": 4, "detail": 16})
 
 
 class FrameReceiver(wiring.Component):
@@ -26,7 +26,7 @@ class FrameReceiver(wiring.Component):
 
     After a bad CRC or an oversize length it reports the error and hunts for the next ``0xA5``
     in the bytes that follow; a frame cut short is dropped, with a ``TIMEOUT`` report, once the
-    line has been silent for ``timeout`` cycles. While two frames wait to be executed it takes
+    line has been silent for ``timeout`` cycles. Reports carry the type and seq read so far. While two frames wait to be executed it takes
     no more bytes (the link's flow control is one request, one reply; see docs/PROTOCOL.md).
 
     Parameters
@@ -62,7 +62,7 @@ class FrameReceiver(wiring.Component):
         m.submodules.buffer = buf = memory.Memory(shape=8, depth=2 * self.max_payload, init=[])
         wp, rp = buf.write_port(), buf.read_port()
         m.d.comb += [rp.addr.eq(self.read_addr), self.read_data.eq(rp.data)]
-        m.submodules.crc = crc = CRC16()
+        m.submodules.crc = crc = catalog.CRC16_CCITT_FALSE(data_width=8).create()
         # Two frames may wait: one being executed, one complete behind it.
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=len(self.frames.payload.as_value()), depth=2)
         m.d.comb += [self.frames.payload.eq(queue.r_data), self.frames.valid.eq(queue.r_rdy),
@@ -72,6 +72,7 @@ class FrameReceiver(wiring.Component):
 
         slot = Signal()
         kind = Signal(8)
+        seq = Signal(8)
         length = Signal(16)
         offset = Signal(range(self.max_payload + 1))
         crc_high = Signal(8)
@@ -82,8 +83,8 @@ class FrameReceiver(wiring.Component):
                      crc.data.eq(byte), wp.data.eq(byte), wp.addr.eq(slot * self.max_payload + offset)]
 
         def push(error=0, detail=0):
-            m.d.comb += [queue.w_en.eq(1), report.type.eq(kind), report.length.eq(length), report.slot.eq(slot),
-                         report.error.eq(error), report.detail.eq(detail)]
+            m.d.comb += [queue.w_en.eq(1), report.type.eq(kind), report.seq.eq(seq), report.length.eq(length),
+                         report.slot.eq(slot), report.error.eq(error), report.detail.eq(detail)]
 
         # A frame in progress that the line abandons (a stalled line is not an idle one).
         expired = Signal()
@@ -103,12 +104,18 @@ class FrameReceiver(wiring.Component):
         with m.FSM(name="receiver"):
             with m.State("HUNT"):
                 with m.If(take & (byte == SYNC)):
-                    m.d.comb += crc.clear.eq(1)
+                    m.d.comb += crc.start.eq(1)
+                    m.d.sync += [kind.eq(0), seq.eq(0)]  # what a TIMEOUT reports before they arrive
                     m.next = "TYPE"
             with m.State("TYPE"):
                 with next_byte():
                     m.d.comb += crc.valid.eq(1)
                     m.d.sync += kind.eq(byte)
+                    m.next = "SEQ"
+            with m.State("SEQ"):
+                with next_byte():
+                    m.d.comb += crc.valid.eq(1)
+                    m.d.sync += seq.eq(byte)
                     m.next = "LENGTH_LOW"
             with m.State("LENGTH_LOW"):
                 with next_byte():
@@ -195,12 +202,12 @@ class PayloadReader(wiring.Component):
 
 
 class FrameSender(wiring.Component):
-    """Frames a body (type, length LE, payload) with the sync byte and the CRC.
+    """Frames a body (type, seq, length LE, payload) with the sync byte and the CRC.
 
     Members
     -------
     body : In(stream.Signature(data.StructLayout({"data": 8, "last": 1})))
-        ``type``, two length bytes, then the payload; ``last`` marks the final byte.
+        ``type``, ``seq``, two length bytes, then the payload; ``last`` marks the final byte.
     bytes : Out(stream.Signature(8))
         The frame, to the transmitter.
     """
@@ -213,13 +220,13 @@ class FrameSender(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc = crc = CRC16()
+        m.submodules.crc = crc = catalog.CRC16_CCITT_FALSE(data_width=8).create()
         m.d.comb += crc.data.eq(self.body.payload.data)
         with m.FSM(name="sender"):
             with m.State("IDLE"):
                 m.d.comb += [self.bytes.valid.eq(self.body.valid), self.bytes.payload.eq(SYNC)]
                 with m.If(self.bytes.valid & self.bytes.ready):
-                    m.d.comb += crc.clear.eq(1)
+                    m.d.comb += crc.start.eq(1)
                     m.next = "BODY"
             with m.State("BODY"):
                 m.d.comb += [self.bytes.valid.eq(self.body.valid), self.bytes.payload.eq(self.body.payload.data),

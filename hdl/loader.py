@@ -2,10 +2,12 @@
 
 The loader parses the image as it arrives and writes each weight word, bias word, layer-table
 field and LUT entry through the core's ``load`` port, so no image buffer is needed. It checks
-what the device can check alone: the header against its own build (magic, version, lanes,
-layers, classes, configuration digest), every table field against the core's limits, every
-weight, bias and LUT entry against its format, the length, and the trailing CRC-32. The first
-violation stops the writes and leaves ``error`` set; the image is then refused at COMMIT.
+the rules of :class:`firmware.image.DeviceRules` (the same ones the emulator applies to a whole
+image): the header against the device's own fields and ranges, every table field against its
+range and the table against the one :func:`firmware.image.pack` writes, every weight and bias
+against its range, the configuration and LUT sections by their CRC-32, the length, and the
+trailing CRC-32. The first violation stops the writes and leaves ``error`` set; the image is then
+refused at COMMIT.
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, ResetInserter, Signal, unsigned
@@ -13,15 +15,16 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
-from firmware.image import HEADER_SIZE, to_bytes
+from firmware.image import HEADER_FIELDS, HEADER_SIZE, DeviceRules
 
-from .core import (LOAD_BIASES, LOAD_H_LUT, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT, TABLE_FIELDS, STEPS_ADDRESS,
-                   load_layout)
+from .core import LOAD_BIASES, LOAD_H_LUT, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT, STEPS_ADDRESS, TABLE_FIELDS, load_layout
 
 __all__ = ["ImageLoader"]
 
-# Header bytes the loader takes from the image rather than requiring them to equal its own.
-_T, _WORDS, _BLOCKS = range(12, 14), range(48, 52), range(52, 56)
+
+def _field_bytes(name):
+    offset, size = HEADER_FIELDS[name]
+    return range(offset, offset + size)
 
 
 class ImageLoader(wiring.Component):
@@ -29,9 +32,8 @@ class ImageLoader(wiring.Component):
 
     Parameters
     ----------
-    core : hdl.core.SRCCore
-        The core the image is for (its baked image gives the expected header, its limits the
-        checks).
+    rules : firmware.image.DeviceRules
+        Those of the device the loader is part of.
 
     Members
     -------
@@ -55,15 +57,14 @@ class ImageLoader(wiring.Component):
         Inputs of layer 0 and ``T`` of the image being loaded.
     """
 
-    def __init__(self, core):
-        self.core = core
-        image, limits, cfg = core.image, core.limits, core.config
-        self.header = to_bytes(image)[:HEADER_SIZE]
-        self.json_length = int.from_bytes(self.header[14:16], "little")
+    def __init__(self, rules: DeviceRules):
+        self.rules = rules
+        limits, cfg = rules.limits, rules.config
+        self.header = rules.header_bytes()
         super().__init__({
             "bytes": In(stream.Signature(unsigned(8))),
             "restart": In(1),
-            "load": Out(stream.Signature(load_layout(cfg, core.lanes, limits))),
+            "load": Out(stream.Signature(load_layout(cfg, rules.lanes, limits))),
             "held": Out(32),
             "error": Out(1),
             "complete": Out(1),
@@ -75,33 +76,42 @@ class ImageLoader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        core, cfg, limits, P = self.core, self.core.config, self.core.limits, self.core.lanes
-        n_layers = len(core.image.layers)
+        rules = self.rules
+        cfg, limits, P = rules.config, rules.limits, rules.lanes
+        n_layers = rules.layers
         m.submodules.crc = crc = catalog.CRC32_ISO_HDLC(data_width=8).create()
+        # The configuration and LUT sections, which must equal the device's, are compared by their CRC.
+        m.submodules.fixed_crc = fixed_crc = catalog.CRC32_ISO_HDLC(data_width=8).create()
 
         byte = self.bytes.payload
         take = Signal()
         write = self.load.payload
         m.d.comb += [self.bytes.ready.eq(~self.load.valid | self.load.ready),
                      take.eq(self.bytes.valid & self.bytes.ready),
-                     crc.data.eq(byte), crc.valid.eq(take), self.crc.eq(crc.crc)]
+                     crc.data.eq(byte), crc.valid.eq(take), self.crc.eq(crc.crc), fixed_crc.data.eq(byte)]
         with m.If(self.load.ready):
             m.d.sync += self.load.valid.eq(0)
         with m.If(take):
             m.d.sync += self.held.eq(self.held + 1)
 
-        position = Signal(16)      # byte within the current section (header, configuration)
+        position = Signal(16)      # byte within the current section (header, configuration, trailer)
         value = Signal(32)         # little-endian field being assembled
         low = Signal(8)
         high_byte = Signal()       # the next byte is the high byte of a 16-bit value
         row, field, field_byte = Signal(range(n_layers + 1)), Signal(3), Signal(2)
         counter = Signal(32)       # words or entries written in the current section
         lane = Signal(range(P + 1))
-        words, blocks = Signal(32), Signal(32)
+        header = {name: Signal(8 * HEADER_FIELDS[name][1], name=f"header_{name}")
+                  for name in ("steps", "weight_words", "state_blocks")}
         weight_word = Signal(P * cfg.weight_width)
         bias_word = Signal(P * cfg.bias_width)
-        steps = Signal(16)
         done = Signal()
+
+        # The layer table, as it arrives: this row's fields and the running sums of the rows before.
+        n_in, n_out, blocks = Signal(32), Signal(32), Signal(32)
+        prev_n_out = Signal(32)
+        span = Signal(64)          # n_in * blocks: this row's weight words
+        weight_sum, block_sum = Signal(64), Signal(32)
 
         bad = Signal()  # a rule broken by this cycle's byte: no write for it either
 
@@ -114,17 +124,17 @@ class ImageLoader(wiring.Component):
             m.d.comb += bad.eq(1)
             m.d.sync += self.error.eq(1)
 
+        def outside(number, bounds):
+            lo, hi = bounds
+            return (number < lo) | (number > hi)
+
         int16 = Cat(low, byte).as_signed()
         uint16 = Cat(low, byte)
 
         expected = Array(Const(b, 8) for b in self.header)
-        variable = Const(sum(1 << k for k in (*_T, *_WORDS, *_BLOCKS)), len(self.header))
-
-        # Limits of each layer-table field: (smallest, largest), both inclusive.
-        max_blocks = -(-limits.max_neurons // P)
-        field_limits = {"n_in": (1, limits.max_neurons), "n_out": (1, limits.max_neurons), "blocks": (1, max_blocks),
-                        "weight_base": (0, limits.weight_words - 1), "block_base": (0, limits.state_blocks - 1),
-                        "acc_shift": (core.min_shift, core.max_shift)}
+        variable_bytes = [k for name in header for k in _field_bytes(name)]
+        variable = Const(sum(1 << k for k in variable_bytes), len(self.header))
+        json_length = len(rules.config_json())
 
         with m.FSM(name="loader"):
             with m.State("HEADER"):
@@ -132,33 +142,29 @@ class ImageLoader(wiring.Component):
                     m.d.sync += position.eq(position + 1)
                     with m.If(~variable.bit_select(position, 1) & (byte != expected[position])):
                         fail()
-                    for k in _T:
-                        with m.If(position == k):
-                            m.d.sync += steps.word_select(k - _T.start, 8).eq(byte)
-                    for k in _WORDS:
-                        with m.If(position == k):
-                            m.d.sync += words.word_select(k - _WORDS.start, 8).eq(byte)
-                    for k in _BLOCKS:
-                        with m.If(position == k):
-                            m.d.sync += blocks.word_select(k - _BLOCKS.start, 8).eq(byte)
-                    with m.If(position == len(self.header) - 1):
+                    for name, target in header.items():
+                        for index, k in enumerate(_field_bytes(name)):
+                            with m.If(position == k):
+                                m.d.sync += target.word_select(index, 8).eq(byte)
+                    with m.If(position == HEADER_SIZE - 1):
                         m.d.sync += position.eq(0)
                         m.next = "CHECK_HEADER"
             with m.State("CHECK_HEADER"):
                 m.d.comb += self.bytes.ready.eq(0)  # a cycle without a byte: none may be lost in it
-                with m.If((steps == 0) | (steps > limits.max_steps) | (words == 0) | (words > limits.weight_words)
-                          | (blocks == 0) | (blocks > limits.state_blocks)):
+                with m.If(Cat(outside(header[name], bounds) for name, bounds in rules.header_ranges().items()).any()):
                     fail()
                 with m.Else():
-                    emit(LOAD_TABLE, STEPS_ADDRESS, steps)
-                    m.d.sync += self.n_steps.eq(steps)
+                    emit(LOAD_TABLE, STEPS_ADDRESS, header["steps"])
+                    m.d.sync += self.n_steps.eq(header["steps"])
+                m.d.comb += fixed_crc.start.eq(1)
                 m.next = "CONFIGURATION"
             with m.State("CONFIGURATION"):
-                # Covered by the digest (checked in the header) and the CRC; nothing to write.
+                # Nothing to write: checked by the digest in the header and by the fixed-section CRC.
+                m.d.comb += fixed_crc.valid.eq(take)
                 with m.If(take):
                     m.d.sync += position.eq(position + 1)
-                    with m.If(position == self.json_length - 1):
-                        m.d.sync += [row.eq(0), field.eq(0), field_byte.eq(0)]
+                    with m.If(position == json_length - 1):
+                        m.d.sync += [row.eq(0), field.eq(0), field_byte.eq(0), weight_sum.eq(0), block_sum.eq(0)]
                         m.next = "TABLE"
             with m.State("TABLE"):
                 with m.If(take):
@@ -167,32 +173,42 @@ class ImageLoader(wiring.Component):
                     with m.If(field_byte == 3):
                         m.d.sync += field.eq(field + 1)
                         for f, name in enumerate(TABLE_FIELDS):
-                            lo, hi = field_limits[name]
-                            if name == "n_in":
-                                hi = Mux(row == 0, limits.max_inputs, limits.max_neurons)
-                            number = full.as_signed() if lo < 0 else full
+                            first_row, later_rows = rules.table_ranges(0)[name], rules.table_ranges(1)[name]
+                            number = full.as_signed() if first_row[0] < 0 else full
                             with m.If(field == f):
-                                with m.If((number < lo) | (number > hi)):
+                                with m.If(outside(number, first_row) if first_row == later_rows else
+                                          Mux(row == 0, outside(number, first_row), outside(number, later_rows))):
                                     fail()
-                                emit(LOAD_TABLE, row * 8 + f, full[:6] if name == "acc_shift" else full)
+                                self._table_rules(m, name, full, row, n_in, n_out, blocks, prev_n_out, span,
+                                                  weight_sum, block_sum, fail)
+                                emit(LOAD_TABLE, row * 8 + f,
+                                     full[:cfg.acc_shift_width] if name == "acc_shift" else full)
                                 if name == "n_in":
                                     with m.If(row == 0):
                                         m.d.sync += self.n_inputs.eq(full)
                         with m.If(field == len(TABLE_FIELDS) - 1):
-                            m.d.sync += [field.eq(0), row.eq(row + 1), counter.eq(0), lane.eq(0),
-                                         high_byte.eq(0)]
+                            m.d.sync += [field.eq(0), row.eq(row + 1), counter.eq(0), lane.eq(0), high_byte.eq(0),
+                                         weight_sum.eq(weight_sum + span), block_sum.eq(block_sum + blocks),
+                                         prev_n_out.eq(n_out)]
                             with m.If(row == n_layers - 1):
-                                m.next = "WEIGHTS"
+                                m.next = "CHECK_TABLE"
+            with m.State("CHECK_TABLE"):
+                m.d.comb += self.bytes.ready.eq(0)
+                with m.If((prev_n_out != rules.output_neurons) | (weight_sum != header["weight_words"])
+                          | (block_sum != header["state_blocks"])):
+                    fail()
+                m.next = "WEIGHTS"
             # Weight and bias words: P signed 16-bit lanes each, packed to the memory's lane width.
-            for name, memory, width, lo, hi, word, count, after in (
-                    ("WEIGHTS", LOAD_WEIGHTS, cfg.weight_width, -cfg.weight_max, cfg.weight_max, weight_word, words,
-                     "BIASES"),
-                    ("BIASES", LOAD_BIASES, cfg.bias_width, cfg.bias_min, cfg.bias_max, bias_word, blocks, "X_LUT")):
+            for name, memory, width, bounds, word, count, after in (
+                    ("WEIGHTS", LOAD_WEIGHTS, cfg.weight_width, rules.weight_range, weight_word,
+                     header["weight_words"], "BIASES"),
+                    ("BIASES", LOAD_BIASES, cfg.bias_width, rules.bias_range, bias_word, header["state_blocks"],
+                     "X_LUT")):
                 with m.State(name):
                     with m.If(take):
                         m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
                         with m.If(high_byte):
-                            with m.If((int16 < lo) | (int16 > hi)):
+                            with m.If(outside(int16, bounds)):
                                 fail()
                             shifted = Cat(word[width:], int16[:width])
                             m.d.sync += [word.eq(shifted), lane.eq(lane + 1)]
@@ -202,15 +218,13 @@ class ImageLoader(wiring.Component):
                                 with m.If(counter == count - 1):
                                     m.d.sync += counter.eq(0)
                                     m.next = after
-            for name, memory, size, width, after in (
-                    ("X_LUT", LOAD_X_LUT, cfg.x_lut_size, cfg.x_width - 1, "H_LUT"),
-                    ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, cfg.h_width - 1, "TRAILER")):
+            for name, memory, size, after in (("X_LUT", LOAD_X_LUT, cfg.x_lut_size, "H_LUT"),
+                                              ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, "TRAILER")):
                 with m.State(name):
+                    m.d.comb += fixed_crc.valid.eq(take)
                     with m.If(take):
                         m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
                         with m.If(high_byte):
-                            with m.If(uint16 >= 1 << width):
-                                fail()
                             emit(memory, counter, uint16)
                             m.d.sync += counter.eq(counter + 1)
                             with m.If(counter == size - 1):
@@ -219,6 +233,9 @@ class ImageLoader(wiring.Component):
             with m.State("TRAILER"):
                 with m.If(take):
                     m.d.sync += [self.checksum.eq(Cat(self.checksum[8:], byte)), position.eq(position + 1)]
+                    with m.If(position == 0):
+                        with m.If(fixed_crc.crc != rules.fixed_sections_crc):
+                            fail()
                     with m.If(position == 3):
                         m.next = "DONE"
             with m.State("DONE"):
@@ -229,3 +246,24 @@ class ImageLoader(wiring.Component):
         m.d.comb += self.complete.eq(done & ~self.error & crc.match_detected)
         # ``restart`` returns every register (CRC, counts, FSM, ``error``) to its reset value.
         return ResetInserter(self.restart)(m)
+
+    def _table_rules(self, m, name, full, row, n_in, n_out, blocks, prev_n_out, span, weight_sum, block_sum, fail):
+        """Rule 3 of :class:`~firmware.image.DeviceRules` for one completed field: the table ``pack`` writes."""
+        P = self.rules.lanes
+        if name == "n_in":
+            m.d.sync += n_in.eq(full)
+            with m.If((row != 0) & (full != prev_n_out)):
+                fail()
+        elif name == "n_out":
+            m.d.sync += n_out.eq(full)
+        elif name == "blocks":
+            # blocks = ceil(n_out / P), as two comparisons with constant multiples.
+            m.d.sync += [blocks.eq(full), span.eq(n_in[:16] * full[:16])]
+            with m.If((full * P < n_out) | (full * P >= n_out + P)):
+                fail()
+        elif name == "weight_base":
+            with m.If(full != weight_sum):
+                fail()
+        elif name == "block_base":
+            with m.If(full != block_sum):
+                fail()

@@ -12,7 +12,10 @@ Two figures put the result in scale: the bytes per sample the line could afford 
 with the core, and the *combinatorial size* of the sample, ``sum_t log2 C(n_inputs, k_t)``
 bits for ``k_t`` events in step ``t``: what naming the active inputs costs any coder that
 knows the per-step counts but has no model of the images (a spatial model could do better).
-Writes ``OUT.json`` and ``OUT.md``.
+Writes ``OUT.json`` and ``OUT.md`` (default ``runs/benchmarks/link``; ``make results`` regenerates
+the committed ``docs/benchmarks/link``).
+
+Exit codes: 0 measured; 2 bad arguments or an unreadable network or data set.
 """
 
 import argparse
@@ -25,8 +28,11 @@ import numpy as np
 
 from firmware.image import pack
 from firmware.protocol import Type, encode_frame, encode_steps, split_records
-from hdl.cycles import sample_cycles
-from quant import assets, golden
+from hdl.cycles import golden_cycles
+from quant import assets
+from quant.cli import EXIT_USAGE, error, in_range, interruptible
+from quant.data import DatasetError
+from quant.files import FileError
 from quant.quantize import load_network
 
 
@@ -43,6 +49,7 @@ def combinatorial_bytes(spikes):
     return bits / 8
 
 
+@interruptible
 def main(argv=None):
     import torch
 
@@ -50,18 +57,26 @@ def main(argv=None):
     from quant.encode import encode
 
     p = argparse.ArgumentParser(prog="python -m host.bench_link", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Exit codes: 0 measured; 2 bad arguments or files.")
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
     p.add_argument("--samples", type=int, default=100, help="MNIST test images per encoding")
     p.add_argument("--lanes", type=int, default=8, help="core lanes P for the cycle count")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock")
     p.add_argument("--baud", type=int, default=3_000_000, help="UART line rate")
     p.add_argument("--seed", type=int, default=3, help="seed of rate coding")
-    p.add_argument("--out", type=Path, default=Path("docs/benchmarks/link"), help="report path without suffix")
+    p.add_argument("--out", type=Path, default=Path("runs/benchmarks/link"), help="report path without suffix")
     args = p.parse_args(argv)
-    network = load_network(args.model)
+    in_range(p, "samples", args.samples, 1, 10_000)
+    in_range(p, "lanes", args.lanes, 1, 256)
+    in_range(p, "clock-mhz", args.clock_mhz, 0.001)
+    in_range(p, "baud", args.baud, 1)
+    try:
+        network = load_network(args.model)
+        test = load_images(default_data_dir("mnist"), "test")
+    except (FileError, DatasetError) as problem:
+        return error(problem, EXIT_USAGE)
     image = pack(network, args.lanes)
-    test = load_images(default_data_dir("mnist"), "test")
     rows = []
     for encoding in ("rate", "latency"):
         spikes = encode(torch.from_numpy(test.images[:args.samples]), encoding, network.n_steps,
@@ -71,9 +86,7 @@ def main(argv=None):
             sample = spikes[:, k]
             sizes.append(frame_bytes(sample, network.config.one))
             floor.append(combinatorial_bytes(sample))
-            result = golden.run(network, sample[:, None, :], record=True)
-            cycles.append(sample_cycles(image, sample.astype(np.int64) * network.config.one,
-                                        [{"s": st["s"][:, 0]} for st in result.states])[0])
+            cycles.append(golden_cycles(network, image, sample)[0])
         link_rate = args.baud / 10 / np.mean(sizes)
         core_rate = args.clock_mhz * 1e6 / np.mean(cycles)
         rows.append({"encoding": encoding, "bytes_per_sample": float(np.mean(sizes)), "bytes_max": int(np.max(sizes)),

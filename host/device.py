@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware import image as fw_image
-from firmware.protocol import (MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, FrameError, Identity,
-                               ProtocolError, Result, Type, encode_frame, encode_steps, split_records)
+from firmware.protocol import (FRAME_OVERHEAD, MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, FrameDecoder, FrameError,
+                               Identity, Result, Type, encode_frame, encode_steps, split_records)
 
 from .transport import open_transport
 
@@ -54,12 +54,24 @@ class Inference:
 class Device:
     """An SRC accelerator behind a transport.
 
+    Every request frame gets the next sequence number, and a reply counts only if it carries the
+    number of the request in flight (an error reply: of any of its frames). Anything else in the
+    byte stream is a stale reply to an earlier request, left behind by a damaged frame or by
+    someone else's bytes on the line, and is skipped (counted in :attr:`stale_replies`). A reply
+    that does belong to the request but is damaged, of the wrong type, or a link error from the
+    device, makes the driver resynchronise (ABORT, then everything up to that ABORT's ACK is
+    stale) and repeat the request, up to ``retries`` times.
+
     Parameters
     ----------
     transport : str or transport object
         A URL for :func:`host.transport.open_transport`, or an opened transport.
     retries : int
-        How often a request is repeated after a CRC error on either side.
+        How often a request is repeated after a link error or an out-of-step reply.
+    baudrate : int
+        Line rate of a serial port.
+    timeout : float
+        Seconds to wait for a reply.
     """
 
     def __init__(self, transport, retries=3, baudrate=3_000_000, timeout=2.0):
@@ -67,6 +79,8 @@ class Device:
         self.retries = retries
         self._decoder = FrameDecoder()
         self._pending = []
+        self._seq = 0
+        self.stale_replies = 0
         self.identity = None
         self.image = None
 
@@ -80,6 +94,15 @@ class Device:
         self.close()
 
     # -- frames ------------------------------------------------------------------------------
+    def _frames(self, requests):
+        """Frame ``(type, payload)`` requests with the next sequence numbers; returns ``(bytes, seqs)``."""
+        frames, seqs = [], []
+        for type_, payload in requests:
+            self._seq = (self._seq + 1) & 0xFF
+            frames.append(encode_frame(type_, payload, self._seq))
+            seqs.append(self._seq)
+        return b"".join(frames), seqs
+
     def _receive(self):
         """The next frame or error event from the device."""
         while not self._pending:
@@ -93,16 +116,20 @@ class Device:
             self._pending += self._decoder.feed(chunk)
         return self._pending.pop(0)
 
-    def _request(self, frames, expect):
-        """Send ``frames``; return the payload of the reply of type ``expect`` (see :meth:`_retrying`)."""
-        return self._retrying(lambda: self._exchange(frames, expect))
+    def _request(self, requests, expect):
+        """Send ``requests`` (``(type, payload)`` pairs); return the payload of the reply of type ``expect``."""
+        return self._retrying(lambda: self._exchange(requests, expect))
 
     def _retrying(self, action):
         """``action()``, repeated after :meth:`_resync` (up to ``retries`` times) while a frame
-        of it was damaged on the link."""
+        of it was damaged on the link or the device's answer was out of step."""
         for attempt in range(self.retries + 1):
             if attempt:
-                self._resync()
+                try:
+                    self._resync()
+                except DeviceError as failure:
+                    failure.args = (f"{failure.args[0]} (after: {last})",)
+                    raise
             try:
                 return action()
             except DeviceError as error:
@@ -110,42 +137,56 @@ class Device:
                     if attempt:
                         error.args = (f"{error.args[0]} (after {attempt} retries)",)
                     raise
+                last = error.args[0]
         raise AssertionError("unreachable")
 
-    def _exchange(self, frames, expect):
-        self.transport.write(b"".join(frames))
-        event = self._receive()
-        if isinstance(event, FrameError):
-            raise DeviceError(f"corrupt reply ({event.code.name})", event.code, link=True)
-        if event.type == Type.ERROR:
-            code, kind, detail = struct.unpack("<BBH", event.payload[:4].ljust(4, b"\0"))
-            code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
-            name = code.name if isinstance(code, ErrorCode) else f"code {code}"
-            raise DeviceError(f"device error {name} for request 0x{kind:02x} (detail {detail})", code,
-                              link=code in LINK_ERRORS)
-        if event.type != expect:
-            raise DeviceError(f"expected reply 0x{int(expect):02x}, got 0x{event.type:02x}")
-        return event.payload
+    def _exchange(self, requests, expect):
+        data, seqs = self._frames(requests)
+        self.transport.write(data)
+        while True:
+            event = self._receive()
+            if isinstance(event, FrameError):
+                raise DeviceError(f"corrupt reply ({event.code.name})", event.code, link=True)
+            if event.type == Type.ERROR:
+                code, kind, detail = struct.unpack("<BBH", event.payload[:4].ljust(4, b"\0"))
+                code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
+                name = code.name if isinstance(code, ErrorCode) else f"code {code}"
+                if code in LINK_ERRORS:
+                    # Some frame was damaged on the way: whether ours or not, resync and repeat.
+                    raise DeviceError(f"device error {name} for request 0x{kind:02x}", code, link=True)
+                if event.seq not in seqs:
+                    self.stale_replies += 1
+                    continue
+                # SEQUENCE: the device was in another state than the request assumes (a sample of
+                # someone else's in progress, a load elsewhere): out of step, so resync and repeat.
+                raise DeviceError(f"device error {name} for request 0x{kind:02x} (detail {detail})", code,
+                                  link=code == ErrorCode.SEQUENCE)
+            if event.seq != seqs[-1]:
+                self.stale_replies += 1
+                continue
+            if event.type != expect:
+                raise DeviceError(f"expected reply 0x{int(expect):02x} to request {seqs[-1]}, got 0x{event.type:02x}",
+                                  link=True)
+            return event.payload
 
     def _resync(self):
-        """Bring the link back to a known state after a damaged frame.
+        """Bring the link back to a known state: ABORT, and everything before its ACK is stale.
 
-        One damaged frame can leave several replies behind it (errors for what the device made
-        of the rest of the bytes, a sample's later frames refused), or a frame the device is
-        still waiting to complete. ABORT, and everything up to its ``ACK 0`` is stale: the device
-        answers in order. A lost ABORT (swallowed by a partial frame) is repeated once the
-        device's receive timeout has dropped that frame.
+        A lost ABORT (swallowed by a partial frame) is repeated once the device's receive timeout
+        has dropped that frame.
         """
-        abort, heard = encode_frame(Type.ABORT), False
+        heard = False
         for _ in range(self.retries + 1):
-            self.transport.write(abort)
+            data, (seq,) = self._frames([(Type.ABORT, b"")])
+            self.transport.write(data)
             try:
                 while True:
                     event = self._receive()
                     heard = True
-                    if (not isinstance(event, FrameError) and event.type == Type.ACK
+                    if (not isinstance(event, FrameError) and event.type == Type.ACK and event.seq == seq
                             and event.payload == struct.pack("<I", 0)):
                         return
+                    self.stale_replies += 1
             except DeviceTimeout:
                 continue
         if not heard:
@@ -156,15 +197,22 @@ class Device:
     # -- requests ------------------------------------------------------------------------------
     def identify(self):
         """Ask the device what it is; refuses a device that speaks another protocol version."""
-        identity = Identity.from_bytes(self._request([encode_frame(Type.IDENTIFY)], Type.IDENTITY))
+        identity = Identity.from_bytes(self._request([(Type.IDENTIFY, b"")], Type.IDENTITY))
         if identity.protocol != PROTOCOL_VERSION:
             raise DeviceError(f"the device speaks protocol version {identity.protocol}, this host "
                               f"{PROTOCOL_VERSION}: rebuild the gateware or update the host")
         self.identity = identity
         return self.identity
 
+    def rules(self, config):
+        """The :class:`firmware.image.DeviceRules` of the identified device, for networks in ``config``."""
+        i = self.identity or self.identify()
+        limits = fw_image.DeviceLimits(i.layers, i.max_inputs, i.max_neurons, i.weight_words, i.state_blocks,
+                                       i.max_steps)
+        return fw_image.DeviceRules(config, i.lanes, i.layers, i.classes, limits)
+
     def load_model(self, network, force=False):
-        """Pack ``network`` for the device's lanes, send it, and check the device's checksum.
+        """Pack ``network`` for the device's lanes, check that it fits, send it, and check the device's checksum.
 
         A device that already holds exactly this image (the same CRC-32, e.g. the one baked into
         its bitstream) is left as it is, unless ``force``. Returns the image checksum.
@@ -175,6 +223,18 @@ class Device:
                               f"the device was built for {identity.config_digest[:16]}")
         image = fw_image.pack(network, identity.lanes)
         blob = fw_image.to_bytes(image)
+        rules = self.rules(network.config)
+        problems = rules.limits.problems(image)
+        if len(image.layers) != identity.layers:
+            problems.insert(0, f"{len(image.layers)} layers, the device computes {identity.layers}")
+        if image.n_classes != identity.classes:
+            problems.insert(0, f"{image.n_classes} classes, the device has {identity.classes}")
+        if problems:
+            raise DeviceError("the model does not fit the device: " + "; ".join(problems))
+        try:
+            rules.validate(blob)
+        except fw_image.ImageError as error:
+            raise DeviceError(f"the device would refuse this model: {error}") from None
         if not force and identity.loaded and identity.checksum == fw_image.checksum(blob):
             self.image = image
             return identity.checksum
@@ -190,17 +250,21 @@ class Device:
         chunk = MAX_PAYLOAD - 4
         for offset in range(0, len(blob), chunk):
             held, = struct.unpack("<I", self._exchange(
-                [encode_frame(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK))
+                [(Type.LOAD, struct.pack("<I", offset) + blob[offset:offset + chunk])], Type.ACK))
             if held != min(len(blob), offset + chunk):
                 raise DeviceError(f"device holds {held} image bytes, expected {min(len(blob), offset + chunk)}")
         checksum, = struct.unpack("<I", self._exchange(
-            [encode_frame(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED))
+            [(Type.COMMIT, struct.pack("<II", len(blob), zlib.crc32(blob)))], Type.LOADED))
         return checksum
 
     def verify(self):
         """``(loaded, checksum)`` of the model the device holds."""
-        loaded, checksum = struct.unpack("<BI", self._request([encode_frame(Type.VERIFY)], Type.CHECKSUM))
+        loaded, checksum = struct.unpack("<BI", self._request([(Type.VERIFY, b"")], Type.CHECKSUM))
         return bool(loaded), checksum
+
+    def abort(self):
+        """Abandon any sample in progress on the device."""
+        self._request([(Type.ABORT, b"")], Type.ACK)
 
     def infer(self, spikes):
         """Run one sample: ``spikes`` is ``(T, n_inputs)`` bool (binary) or integer amplitudes."""
@@ -210,13 +274,13 @@ class Device:
         expected = (self.image.n_steps, self.image.layers[0].n_in)
         if spikes.shape != expected:
             raise ValueError(f"a sample must have shape {expected} (T, inputs), got {spikes.shape}")
-        frames = [encode_frame(Type.STEPS, p) for p in split_records(encode_steps(spikes, self.image.config.one))]
+        requests = [(Type.STEPS, p) for p in split_records(encode_steps(spikes, self.image.config.one))]
         try:
-            payload = self._request(frames, Type.RESULT)
+            payload = self._request(requests, Type.RESULT)
         except DeviceError as error:
             if error.code is not None:
-                self._request([encode_frame(Type.ABORT)], Type.ACK)
+                self.abort()  # the device may hold part of the sample
             raise
         result = Result.from_bytes(payload)
         return Inference(np.array(result.scores), result.prediction, result.input_events, result.spike_counts,
-                         result.cycles, sum(map(len, frames)))
+                         result.cycles, sum(len(p) + FRAME_OVERHEAD for _, p in requests))

@@ -11,7 +11,11 @@ samples/s (wall clock, and at the device's clock from its cycle counter), bytes 
 on the link, input events and spike activity per layer, and agreement with the golden model
 run on the same spikes on the host.
 
-Exit codes: 0 success; 1 the device disagreed with the golden model; 2 bad input or link failure.
+Prints a summary and writes the report as JSON (``--json``, default ``runs/infer/report.json``).
+
+Exit codes: 0 success; 1 the device disagreed with the golden model; 2 usage or input error
+(arguments, files, a model that does not fit the device); 3 the link or the device failed; 130
+interrupted.
 """
 
 import argparse
@@ -23,19 +27,29 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from firmware import image as fw_image
 from quant import assets, golden
-from quant.quantize import QuantizationError, load_network
-from quant.samples import SampleError, load_samples
+from quant.cli import (EXIT_CODES, EXIT_DISAGREES, EXIT_LINK, EXIT_OK, EXIT_USAGE, error, in_range,
+                       interruptible)
+from quant.data import DatasetError
+from quant.files import FileError
+from quant.quantize import load_network
+from quant.samples import load_samples
 
-from .device import Device, DeviceError
+from .device import Device, DeviceError, DeviceTimeout
 from .transport import TransportError
 
 
-def load_inputs(args, network):
+def load_inputs(args, network, encoding):
     """``(spikes (n, T, n_in) bool, labels)`` from the shipped pack or an encoded data set."""
     if args.dataset == "shipped":
-        spikes, labels, _, _ = load_samples(args.samples_file)
+        spikes, labels, _, header = load_samples(args.samples_file)
         spikes = spikes.transpose(1, 0, 2)
+        if spikes.shape[1:] != (network.n_steps, network.layers[0].n_in):
+            raise ValueError(f"{args.samples_file} holds samples of (T, inputs) = {spikes.shape[1:]}, the model "
+                             f"takes {(network.n_steps, network.layers[0].n_in)}")
+        if header["encoding"] != encoding:
+            print(f"warning: {args.samples_file} is {header['encoding']}-coded, not {encoding}", file=sys.stderr)
     else:
         import torch
 
@@ -44,7 +58,7 @@ def load_inputs(args, network):
 
         test = load_images(args.data_dir or default_data_dir(args.dataset), "test")
         n = min(args.limit or len(test), len(test))
-        encoded = encode(torch.from_numpy(test.images[:n]), args.encoding or network.encoding, network.n_steps,
+        encoded = encode(torch.from_numpy(test.images[:n]), encoding, network.n_steps,
                          generator=torch.Generator().manual_seed(args.seed))
         spikes, labels = encoded.numpy().astype(bool).transpose(1, 0, 2), test.labels[:n]
     if args.limit:
@@ -52,55 +66,110 @@ def load_inputs(args, network):
     return spikes, labels
 
 
+def summary(report):
+    """A few readable lines of a run's report."""
+    lines = [f"SRC {report['model']} on {report['samples']} samples through {report['device']} "
+             f"({report['lanes']} lanes, {report['encoding']} coding)",
+             f"  accuracy:               {100 * report['accuracy']:.2f} %",
+             f"  link:                   {report['samples_per_s_wall']:.1f} samples/s wall clock, "
+             f"{report['bytes_per_sample']:.0f} bytes/sample",
+             f"  device:                 {report['cycles_per_sample']:.0f} cycles/sample, "
+             f"{report['samples_per_s_at_clock']:.0f} samples/s at {report['clock_mhz']:g} MHz",
+             f"  input events/sample:    {report['input_events_per_sample']:.0f}",
+             f"  spike activity/layer:   {report['activity']}"]
+    if "golden_agreement" in report:
+        verdict = ("identical scores and predictions" if report["golden_scores_identical"]
+                   and report["golden_agreement"] == 1.0 else
+                   f"DISAGREES (predictions agree on {100 * report['golden_agreement']:.1f} %)")
+        lines.append(f"  golden model:           {verdict}")
+    if report.get("stale_replies_skipped"):
+        lines.append(f"  stale replies skipped:  {report['stale_replies_skipped']}")
+    return "\n".join(lines)
+
+
+def _rounded(value, digits=6):
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+@interruptible
 def main(argv=None):
+    from sim.emulator import MAX_LANES
+
     p = argparse.ArgumentParser(prog="python -m host.infer", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter, epilog=EXIT_CODES)
     link = p.add_mutually_exclusive_group(required=True)
     link.add_argument("--port", help="device URL: a serial port, socket://HOST:PORT, loop://, or pcie://H2C,C2H")
-    link.add_argument("--emulate", action="store_true", help="start the golden-model emulator in-process and use it")
+    link.add_argument("--emulate", action="store_true", help="start an emulated device in-process, built with --model")
     p.add_argument("--baud", type=int, default=3_000_000, help="serial line rate")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
-    p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (with --emulate)")
+    p.add_argument("--lanes", type=int, default=8, help=f"lanes of the emulated core (with --emulate; 1..{MAX_LANES})")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
                    help="what the emulator computes with (with --emulate): the golden model, or the device's "
-                        "Verilog with --model baked in (cocotb + Icarus; slow: use --limit)")
+                        "Verilog with --model baked in (cocotb; slow: use --limit)")
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
+    p.add_argument("--force-load", action="store_true",
+                   help="send the model even when the device reports holding exactly it")
     p.add_argument("--dataset", choices=["shipped", "mnist", "fashion-mnist"], default="shipped",
                    help="the shipped encoded samples, or a data set encoded here")
     p.add_argument("--samples-file", type=Path, default=assets.SAMPLES, help="sample pack for --dataset shipped")
     p.add_argument("--data-dir", type=Path, help="data set folder (default: the shared copy)")
     p.add_argument("--encoding", choices=["rate", "latency"], help="encoding (default: the model's)")
-    p.add_argument("--limit", type=int, help="use only the first N samples")
+    p.add_argument("--limit", type=int, help="use only the first N samples (at least 1)")
     p.add_argument("--seed", type=int, default=3, help="seed of rate coding")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="device clock, for samples/s from cycles")
     p.add_argument("--no-check", action="store_true", help="skip the golden-model comparison")
-    p.add_argument("--json", type=Path, help="also write the report here")
+    p.add_argument("--json", type=Path, default=Path("runs/infer/report.json"), help="where the report (JSON) goes")
     args = p.parse_args(argv)
+    in_range(p, "limit", args.limit, 1)
+    in_range(p, "lanes", args.lanes, 1, MAX_LANES)
+    in_range(p, "timeout", args.timeout, 0.001)
+    in_range(p, "baud", args.baud, 1)
+    in_range(p, "clock-mhz", args.clock_mhz, 0.001)
 
-    server = None
     try:
         network = load_network(args.model)
-        spikes, labels = load_inputs(args, network)
+    except FileError as problem:
+        return error(problem, EXIT_USAGE)
+    encoding = args.encoding or network.encoding
+    if args.encoding and args.encoding != network.encoding:
+        print(f"warning: {args.model} was trained with {network.encoding} coding; {args.encoding}-coded inputs "
+              f"will not give its accuracy", file=sys.stderr)
+    try:
+        spikes, labels = load_inputs(args, network, encoding)
+    except (FileError, DatasetError, ValueError) as problem:
+        return error(problem, EXIT_USAGE)
+    server = None
+    try:
         if args.emulate:
             from sim.emulator import serve
-            server = serve(args.backend, lanes=args.lanes, network=network)
+            server = serve(args.backend, network, lanes=args.lanes)
         # A simulated device runs some ten thousand cycles a second: a sample takes seconds.
         timeout = max(args.timeout, 600.0) if args.emulate and args.backend == "rtl" else args.timeout
         device = Device(server.url if server else args.port, baudrate=args.baud, timeout=timeout)
-    except (QuantizationError, SampleError, TransportError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except fw_image.ImageError as problem:
+        return error(problem, EXIT_USAGE)
+    except (TransportError, OSError, RuntimeError) as problem:
+        if server:
+            server.shutdown()
+        return error(problem, EXIT_LINK)
     try:
         with device:
             identity = device.identify()
-            device.load_model(network)
+            device.load_model(network, force=args.force_load)
             results, started = [], time.perf_counter()
             for sample in tqdm(spikes, desc="infer", dynamic_ncols=True):
                 results.append(device.infer(sample))
             seconds = time.perf_counter() - started
-    except (DeviceError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except DeviceTimeout as problem:
+        return error(f"the device stopped answering: {problem}", EXIT_LINK)
+    except DeviceError as problem:
+        return error(f"device: {problem}", EXIT_LINK)
+    except (TransportError, OSError) as problem:
+        return error(f"the link to the device was lost: {problem}", EXIT_LINK)
     finally:
         if server:
             server.shutdown()
@@ -109,27 +178,30 @@ def main(argv=None):
     n_steps = network.n_steps
     report = {
         "device": device.transport.url, "lanes": identity.lanes, "model": "-".join(map(str, network.sizes)),
-        "samples": len(results), "accuracy": float((predictions == labels).mean()),
+        "model_file": str(args.model), "encoding": encoding, "samples": len(results),
+        "accuracy": float((predictions == labels).mean()),
         "samples_per_s_wall": len(results) / seconds,
         "bytes_per_sample": float(np.mean([r.bytes_sent for r in results])),
         "input_events_per_sample": float(np.mean([r.input_events for r in results])),
         "activity": [float(np.mean([r.spike_counts[k] for r in results])) / (n_steps * layer.n_out)
                      for k, layer in enumerate(network.layers)],
         "cycles_per_sample": float(np.mean([r.cycles for r in results])),
+        "clock_mhz": args.clock_mhz, "stale_replies_skipped": device.stale_replies,
     }
     report["samples_per_s_at_clock"] = args.clock_mhz * 1e6 / report["cycles_per_sample"]
     report["link_bytes_per_s_needed"] = report["bytes_per_sample"] * report["samples_per_s_at_clock"]
-    status = 0
+    status = EXIT_OK
     if not args.no_check:
         expected = golden.run(network, spikes.transpose(1, 0, 2))
         scores_equal = all(np.array_equal(r.scores, s) for r, s in zip(results, expected.scores))
         report["golden_agreement"] = float((predictions == expected.prediction).mean())
         report["golden_scores_identical"] = bool(scores_equal)
-        status = 0 if scores_equal and report["golden_agreement"] == 1.0 else 1
-    print(json.dumps(report, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
+        status = EXIT_OK if scores_equal and report["golden_agreement"] == 1.0 else EXIT_DISAGREES
+    report = {k: _rounded(v) for k, v in report.items()}
+    print(summary(report))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    print(f"  report:                 {args.json}")
     if status:
         print("error: the device disagrees with the golden model", file=sys.stderr)
     return status

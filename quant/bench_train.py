@@ -58,7 +58,7 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--iters", type=int, default=10, help="timed optimizer steps per model")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--out", type=Path, default=Path("docs/benchmarks"), help="report folder")
+    p.add_argument("--out", type=Path, default=Path("runs/benchmarks"), help="report folder")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .files import FileError, check_kind
 from .srcparams import SRCParams
 
 __all__ = ["CheckpointError", "FORMAT", "save_model", "load_model", "read_model_config",
@@ -21,7 +22,7 @@ __all__ = ["CheckpointError", "FORMAT", "save_model", "load_model", "read_model_
 FORMAT = "src-float-model/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(FileError):
     """A model file or training checkpoint is missing, corrupt or of the wrong kind."""
 
 
@@ -29,7 +30,7 @@ def model_config(model, encoding, n_steps):
     return {
         "neuron": model.neuron,
         "sizes": model.sizes,
-        "n_classes": model.readout.weight.shape[0],
+        "n_classes": model.readout.n_classes,
         "params": dataclasses.asdict(model.params),
         "encoding": encoding,
         "n_steps": n_steps,
@@ -55,8 +56,7 @@ def read_model_config(path):
     from safetensors import safe_open
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such model file")
+    check_kind(path, FORMAT, CheckpointError)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

@@ -46,7 +46,15 @@ from dataclasses import dataclass, field
 
 from .srcparams import PAPER, SRCParams
 
-__all__ = ["FixedPointConfig", "DEFAULT", "quantize_constant", "round_shift_int"]
+__all__ = ["FixedPointConfig", "DEFAULT", "INT64_SAFE", "ACC_BITS", "MAX_CLASSES", "quantize_constant",
+           "round_shift_int"]
+
+#: Every intermediate of the golden model stays below this magnitude (one bit of headroom below int64's).
+INT64_SAFE = 1 << 62
+#: A layer's exact step sum ``acc`` stays below ``2**ACC_BITS`` (float64 computes it exactly).
+ACC_BITS = 53
+#: Readout classes a network may have (the RESULT reply counts them in a byte).
+MAX_CLASSES = 255
 
 
 def quantize_constant(value, frac):
@@ -111,19 +119,61 @@ class FixedPointConfig:
     params: SRCParams = field(default=PAPER)
 
     def __post_init__(self):
-        checks = [
-            (2 <= self.weight_width <= 16, "weight_width must be in 2..16"),
-            (self.x_lut_frac <= self.i_frac, "x_lut_frac cannot exceed i_frac"),
-            (self.h_lut_frac <= self.state_frac, "h_lut_frac cannot exceed state_frac"),
-            (self.hs_frac >= self.state_frac, "hs_frac must be at least state_frac"),
-            (self.i_width > self.i_frac, "i_width must exceed i_frac"),
-            (self.x_lut_size >= 2 and self.h_lut_size >= 2, "LUTs need at least 2 entries"),
-            (self.bias_min <= quantize_constant(self.params.b_h_max, self.state_frac) <= self.bias_max,
-             "bias_width cannot hold b_h_max"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"invalid fixed-point configuration: {message}")
+        for name, (low, high) in self.field_ranges().items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"invalid fixed-point configuration: {name} = {value!r} is outside {low}..{high}")
+        self.params.check()
+        if not self.bias_min <= self.b_h_max <= self.bias_max:
+            raise ValueError(f"invalid fixed-point configuration: bias_width = {self.bias_width} cannot hold "
+                             f"b_h_max = {self.params.b_h_max} ({self.b_h_max} at state_frac {self.state_frac})")
+        for names, bound in self.worst_cases().items():
+            if bound >= INT64_SAFE:
+                raise ValueError(f"invalid fixed-point configuration: {' and '.join(names)} make the golden model's "
+                                 f"worst case {bound.bit_length()} bits, over the {INT64_SAFE.bit_length() - 1} "
+                                 f"bits int64 arithmetic holds")
+
+    def field_ranges(self):
+        """Each integer field's allowed range ``(low, high)``, inclusive; some depend on other fields."""
+        return {
+            "weight_width": (2, 24),
+            "max_weight_frac": (0, 30),
+            "bias_width": (2, 32),
+            "state_frac": (1, 20),
+            "i_width": (2, 40),
+            "i_frac": (0, self.i_width - 1 if isinstance(self.i_width, int) else 0),
+            "hs_frac": (self.state_frac if isinstance(self.state_frac, int) else 0, 40),
+            "coef_frac": (1, 30),
+            "x_lut_frac": (0, self.i_frac if isinstance(self.i_frac, int) else 0),
+            "x_lut_size": (2, 1 << 20),
+            "h_lut_frac": (0, self.state_frac if isinstance(self.state_frac, int) else 0),
+            "h_lut_size": (2, 1 << 20),
+            "readout_width": (2, 48),
+            "readout_frac": (0, 40),
+        }
+
+    def worst_cases(self):
+        """The largest magnitude of each int64 intermediate of the golden model, as exact Python ints.
+
+        Keys name the fields that set the bound. Every value must stay below :data:`INT64_SAFE`;
+        the step sum ``acc`` is bounded separately per layer (below ``2**53``, see
+        :func:`quant.golden.exact_matmul`).
+        """
+        c = self.constants
+        coef = lambda name: abs(c[name])
+        hs_one = 1 << self.hs_frac
+        readout_in = (coef("readout_pos") + coef("readout_neg") * (MAX_CLASSES - 1)) * self.params.group_size * self.one
+        readout_up = max(0, self.readout_frac - self.coef_frac - self.state_frac)
+        return {
+            ("coef_frac", "i_width"): coef("alpha") * (1 << (self.i_width - 1)) + (1 << self.coef_frac),
+            ("i_frac", "state_frac"): (1 << ACC_BITS) << max(0, self.i_frac - self.state_frac),
+            ("coef_frac", "state_frac"): coef("r") * self.one + (1 << self.coef_frac),
+            ("coef_frac", "hs_frac"): (max(coef("z_hyp"), coef("z_dep"), coef("one_coef")) * 2 * hs_one
+                                       + (abs(c["one_coef"] - c["z_hyp"]) + abs(c["one_coef"] - c["z_dep"])) * hs_one
+                                       + coef("r_s") * hs_one),
+            ("coef_frac", "state_frac", "readout_frac"): (readout_in << readout_up) + (1 << (self.coef_frac + self.state_frac)),
+            ("coef_frac", "readout_width"): coef("readout_alpha") * (1 << (self.readout_width - 1)) + (1 << self.coef_frac),
+        }
 
     # -- derived formats ---------------------------------------------------------------
     @property
@@ -187,6 +237,18 @@ class FixedPointConfig:
         """Signed bits that hold any step's sum of ``fan_in`` products weight x amplitude exactly."""
         bound = fan_in * self.weight_max * self.one
         return bound.bit_length() + 1
+
+    @property
+    def acc_shift_range(self):
+        """``(low, high)`` of a layer's ``acc_shift = weight_frac + state_frac - i_frac`` over ``weight_frac`` in
+        ``0..max_weight_frac``: the shifts a device must support."""
+        return self.state_frac - self.i_frac, self.max_weight_frac + self.state_frac - self.i_frac
+
+    @property
+    def acc_shift_width(self):
+        """Signed bits of an ``acc_shift`` value."""
+        low, high = self.acc_shift_range
+        return max((-low - 1).bit_length() if low < 0 else 0, high.bit_length()) + 1
 
     @property
     def pre_width(self):

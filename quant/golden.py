@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fixedpoint import FixedPointConfig
+from .fixedpoint import ACC_BITS, MAX_CLASSES, FixedPointConfig
 from .lut import lookup
 
 __all__ = ["QuantizedLayer", "QuantizedNetwork", "GoldenResult", "round_shift", "saturate", "exact_matmul",
@@ -57,8 +57,8 @@ def saturate(value, low, high, counts=None, key=None):
 def exact_matmul(a, b):
     """``a @ b`` for integer arrays whose every partial sum is below ``2**53`` in magnitude: exact."""
     bound = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) * a.shape[-1]
-    if bound >= 1 << 53:
-        raise OverflowError(f"integer product bound {bound} exceeds 2**53; cannot be computed exactly")
+    if bound >= 1 << ACC_BITS:
+        raise OverflowError(f"integer product bound {bound} exceeds 2**{ACC_BITS}; cannot be computed exactly")
     return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
 
 
@@ -121,8 +121,13 @@ class QuantizedNetwork:
                 raise ValueError(f"layer {k}: bias shape {layer.bias.shape}, expected ({layer.n_out},)")
             if layer.bias.min(initial=0) < cfg.bias_min or layer.bias.max(initial=cfg.b_h_max) > cfg.b_h_max:
                 raise ValueError(f"layer {k}: biases outside [{cfg.bias_min}, {cfg.b_h_max}]")
-            if cfg.acc_width(layer.n_in) > 53:
+            if cfg.acc_width(layer.n_in) > ACC_BITS:
                 raise ValueError(f"layer {k}: fan-in {layer.n_in} needs a {cfg.acc_width(layer.n_in)}-bit accumulator")
+            if not (isinstance(layer.weight_frac, (int, np.integer)) and 0 <= layer.weight_frac <= cfg.max_weight_frac):
+                raise ValueError(f"layer {k}: weight_frac {layer.weight_frac} outside 0..{cfg.max_weight_frac} "
+                                 f"(max_weight_frac)")
+        if not 1 <= self.n_classes <= MAX_CLASSES:
+            raise ValueError(f"n_classes {self.n_classes} outside 1..{MAX_CLASSES}")
         if self.layers[-1].n_out != self.n_classes * cfg.params.group_size:
             raise ValueError(f"output layer has {self.layers[-1].n_out} neurons, readout needs "
                              f"{self.n_classes}*{cfg.params.group_size}")

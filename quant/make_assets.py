@@ -21,7 +21,9 @@ import torch
 
 from . import assets, golden
 from .checkpoint import load_model
-from .data import default_data_dir, load_images
+from .cli import EXIT_USAGE, error, in_range
+from .data import DatasetError, default_data_dir, load_images
+from .files import FileError
 from .encode import encode
 from .fixedpoint import DEFAULT
 from .quantize import quantize_model, save_network
@@ -30,16 +32,23 @@ from .samples import save_samples
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m quant.make_assets", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Exit codes: 0 written; 2 bad arguments or an unreadable model or data set.")
     p.add_argument("--model", type=Path, required=True, help="trained float SRC model (safetensors)")
     p.add_argument("--samples", type=int, default=200, help="number of MNIST test samples to ship")
     p.add_argument("--data-dir", type=Path, help="MNIST folder (default: the shared copy)")
     p.add_argument("--seed", type=int, default=2024, help="seed of the rate-coded spikes")
     p.add_argument("--out", type=Path, default=assets.ASSETS, help="asset folder")
     args = p.parse_args(argv)
-    model, config = load_model(args.model)
+    in_range(p, "samples", args.samples, 1, 10_000)
+    try:
+        model, config = load_model(args.model)
+        test = load_images(args.data_dir or default_data_dir("mnist"), "test")
+    except (FileError, DatasetError) as problem:
+        return error(problem, EXIT_USAGE)
+    if model.neuron != "src":
+        return error(f"{args.model} is a {model.neuron.upper()} model; only SRC models run on the device", EXIT_USAGE)
     network = quantize_model(model, DEFAULT, config["encoding"], config["n_steps"])
-    test = load_images(args.data_dir or default_data_dir("mnist"), "test")
     images = test.images[:args.samples]
     labels = test.labels[:args.samples]
     spikes = encode(torch.from_numpy(images), config["encoding"], config["n_steps"],

@@ -71,7 +71,8 @@ def leaky_integrate(u, alpha):
 def _scan_step(h, hs, xb_t, r: float, r_s: float, z_dep: float, z_hyp: float):
     """One step of the spike recurrence: the drive of step t, then h[t] and h_s[t] (z_s switched by h[t-1])."""
     d = r * h + r_s * hs
-    z_s = torch.where(h >= 0.5, z_dep, z_hyp)
+    # The two values as tensors of h's dtype: Python scalars would make z_s float32 in a float64 model.
+    z_s = torch.where(h >= 0.5, h.new_tensor(z_dep), h.new_tensor(z_hyp))
     return d, torch.tanh(xb_t + d), z_s * hs + (1 - z_s) * h
 
 
@@ -175,33 +176,43 @@ class Readout(nn.Module):
 
     Class ``c`` integrates ``+readout_pos`` times each neuron of group ``c``
     (neurons ``c*group_size .. (c+1)*group_size-1``) and ``readout_neg`` times
-    every other neuron, with leak ``readout_alpha``.
+    every other neuron, with leak ``readout_alpha``. The constants are applied in the
+    dtype of the spikes, so a float64 network reads ``-0.1`` as float64, not as a float32
+    value widened.
 
     Attributes
     ----------
+    n_classes : int
     weight : torch.Tensor
-        Buffer ``(n_classes, n_classes*group_size)``; not trained.
+        ``(n_classes, n_classes*group_size)`` in the default dtype; not trained (the
+        computation builds it in the spikes' dtype).
     """
 
     def __init__(self, n_classes, params=PAPER):
         super().__init__()
-        self.params = params
-        n_in = n_classes * params.group_size
-        group = torch.arange(n_in) // params.group_size
-        weight = torch.where(group[None, :] == torch.arange(n_classes)[:, None],
-                             params.readout_pos, params.readout_neg)
-        self.register_buffer("weight", weight.float(), persistent=False)
+        self.params, self.n_classes = params, n_classes
+
+    def weight_as(self, reference):
+        """The readout matrix in ``reference``'s dtype and on its device."""
+        p = self.params
+        group = torch.arange(self.n_classes * p.group_size, device=reference.device) // p.group_size
+        own = group[None, :] == torch.arange(self.n_classes, device=reference.device)[:, None]
+        return torch.where(own, reference.new_tensor(p.readout_pos), reference.new_tensor(p.readout_neg))
+
+    @property
+    def weight(self):
+        return self.weight_as(torch.empty(0))
 
     def trace(self, s):
         """The integrator values at every step, ``(T, batch, n_classes)``."""
-        return leaky_integrate(s @ self.weight.T, self.params.readout_alpha)
+        return leaky_integrate(s @ self.weight_as(s).T, self.params.readout_alpha)
 
     def forward(self, s):
         """The integrator values at the last step (the logits), ``(batch, n_classes)``."""
         n_steps = s.shape[0]
         decay = self.params.readout_alpha ** torch.arange(n_steps - 1, -1, -1, dtype=torch.float64)
         summed = torch.einsum("t,tbn->bn", decay.to(s), s)
-        return summed @ self.weight.T
+        return summed @ self.weight_as(s).T
 
 
 def spike_activity(s):

@@ -28,7 +28,7 @@ import numpy as np
 from . import golden
 from .fixedpoint import DEFAULT, FixedPointConfig
 from .golden import QuantizedLayer, QuantizedNetwork
-from .npzfile import read_npz
+from .files import FileError, read_npz
 
 __all__ = ["QUANT_FORMAT", "QuantizationError", "quantize_layer", "quantize_model", "save_network",
            "load_network", "compare", "main"]
@@ -37,7 +37,7 @@ __all__ = ["QUANT_FORMAT", "QuantizationError", "quantize_layer", "quantize_mode
 QUANT_FORMAT = "src-quantized-network/1"
 
 
-class QuantizationError(ValueError):
+class QuantizationError(FileError):
     """A model cannot be quantized, or a quantized-network file is corrupt."""
 
 
@@ -49,8 +49,10 @@ def quantize_layer(weight, bias, cfg, stats=None):
     """Quantize one layer's float ``weight`` ``(n_out, n_in)`` and ``bias`` ``(n_out,)``."""
     weight = np.asarray(weight, dtype=np.float64)
     largest = float(np.abs(weight).max(initial=0.0))
+    # The largest binary point at which the largest weight fits, within 0..max_weight_frac (a layer
+    # whose weights exceed weight_max even at 0 fractional bits is clipped, and the clips counted).
     frac = cfg.max_weight_frac if largest == 0 else min(cfg.max_weight_frac,
-                                                        math.floor(math.log2(cfg.weight_max / largest)))
+                                                        max(0, math.floor(math.log2(cfg.weight_max / largest))))
     w = _round_half_up(weight * 2.0 ** frac)
     b = _round_half_up(np.asarray(bias, dtype=np.float64) * 2.0 ** cfg.state_frac)
     if stats is not None:
@@ -67,7 +69,7 @@ def quantize_model(model, config=None, encoding="rate", n_steps=200, stats=None)
     cfg = (config or DEFAULT).replace(params=model.params)
     layers = [quantize_layer(layer.weight.detach().cpu().numpy(), layer.bias.detach().cpu().numpy(), cfg, stats)
               for layer in model.layers]
-    return QuantizedNetwork(layers, model.readout.weight.shape[0], cfg, encoding, n_steps)
+    return QuantizedNetwork(layers, model.readout.n_classes, cfg, encoding, n_steps)
 
 
 def save_network(path, network):

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .npzfile import read_npz
+from .files import FileError, read_npz
 
 __all__ = ["SAMPLES_FORMAT", "SampleError", "save_samples", "load_samples"]
 
 SAMPLES_FORMAT = "src-sample-pack/1"
 
 
-class SampleError(ValueError):
+class SampleError(FileError):
     """A sample pack is missing, corrupt or inconsistent."""
 
 

@@ -66,6 +66,20 @@ class SRCParams:
     readout_neg: float = -0.1
     group_size: int = 10
 
+    def check(self):
+        """Raise ``ValueError`` naming a constant outside the range the fixed-point formats are built for."""
+        import math
+
+        ranges = {"alpha": (0.0, 1.0), "z_hyp": (0.0, 1.0), "z_dep": (0.0, 1.0), "readout_alpha": (0.0, 1.0),
+                  "rho": (1e-3, 64.0), "r": (-64.0, 64.0), "r_s": (-64.0, 64.0), "readout_pos": (-64.0, 64.0),
+                  "readout_neg": (-64.0, 64.0), "b_h_init": (-1e6, 1e6), "b_h_max": (-1e6, 1e6)}
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+                raise ValueError(f"invalid SRC constant: {name} = {value!r} is outside [{low}, {high}]")
+        if not (isinstance(self.group_size, int) and 1 <= self.group_size <= 1024):
+            raise ValueError(f"invalid SRC constant: group_size = {self.group_size!r} is outside 1..1024")
+
     @classmethod
     def for_encoding(cls, encoding):
         """The paper's constants for an input encoding (``rate``, ``latency`` or ``events``)."""

@@ -18,7 +18,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from firmware.image import pack
-from hdl.core import CoreLimits, event_layout, result_layout, trace_layout
+from firmware.image import DeviceLimits
+from hdl.core import event_layout, result_layout, trace_layout
 from quant.quantize import load_network
 from sim.check import compare_trace, expected_trace, step_events
 from sim.layouts import pack_value, unpack_value
@@ -41,7 +42,7 @@ async def core_matches_golden(dut):
     network = load_network(spec["network"])
     samples = np.load(spec["samples"], allow_pickle=False)["amplitudes"]
     image = pack(network, spec["lanes"])
-    cfg, limits = network.config, CoreLimits.exact(image)
+    cfg, limits = network.config, DeviceLimits.exact(image)
     ev_layout, res_layout = event_layout(cfg, limits.max_inputs), result_layout(cfg, network.n_classes)
     tr_layout = trace_layout(cfg, image.lanes, limits)
 

@@ -7,6 +7,7 @@
 
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -15,12 +16,12 @@ from pathlib import Path
 
 from firmware.image import pack
 
-from .runner import ROOT, available_simulator, icarus_compatible
+from .runner import ROOT, available_simulator, simulator_source
 
 __all__ = ["build_device", "run_uart_script", "RTLDeviceServer"]
 
 
-def build_device(image, workdir, uart_divisor=None, limits=None, timeout=1_000_000, simulator=None):
+def build_device(image, workdir, uart_divisor=None, limits=None, timeout=1_000_000, simulator=None, long_run=False):
     """Generate and compile the device's Verilog; returns ``(runner, toplevel, build_dir)``.
 
     With ``uart_divisor`` the top level is :class:`hdl.top.UARTDevice` (pins ``rx``/``tx``),
@@ -38,9 +39,9 @@ def build_device(image, workdir, uart_divisor=None, limits=None, timeout=1_000_0
         top, name = UARTDevice(image, uart_divisor, limits=limits, timeout=timeout), "src_uart_device"
     else:
         top, name = SRCDevice(image, limits=limits, timeout=timeout), "src_device"
+    simulator = available_simulator(simulator, long_run)
     source = workdir / f"{name}.v"
-    source.write_text(icarus_compatible(verilog.convert(top, name=name)))
-    simulator = available_simulator(simulator)
+    source.write_text(simulator_source(verilog.convert(top, name=name), simulator))
     runner = get_runner(simulator)
     runner.build(sources=[source], hdl_toplevel=name, build_dir=workdir / "build", timescale=("1ns", "1ps"),
                  build_args=["-Wno-fatal"] if simulator == "verilator" else [], always=True)
@@ -81,17 +82,22 @@ class RTLDeviceServer:
     Parameters
     ----------
     network : quant.golden.QuantizedNetwork
-        Baked into the memories (a client may load another of the same shape limits).
+        Baked into the memories (a client may load another within ``limits``).
     lanes : int
+    limits : firmware.image.DeviceLimits, optional
+        Default: exactly the network's shapes.
     workdir : path, optional
     startup_timeout : float
         Seconds to wait for the build and the simulator to listen.
     """
 
-    def __init__(self, network, lanes=8, workdir=None, startup_timeout=600.0, simulator=None):
+    def __init__(self, network, lanes=8, limits=None, workdir=None, startup_timeout=600.0, simulator=None):
+        self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="src-rtl-")).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        runner, top, build = build_device(pack(network, lanes), self.workdir, simulator=simulator)
+        # A served device runs for as long as its client talks to it: a long run.
+        runner, top, build = build_device(pack(network, lanes), self.workdir, limits=limits, simulator=simulator,
+                                          long_run=True)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -119,5 +125,7 @@ class RTLDeviceServer:
             except OSError:
                 pass
             self._thread.join(timeout=60)
+        if self._own_workdir and not self._thread.is_alive():
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     server_close = shutdown

@@ -6,7 +6,7 @@ import pytest
 
 from firmware.image import pack
 from hdl.build import BOARDS, _bram18, estimate_memories, main
-from hdl.core import CoreLimits
+from firmware.image import DeviceLimits
 from quant.quantize import save_network
 from tests.helpers import random_network
 
@@ -18,14 +18,13 @@ def test_block_ram_halves_take_the_best_aspect_ratio():
     assert _bram18(36, 512) == 1
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_784_512_100_fits_the_100t_at_8_lanes_only():
     network = random_network([784, 512, 100], seed=0, n_steps=4)
     image = pack(network, 8)
-    need = sum(m[3] for m in estimate_memories(image, CoreLimits.exact(image)) if "LUT" not in m[0])
+    need = sum(m[3] for m in estimate_memories(image, DeviceLimits.exact(image)) if "LUT" not in m[0])
     assert BOARDS["arty_a7_35"].part.bram18 < need <= BOARDS["arty_a7_100"].part.bram18
     image = pack(network, 32)  # wider words waste more of each block
-    need = sum(m[3] for m in estimate_memories(image, CoreLimits.exact(image)) if "LUT" not in m[0])
+    need = sum(m[3] for m in estimate_memories(image, DeviceLimits.exact(image)) if "LUT" not in m[0])
     assert need > BOARDS["arty_a7_100"].part.bram18
 
 

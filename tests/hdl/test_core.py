@@ -8,7 +8,8 @@ import torch
 from amaranth.sim import Simulator
 
 from firmware.image import pack
-from hdl.core import CoreLimits, FitError, SRCCore
+from firmware.image import DeviceLimits, FitError
+from hdl.core import SRCCore
 from quant import golden
 from quant.model import SRCNet
 from quant.quantize import quantize_model
@@ -88,12 +89,11 @@ def test_two_layers_match_golden_state_by_state(lanes):
     assert all(c > 0 for c in cycles)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_elaboration_fails_when_the_network_does_not_fit():
     network = random_network([24, 12, 100], seed=0)
     image = pack(network, 4)
     with pytest.raises(FitError, match="24 inputs > 16"):
-        SRCCore(image, limits=CoreLimits(2, 16, 100, 10_000, 100))
+        SRCCore(image, limits=DeviceLimits(2, 16, 100, 10_000, 100))
 
 
 @pytest.mark.parametrize("sizes, lanes", [([24, 12, 100], 1), ([24, 12, 100], 4), ([16, 9, 7, 100], 3), ([10, 100], 8)])
@@ -121,7 +121,7 @@ def test_run_time_load_replaces_the_baked_network():
     b = random_network([20, 16, 100], seed=11, params=dataclasses.replace(PAPER, rho=2.5), n_steps=25)
     assert a.config.x_lut != b.config.x_lut
     lanes = 4
-    dut = SRCCore(pack(a, lanes), limits=CoreLimits(2, 24, 100, 600, 60, 30))
+    dut = SRCCore(pack(a, lanes), limits=DeviceLimits(2, 24, 100, 600, 60, 30))
     sample = rate_samples(20, 25, 1, seed=12)[0]
     results = []
 

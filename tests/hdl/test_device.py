@@ -13,19 +13,23 @@ import pytest
 from firmware import image as fw_image
 from firmware.protocol import (ErrorCode, Frame, FrameDecoder, FrameError, Identity, Result, Type, encode_frame,
                                encode_steps, split_records)
-from hdl.core import CoreLimits
+from firmware.image import DeviceLimits
 from hdl.device import SRCDevice
 from quant import golden
-from sim.emulator import DeviceModel, GoldenBackend
+from sim.emulator import DeviceModel
 from tests.hdl.device_bench import exchange
 from tests.helpers import random_network
+from tests.image_corpus import sections
 
 LANES, TIMEOUT = 4, 300
 
 
-def emulate(script, lanes=LANES):
+LIMITS = DeviceLimits(2, 24, 100, 800, 60, 32)
+
+
+def emulate(script, baked, lanes=LANES):
     """The reference: the emulator's replies to the same script (idle gaps of ``TIMEOUT`` or more time out)."""
-    device, decoder, replies = DeviceModel(GoldenBackend(lanes)), FrameDecoder(), []
+    device, decoder, replies = DeviceModel(fw_image.pack(baked, lanes), LIMITS), FrameDecoder(), []
     for item in script:
         events = decoder.timeout() if isinstance(item, int) and item >= TIMEOUT else (
             [] if isinstance(item, int) else decoder.feed(item))
@@ -52,7 +56,7 @@ def networks():
 
 
 def make_device(baked):
-    return SRCDevice(fw_image.pack(baked, LANES), limits=CoreLimits(2, 24, 100, 800, 60, 32), timeout=TIMEOUT)
+    return SRCDevice(fw_image.pack(baked, LANES), limits=LIMITS, timeout=TIMEOUT)
 
 
 def test_session_replies_equal_the_emulator(networks):
@@ -81,7 +85,7 @@ def test_session_replies_equal_the_emulator(networks):
         encode_frame(Type.ABORT),
     ]
     script += sample_frames(samples[1], one)
-    expected = emulate(script)
+    expected = emulate(script, baked)
     replies = exchange(make_device(baked), script, len(expected))
     assert replies == expected
     results = [Result.from_bytes(r.payload) for r in replies if r.type == Type.RESULT]
@@ -120,22 +124,29 @@ def commit_script(blob, chunk=900):
                      encode_frame(Type.VERIFY), encode_frame(Type.STEPS, b"\x01\x00")]
 
 
-@pytest.mark.parametrize("case", ["weight", "bias", "lanes", "digest", "long", "crc"])
+@pytest.mark.parametrize("case", ["weight", "bias", "bias above b_h_max", "lanes", "digest", "T = 0", "acc_shift 40",
+                                  "bases", "json", "long", "crc"])
 def test_a_bad_image_is_refused_and_leaves_no_model(networks, case):
     baked, other = networks
     image = fw_image.pack(other, LANES)
     blob = fw_image.to_bytes(image)
-    table_end = fw_image.HEADER_SIZE + int.from_bytes(blob[14:16], "little") + fw_image.TABLE_ENTRY_SIZE * 2
+    at = sections(blob, 2)
+    row1 = at["table"] + fw_image.TABLE_ENTRY_SIZE
     blob = {
-        "weight": lambda: corrupt(blob, table_end + 2 * 5, struct.pack("<h", other.config.weight_max + 1)),
-        "bias": lambda: corrupt(blob, table_end + 2 * LANES * len(image.weights), struct.pack("<h", -(1 << 15))),
+        "weight": lambda: corrupt(blob, at["weights"] + 2 * 5, struct.pack("<h", other.config.weight_max + 1)),
+        "bias": lambda: corrupt(blob, at["biases"], struct.pack("<h", -(1 << 15))),
+        "bias above b_h_max": lambda: corrupt(blob, at["biases"], struct.pack("<h", other.config.b_h_max + 1)),
         "lanes": lambda: corrupt(blob, 6, struct.pack("<H", LANES + 1)),
         "digest": lambda: corrupt(blob, 16, b"\x00"),
+        "T = 0": lambda: corrupt(blob, 12, b"\x00\x00"),
+        "acc_shift 40": lambda: corrupt(blob, row1 + 20, struct.pack("<i", 40)),
+        "bases": lambda: corrupt(blob, row1 + 12, struct.pack("<I", 1)),
+        "json": lambda: corrupt(blob, at["json"] + 2, b"X"),
         "long": lambda: corrupt(blob + b"\x00" * 4, len(blob) - 4, b"\x00\x00\x00\x00"),
         "crc": lambda: blob[:-1] + bytes([blob[-1] ^ 1]),
     }[case]()
     script = commit_script(blob)
-    expected = emulate(script)
+    expected = emulate(script, baked)
     assert [r.type for r in expected[-3:]] == [Type.ERROR, Type.CHECKSUM, Type.ERROR]
     assert exchange(make_device(baked), script, len(expected)) == expected
 
@@ -144,10 +155,10 @@ def test_link_errors_get_replies_and_the_next_frame_works(networks):
     baked, _ = networks
     good = encode_frame(Type.VERIFY)
     bad_crc = good[:-1] + bytes([good[-1] ^ 0xFF])
-    load = load_frames(baked)  # the emulator starts without a model
-    script = load + [bad_crc, good, b"\xa5\x04\x10\x00", TIMEOUT + 10, good,  # truncated, then silence
-                     b"\xa5\x01\xff\xff", good, b"\x00\x17\x99", good]        # oversize; noise between frames
-    expected = emulate(script)
+    load = load_frames(baked)
+    script = load + [bad_crc, good, b"\xa5\x04\x00\x10\x00", TIMEOUT + 10, good,  # truncated, then silence
+                     b"\xa5\x01\x00\xff\xff", good, b"\x00\x17\x99", good]        # oversize; noise between frames
+    expected = emulate(script, baked)
     replies = exchange(make_device(baked), script, len(expected))
     assert replies == expected
     assert [(r.type, r.payload[:1]) for r in replies[len(load):]] == [

@@ -2,6 +2,7 @@
 
 import json
 import os
+import struct
 import threading
 import time
 
@@ -9,14 +10,20 @@ import numpy as np
 import pytest
 
 from firmware import image as fw_image
-from firmware.protocol import SYNC, FrameDecoder, Type
+from firmware.image import DeviceLimits
+from firmware.protocol import SYNC, FrameDecoder, Type, encode_frame
 from host.device import Device, DeviceError, DeviceTimeout
 from host.infer import main as infer
 from host.transport import PCIeTransport, SerialTransport, TransportError
 from quant import assets, golden
 from quant.samples import load_samples
 from tests.helpers import random_network, require_simulator
-from sim.emulator import DeviceModel, GoldenBackend, serve
+from sim.emulator import DeviceModel, serve
+
+
+#: The emulated devices of these tests: built for a 20-12-100 network, able to hold up to 300 inputs and T = 256.
+LIMITS = DeviceLimits(2, 300, 100, 2000, 60, 256)
+BAKED = random_network([20, 12, 100], seed=12, bias=(-6.0, -6.0))
 
 
 @pytest.fixture
@@ -26,7 +33,7 @@ def network():
 
 @pytest.fixture
 def emulator():
-    server = serve(lanes=4)
+    server = serve(network=BAKED, lanes=4, limits=LIMITS)
     yield server
     server.shutdown()
     server.server_close()
@@ -48,7 +55,7 @@ def test_device_over_a_socket_matches_golden(network, emulator):
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals on this system")
 def test_device_on_a_pty_matches_golden(network):
-    server = serve(lanes=4, pty=True)
+    server = serve(network=BAKED, lanes=4, limits=LIMITS, pty=True)
     try:
         assert server.url.startswith("/dev/")
         spikes = np.random.default_rng(6).random((3, 30, 20)) < 0.3
@@ -160,7 +167,8 @@ def test_a_device_of_another_protocol_version_is_refused(emulator, monkeypatch):
 
 
 def test_loop_url_echoes_and_the_driver_says_what_it_got():
-    with Device("loop://", timeout=0.2) as device, pytest.raises(DeviceError, match="expected reply 0x81, got 0x01"):
+    with Device("loop://", timeout=0.2, retries=1) as device, pytest.raises(
+            DeviceError, match="did not resynchronise.*expected reply 0x81 to request 1, got 0x01"):
         device.identify()
 
 
@@ -180,7 +188,7 @@ def test_pcie_transport_over_fifos(tmp_path, network):
     h2c, c2h = tmp_path / "h2c", tmp_path / "c2h"
     os.mkfifo(h2c)
     os.mkfifo(c2h)
-    device_model, stop = DeviceModel(GoldenBackend(lanes=4)), threading.Event()
+    device_model, stop = DeviceModel(fw_image.pack(BAKED, 4), LIMITS), threading.Event()
 
     def serve_fifos():
         with open(h2c, "rb", buffering=0) as inbox, open(c2h, "wb", buffering=0) as outbox:
@@ -222,7 +230,7 @@ def test_host_infer_bad_port_exits_2(capsys):
 def test_rtl_backend_gives_the_golden_answers(tmp_path, network):
     require_simulator()
     # The gateware starts with another network of the same shape; the host loads its own over the link.
-    server = serve("rtl", lanes=4, network=random_network([20, 12, 100], seed=5))
+    server = serve("rtl", network=random_network([20, 12, 100], seed=5), lanes=4)
     try:
         spikes = np.random.default_rng(7).random((3, 30, 20)) < 0.3
         with Device(server.url, timeout=120) as device:
@@ -244,3 +252,80 @@ def test_host_infer_through_the_rtl_back_end_equals_golden(tmp_path):
     assert infer(["--emulate", "--backend", "rtl", "--limit", "2", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["golden_scores_identical"] and report["golden_agreement"] == 1.0 and report["samples"] == 2
+
+
+# -- staying in step (issue: the driver stayed out of step after one unread reply) ----------------
+
+def test_an_unread_reply_is_recognised_as_stale(network, emulator):
+    with Device(emulator.url) as device:
+        device.load_model(network, force=True)
+        device.transport.write(encode_frame(0x42, b"", seq=0))   # someone else's request: its reply is never read
+        sample = np.random.default_rng(8).random((30, 20)) < 0.3
+        expected = golden.run(network, sample[:, None, :])
+        for _ in range(3):
+            assert device.identify().lanes == 4
+            assert device.verify()[0]
+            got = device.infer(sample)
+            assert np.array_equal(got.scores, expected.scores[0])
+        assert device.stale_replies == 1
+
+
+def test_after_an_error_mid_sample_every_later_request_gets_its_own_reply(network, emulator):
+    multi = random_network([300, 12, 100], seed=5, n_steps=200)
+    sample = np.random.default_rng(4).random((200, 300)) < 0.5   # two STEPS frames
+    with Device(emulator.url) as device:
+        device.load_model(multi, force=True)
+        device._request([(Type.LOAD, struct.pack("<I", 0))], Type.ACK)   # the device gives up its model
+        with pytest.raises(DeviceError, match="NO_MODEL"):
+            device.infer(sample)   # each frame refused; the second refusal is stale for what follows
+        assert device.identify().lanes == 4 and device.verify() == (False, 0)
+        device.load_model(multi, force=True)
+        expected = golden.run(multi, sample[:, None, :])
+        assert np.array_equal(device.infer(sample).scores, expected.scores[0])
+        assert device.stale_replies >= 1
+
+
+class RetypingTransport:
+    """Changes the type of the first reply of type ``kind`` read back (the CRC made right): an out-of-step reply."""
+
+    def __init__(self, inner, kind):
+        self.inner, self.kind, self.timeout, self.url, self.done = inner, kind, inner.timeout, inner.url, False
+        self.decoder = FrameDecoder()
+
+    def write(self, data):
+        self.inner.write(data)
+
+    def read(self, n):
+        data = self.inner.read(n)
+        if data and not self.done:
+            time.sleep(0.05)
+            while self.inner.port.in_waiting:
+                data += self.inner.read(self.inner.port.in_waiting)
+            out = b""
+            for event in self.decoder.feed(data):
+                kind = event.type
+                if kind == self.kind and not self.done:
+                    kind, self.done = Type.CHECKSUM, True
+                out += encode_frame(kind, event.payload, event.seq)
+            return out
+        return data
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_reply_of_the_wrong_type_makes_the_driver_resync_and_repeat(emulator):
+    with Device(RetypingTransport(SerialTransport(emulator.url, timeout=2.0), Type.IDENTITY)) as device:
+        assert device.identify().lanes == 4
+        assert device.transport.done
+
+
+def test_a_model_that_does_not_fit_is_refused_before_sending(emulator):
+    too_wide = random_network([20, 120, 100], seed=3)          # 120 neurons > 100
+    three_layers = random_network([20, 12, 12, 100], seed=3)
+    with Device(emulator.url) as device:
+        with pytest.raises(DeviceError, match="does not fit the device: a layer of 120 neurons > 100"):
+            device.load_model(too_wide)
+        with pytest.raises(DeviceError, match="3 layers, the device computes 2"):
+            device.load_model(three_layers)
+        assert device.verify()[0]   # the model it held is still there

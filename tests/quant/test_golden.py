@@ -10,7 +10,7 @@ from quant.quantize import quantize_model
 
 WIDE = FixedPointConfig(weight_width=16, max_weight_frac=14, bias_width=24, state_frac=16, i_width=28, i_frac=18,
                         hs_frac=20, coef_frac=24, x_lut_frac=10, x_lut_size=16 * 1024, h_lut_frac=12,
-                        h_lut_size=6 * 4096, readout_width=40, readout_frac=16)
+                        h_lut_size=6 * 4096, readout_width=36, readout_frac=16)
 
 
 def rshift(v, k):

@@ -20,7 +20,7 @@ def naive_src(s_in, weight, bias, p=PAPER, detach=True, bypass=True):
         i = p.alpha * i + s_in[t] @ weight.T
         x = p.rho * torch.tanh(i / p.rho)
         h_prev, hs_prev = (h.detach(), hs.detach()) if detach else (h, hs)
-        z_s = torch.where(h_prev >= 0.5, torch.tensor(p.z_dep), torch.tensor(p.z_hyp)).to(weight.dtype)
+        z_s = torch.where(h_prev >= 0.5, torch.tensor(p.z_dep, dtype=weight.dtype), torch.tensor(p.z_hyp, dtype=weight.dtype))
         h = torch.tanh(x + p.r * h_prev + p.r_s * hs_prev + bias)
         hs = z_s * hs_prev + (1 - z_s) * h_prev
         s = relu_bypass(h) if bypass else torch.relu(h)
@@ -184,3 +184,54 @@ def test_fused_scan_matches_the_eager_loop():
     fused_d, fused_hs = spike_scan(xb, return_hs=True, fused=True)
     torch.testing.assert_close(fused_d, eager_d, rtol=0, atol=1e-5)
     torch.testing.assert_close(fused_hs, eager_hs, rtol=0, atol=1e-5)
+
+
+def _naive_network_float64(spikes, model):
+    """Eqs. 3a-3f and the readout in plain float64 arithmetic, every constant a float64 tensor."""
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)
+    p = model.params
+    s = spikes
+    for layer in model.layers:
+        w, b = layer.weight.detach(), layer.bias.detach()
+        i = h = hs = torch.zeros(s.shape[1], w.shape[0], dtype=torch.float64)
+        out = []
+        for t in range(s.shape[0]):
+            i = f64(p.alpha) * i + s[t] @ w.T
+            x = f64(p.rho) * torch.tanh(i / f64(p.rho))
+            z = torch.where(h >= 0.5, f64(p.z_dep), f64(p.z_hyp))
+            h, hs = torch.tanh(x + f64(p.r) * h + f64(p.r_s) * hs + b), z * hs + (1 - z) * h
+            out.append(torch.relu(h))
+        s = torch.stack(out)
+    n_classes = s.shape[2] // p.group_size
+    group = s.reshape(s.shape[0], s.shape[1], n_classes, p.group_size).sum(-1)
+    v = torch.zeros(s.shape[1], n_classes, dtype=torch.float64)
+    for t in range(s.shape[0]):
+        drive = f64(p.readout_pos) * group[t] + f64(p.readout_neg) * (group[t].sum(-1, keepdim=True) - group[t])
+        v = f64(p.readout_alpha) * v + drive
+    return s, v
+
+
+def test_a_float64_network_computes_in_float64_throughout():
+    torch.manual_seed(7)
+    model = SRCNet([20, 12, 20], n_classes=2).double()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.mul_(8)
+            layer.bias.uniform_(-6, -4)
+    spikes = (torch.rand(80, 3, 20) < 0.3).double()
+    logits, _, states = model(spikes, return_states=True)
+    s_ref, v_ref = _naive_network_float64(spikes, model)
+    assert (s_ref > 0.5).any(), "the depolarised branch of z_s must be exercised"
+    assert logits.dtype == torch.float64 and states[-1]["h_s"].dtype == torch.float64
+    torch.testing.assert_close(states[-1]["s"], s_ref, rtol=0, atol=1e-9)
+    torch.testing.assert_close(logits, v_ref, rtol=0, atol=1e-9)
+    torch.testing.assert_close(states[-1]["readout"][-1], v_ref, rtol=0, atol=1e-9)
+
+
+def test_the_readout_applies_its_constants_in_the_spikes_dtype():
+    readout = Readout(2, PAPER)
+    s = torch.zeros(1, 1, 20, dtype=torch.float64)
+    s[0, 0, 15] = 1.0
+    assert readout(s).dtype == torch.float64
+    assert readout(s)[0].tolist() == [-0.1, 1.0]   # -0.1 exactly as a float64, not a widened float32
+    assert readout(s.float())[0, 0].item() == torch.tensor(-0.1, dtype=torch.float32).item()

@@ -14,8 +14,7 @@ from firmware import image as fw_image
 from firmware.protocol import (ErrorCode, Frame, FrameDecoder, Result, Type, encode_frame, encode_steps,
                                split_records)
 from quant import golden
-from sim.emulator import DeviceModel, GoldenBackend
-from tests.hdl.test_device import load_frames
+from sim.emulator import DeviceModel
 from tests.helpers import random_network, require_simulator
 
 require_simulator(module_level=True)  # CI installs Icarus and sets SRC_REQUIRE_SIM
@@ -31,11 +30,8 @@ def network():
 
 
 def reference(network, exchanges):
-    """The emulator's replies, exchange by exchange (it is first given the baked network)."""
-    device, decoder = DeviceModel(GoldenBackend(LANES)), FrameDecoder()
-    for frame in load_frames(network):
-        for event in decoder.feed(frame):
-            device.handle(event)
+    """The emulator's replies, exchange by exchange (a device built with the same network)."""
+    device, decoder = DeviceModel(fw_image.pack(network, LANES)), FrameDecoder()
     replies = []
     for exchange in exchanges:
         events = decoder.feed(exchange["send"])
@@ -53,10 +49,10 @@ def test_frames_through_the_pins(tmp_path, network):
         {"send": encode_frame(Type.IDENTIFY)[:0] + verify},
         {"send": verify[:-1] + bytes([verify[-1] ^ 0x40])},                       # corrupted CRC
         {"send": verify},
-        {"send": b"\xa5\x04\x20\x00\x01\x02", "gap": GAP},                          # truncated frame
+        {"send": b"\xa5\x04\x00\x20\x00\x01\x02", "gap": GAP},                      # truncated frame
         {"send": verify},
         {"send": encode_frame(0x5A, b"\x01\x02")},                                 # unknown type
-        {"send": b"\xa5\x05\xff\x7f" + verify},                                    # oversize length, then a frame
+        {"send": b"\xa5\x05\x00\xff\x7f" + verify},                                # oversize length, then a frame
         {"send": b"".join(encode_frame(Type.STEPS, p) for p in split_records(encode_steps(spikes, one), limit=30))},
         {"send": encode_frame(Type.STEPS, b"\x01\x40\x01\x00\xff\x00")},            # index past the inputs
         {"send": verify},
@@ -91,11 +87,12 @@ def garbage_examples(n=30):
     return found
 
 
-def test_garbage_gets_errors_or_nothing_and_the_next_frame_works(tmp_path, network):
+def test_garbage_gets_the_emulators_replies_and_the_next_frame_works(tmp_path, network):
     verify = encode_frame(Type.VERIFY)
     blobs = garbage_examples()
     exchanges = [e for blob in blobs for e in ({"send": blob, "gap": GAP}, {"send": verify})]
     report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, timeout=TIMEOUT, quiet=800)
+    assert report["replies"] == reference(network, exchanges)   # the same receiver: the same errors
     checksum = fw_image.checksum(fw_image.to_bytes(fw_image.pack(network, LANES)))
     for k, blob in enumerate(blobs):
         after_garbage = FrameDecoder().feed(report["replies"][2 * k])

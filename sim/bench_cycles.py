@@ -2,12 +2,16 @@
 
 Usage::
 
-    python -m hdl.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1 --rtl-lanes 8
+    python -m sim.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1 --rtl-lanes 8
 
 For every network and lane count: the exact cycle model (:mod:`hdl.cycles`) over ``--samples``
 samples, its event-driven ideal, the utilisation ideal/cycles and samples/s at ``--clock-mhz``;
 ``--rtl-samples`` of them are also run through the core's Verilog (cocotb + Icarus), which must
-agree with the golden model and take exactly the modelled cycles. Writes ``OUT.json`` and ``OUT.md``.
+agree with the golden model and take exactly the modelled cycles. Writes ``OUT.json`` and ``OUT.md``
+(default ``runs/benchmarks/cycles``; ``make results`` regenerates the committed ``docs/benchmarks/cycles``).
+
+Exit codes: 0 measured; 1 the RTL disagreed with the golden model or the cycle model; 2 bad
+arguments or an unreadable network or data set.
 """
 
 import argparse
@@ -20,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from firmware.image import pack
-from quant import golden
+from hdl.cycles import golden_cycles
+from quant.cli import EXIT_DISAGREES, EXIT_USAGE, error, in_range, interruptible
+from quant.data import DatasetError
+from quant.files import FileError
 from quant.quantize import load_network
-
-from .cycles import sample_cycles
 
 
 def encoded_samples(network, n, seed, data_dir=None):
@@ -43,8 +48,7 @@ def measure(network, lanes, amplitudes, rtl_samples, clock_mhz):
     image = pack(network, lanes)
     cycles, ideals = [], []
     for sample in amplitudes:
-        result = golden.run(network, sample[:, None, :], record=True)
-        c, i = sample_cycles(image, sample, [{"s": st["s"][:, 0]} for st in result.states])
+        c, i, _ = golden_cycles(network, image, sample)
         cycles.append(c)
         ideals.append(i)
     row = {"network": "-".join(map(str, network.sizes)), "lanes": lanes, "samples": len(cycles),
@@ -52,7 +56,7 @@ def measure(network, lanes, amplitudes, rtl_samples, clock_mhz):
            "ideal_mean": float(np.mean(ideals)), "utilisation": float(np.sum(ideals) / np.sum(cycles)),
            "samples_per_s": clock_mhz * 1e6 / float(np.mean(cycles)), "rtl_checked": 0}
     if rtl_samples:
-        from sim.runner import run_core_bench
+        from .runner import run_core_bench
 
         with tempfile.TemporaryDirectory() as workdir:
             started = time.time()
@@ -64,9 +68,11 @@ def measure(network, lanes, amplitudes, rtl_samples, clock_mhz):
     return row
 
 
+@interruptible
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m hdl.bench_cycles", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m sim.bench_cycles", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Exit codes: 0 measured; 1 RTL disagreed; 2 bad arguments or files.")
     p.add_argument("--network", type=Path, nargs="+", default=[Path("quant/assets/model.npz")],
                    help="quantized networks (.npz from quant.quantize or quant.make_assets)")
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 8, 32], help="lane counts P to measure")
@@ -76,21 +82,31 @@ def main(argv=None):
                    help="lane counts whose samples are confirmed in RTL (small P simulates slowly)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock for samples/s")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded spikes")
-    p.add_argument("--out", type=Path, default=Path("docs/benchmarks/cycles"), help="report path without suffix")
+    p.add_argument("--out", type=Path, default=Path("runs/benchmarks/cycles"), help="report path without suffix")
     args = p.parse_args(argv)
+    in_range(p, "samples", args.samples, 1, 10_000)
+    in_range(p, "rtl-samples", args.rtl_samples, 0, args.samples)
+    in_range(p, "clock-mhz", args.clock_mhz, 0.001)
+    for lanes in args.lanes + args.rtl_lanes:
+        in_range(p, "lanes", lanes, 1, 256)
     rows = []
-    for path in args.network:
-        network = load_network(path)
-        amplitudes, _ = encoded_samples(network, args.samples, args.seed)
-        for lanes in args.lanes:
-            rtl = args.rtl_samples if lanes in args.rtl_lanes else 0
-            row = measure(network, lanes, amplitudes, rtl, args.clock_mhz)
-            print(json.dumps(row))
-            rows.append(row)
+    try:
+        networks = [(path, load_network(path)) for path in args.network]
+        for path, network in networks:
+            amplitudes, _ = encoded_samples(network, args.samples, args.seed)
+            for lanes in args.lanes:
+                rtl = args.rtl_samples if lanes in args.rtl_lanes else 0
+                row = measure(network, lanes, amplitudes, rtl, args.clock_mhz)
+                print(json.dumps(row))
+                rows.append(row)
+    except (FileError, DatasetError) as problem:
+        return error(problem, EXIT_USAGE)
+    except AssertionError as problem:
+        return error(problem, EXIT_DISAGREES)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"clock_mhz": args.clock_mhz, "rows": rows}, indent=1))
     lines = [f"# Core cycles per sample (MNIST rate coding, {args.clock_mhz:g} MHz)", "",
-             f"`python -m hdl.bench_cycles {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+             f"`python -m sim.bench_cycles {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
              "Cycles from the exact cycle model (hdl/cycles.py); the RTL column counts samples also simulated "
              "in Verilog (cocotb + Icarus), where golden model and cycle count agreed exactly.", "",
              "| network | P | samples | cycles/sample | event-driven ideal | utilisation | samples/s | RTL-checked |",

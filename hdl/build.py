@@ -38,6 +38,7 @@ from amaranth.build import ResourceError
 from firmware.image import DeviceLimits, FitError, pack
 from quant.cli import EXIT_USAGE, error, in_range, interruptible
 from quant.files import FileError
+from quant.provenance import git_commit
 
 from . import openxc7
 from .core import accumulator_width
@@ -195,6 +196,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     need = sum(m[3] for m in memories)
     required = sum(m[3] for m in memories if "LUT" not in m[0])
     report = {"board": board, "part": spec.part.name, "model": "-".join(map(str, network.sizes)), "lanes": lanes,
+              "git_commit": git_commit(),
               "model_file": str(model), "memories": [dict(zip(("name", "width", "depth", "bram18"), m)) for m in memories],
               "bram18_estimate": need, "bram18_required": required, "capacity": spec.part.__dict__}
     if required > spec.part.bram18:

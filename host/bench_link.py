@@ -33,6 +33,7 @@ from quant import assets
 from quant.cli import EXIT_USAGE, error, in_range, interruptible
 from quant.data import DatasetError
 from quant.files import FileError
+from quant.provenance import provenance
 from quant.quantize import load_network
 
 
@@ -99,7 +100,8 @@ def main(argv=None):
         print(json.dumps(rows[-1]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"model": "-".join(map(str, network.sizes)), "lanes": args.lanes,
-                                                         "baud": args.baud, "rows": rows}, indent=1))
+                                                         "baud": args.baud, "rows": rows,
+                                                         **provenance("host.bench_link", argv)}, indent=1))
     lines = [f"# Link bytes per sample ({'-'.join(map(str, network.sizes))}, P = {args.lanes}, "
              f"{args.baud / 1e6:g} Mbaud, {args.clock_mhz:g} MHz)", "",
              f"`python -m host.bench_link {' '.join(argv if argv is not None else sys.argv[1:])}`", "",

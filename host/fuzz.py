@@ -43,6 +43,7 @@ import numpy as np
 from firmware import image as fw_image
 from firmware.protocol import Frame, FrameDecoder, Type, encode_frame, encode_steps, split_records
 from quant import golden
+from quant.provenance import provenance
 
 from .device import Device, DeviceError, DeviceTimeout
 
@@ -264,14 +265,6 @@ def fuzz_link(rounds, seed=0, lanes=4, idle_timeout=0.05, timeout=0.5, log=None)
     return out
 
 
-def _git_commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m host.fuzz", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -314,8 +307,7 @@ def main(argv=None):
         report["image_parity_accepted"] = parity["accepted"]
         report["image_parity_simulator"] = args.simulator
         report["problems"] += parity["examples"]
-    report.update(seed=args.seed, command="python -m host.fuzz " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  git_commit=_git_commit())
+    report.update(seed=args.seed, **provenance("host.fuzz", argv))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     summary = {k: report[k] for k in ("rounds", "malformed", "wrong_answers", "hangs", "crashes",

@@ -21,6 +21,7 @@ import torch
 
 from .encode import rate
 from .model import build_model
+from .provenance import provenance
 from .train import train_step
 
 
@@ -68,7 +69,8 @@ def main(argv=None):
     device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else platform.processor() or platform.machine()
     report = {"device": args.device, "device_name": device_name, "threads": torch.get_num_threads(),
               "torch": torch.__version__, "sizes": sizes, "batch_size": args.batch_size, "steps": args.steps,
-              "iters": args.iters, "results": rows, "src_over_lif": ratio}
+              "iters": args.iters, "results": rows, "src_over_lif": ratio,
+              **provenance("quant.bench_train", argv)}
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"train_speed_{kind}.json").write_text(json.dumps(report, indent=1))

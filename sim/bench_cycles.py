@@ -28,6 +28,7 @@ from hdl.cycles import golden_cycles
 from quant.cli import EXIT_DISAGREES, EXIT_USAGE, error, in_range, interruptible
 from quant.data import DatasetError
 from quant.files import FileError
+from quant.provenance import provenance
 from quant.quantize import load_network
 
 
@@ -104,7 +105,8 @@ def main(argv=None):
     except AssertionError as problem:
         return error(problem, EXIT_DISAGREES)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"clock_mhz": args.clock_mhz, "rows": rows}, indent=1))
+    args.out.with_suffix(".json").write_text(json.dumps({"clock_mhz": args.clock_mhz, "rows": rows,
+                                                         **provenance("sim.bench_cycles", argv)}, indent=1))
     lines = [f"# Core cycles per sample (MNIST rate coding, {args.clock_mhz:g} MHz)", "",
              f"`python -m sim.bench_cycles {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
              "Cycles from the exact cycle model (hdl/cycles.py); the RTL column counts samples also simulated "

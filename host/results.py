@@ -1,0 +1,157 @@
+"""The tables of docs/RESULTS.md, generated from the committed reports so that they never drift from them.
+
+Usage::
+
+    python -m host.results            # rewrite the generated tables of docs/RESULTS.md
+    python -m host.results --check    # exit 1 if any table differs from what the reports give
+
+A generated table sits between ``<!-- BEGIN generated: NAME -->`` and ``<!-- END generated: NAME -->``;
+everything else in the file is prose, kept as it is. Each NAME has a renderer here that reads
+the JSON a documented command wrote (``make results`` reruns those commands, then this).
+
+Exit codes: 0 written or up to date; 1 ``--check`` found a difference; 2 a report is missing
+or unreadable.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from quant.cli import EXIT_DISAGREES, EXIT_OK, EXIT_USAGE, error
+
+__all__ = ["RENDERERS", "render", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "RESULTS.md"
+_BLOCK = re.compile(r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)",
+                    re.S)
+
+
+def _n(value, digits=0):
+    """A number with thin groups of three (``1 050``), or a dash when unknown."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{digits}f}"
+    return text.replace(",", " ")
+
+
+def _pct(value, digits=1):
+    return "—" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def _commit(report):
+    commit = report.get("git_commit")
+    return f"`{commit[:10]}`" if commit else "—"
+
+
+def _load(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as problem:
+        raise FileNotFoundError(f"{path}: {problem}") from None
+
+
+def boards(root):
+    lines = ["| board (part) | model, P | LUTs | FFs | block RAM (18 kbit) | DSP | Fmax | samples/s | commit |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted((root / "docs" / "builds").glob("*/report.json")):
+        r = _load(path)
+        res, cap, util = r.get("resources", {}), r["capacity"], r.get("utilisation", {})
+        cell = lambda k: f"{_n(res.get(k))} / {_n(cap[k])} ({_pct(util.get(k), 0)})" if k in res else "—"
+        fmax = f"**{r['fmax_mhz']:.1f} MHz**" if r.get("fmax_mhz") else "needs Vivado or openXC7"
+        rate = r.get("samples_per_s_at_fmax") or r.get("samples_per_s_at_board_clock")
+        where = "at Fmax" if r.get("samples_per_s_at_fmax") else f"at {r.get('board_clock_mhz', 0):g} MHz"
+        lines.append(f"| {r['board']} ({r['part']}) | {r['model']}, {r['lanes']} | {cell('luts')} | {_n(res.get('ffs'))} "
+                     f"| {cell('bram18')} | {cell('dsps')} | {fmax} | {_n(rate)} {where} | {_commit(r)} |")
+    return lines
+
+
+def cycles(root):
+    r = _load(root / "docs" / "benchmarks" / "cycles.json")
+    lines = [f"`{r.get('command', 'python -m sim.bench_cycles')}` (commit {_commit(r)}), "
+             f"{r['clock_mhz']:g} MHz.", "",
+             "| network | encoding | P | samples | cycles/sample | event-driven ideal | utilisation | samples/s "
+             "| RTL-checked |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['network']} | {row.get('encoding', 'rate')} | {row['lanes']} | {row['samples']} "
+                     f"| {_n(row['cycles_mean'])} | {_n(row['ideal_mean'])} | {_pct(row['utilisation'])} "
+                     f"| {_n(row.get('samples_per_s_at_100mhz', row.get('samples_per_s')))} | {row['rtl_checked']} |")
+    return lines
+
+
+def link(root):
+    r = _load(root / "docs" / "benchmarks" / "link.json")
+    lines = [f"`{r.get('command', 'python -m host.bench_link')}` (commit {_commit(r)}): {r['model']}, "
+             f"P = {r['lanes']}, {r['baud'] / 1e6:g} Mbaud.", "",
+             "| encoding | bytes/sample | input events/sample | link samples/s | core samples/s | link keeps up "
+             "| combinatorial bytes/sample |", "|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['encoding']} | {_n(row['bytes_per_sample'])} | {_n(row['input_events_per_sample'])} "
+                     f"| {_n(row['link_samples_per_s'])} | {_n(row['core_samples_per_s'])} "
+                     f"| {'yes' if row['link_keeps_up'] else 'no'} | {_n(row.get('combinatorial_bytes_per_sample'))} |")
+    return lines
+
+
+def training_speed(root):
+    r = _load(root / "docs" / "benchmarks" / "train_speed_cpu.json")
+    lines = [f"`{r.get('command', 'python -m quant.bench_train')}` (commit {_commit(r)}): "
+             f"{'-'.join(map(str, r['sizes']))}, T = {r['steps']}, batch {r['batch_size']}, {r['threads']} threads, "
+             f"torch {r['torch']}.", "", "| model | samples/s | s/step |", "|---|---|---|"]
+    for row in r["results"]:
+        lines.append(f"| {row.get('name', row['neuron'].upper())} | {_n(row['samples_per_s'], 1)} "
+                     f"| {row['seconds_per_step']:.3f} |")
+    lines += ["", f"SRC / LIF: **{r['src_over_lif']:.2f}x**"]
+    if "src_over_dense_src" in r:
+        lines[-1] += f"; new SRC / previous (dense) SRC: **{r['src_over_dense_src']:.2f}x**"
+    return lines
+
+
+def fuzz(root):
+    r = _load(root / "docs" / "results" / "fuzz.json")
+    keys = ("rounds", "malformed", "wrong_answers", "hangs", "crashes", "image_parity_cases",
+            "image_parity_mismatches")
+    return ([f"`{r.get('command', 'python -m host.fuzz')}` (commit {_commit(r)})", "",
+             "| " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|" + "---|" * len(keys),
+             "| " + " | ".join(_n(r.get(k)) for k in keys) + " |"])
+
+
+#: Table name in docs/RESULTS.md -> function of the repository root giving its lines.
+RENDERERS = {"boards": boards, "cycles": cycles, "link": link, "training-speed": training_speed, "fuzz": fuzz}
+
+
+def render(text, root=ROOT):
+    """``text`` (RESULTS.md) with every generated table made from the reports under ``root``."""
+    def block(match):
+        name = match["name"]
+        if name not in RENDERERS:
+            raise KeyError(f"no renderer for the generated table {name!r}")
+        return match.group(1) + "\n".join(RENDERERS[name](root)) + "\n" + match.group(4)
+    return _BLOCK.sub(block, text)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m host.results", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Exit codes: 0 written or up to date; 1 --check found a difference; "
+                                       "2 a report is missing or unreadable.")
+    p.add_argument("--check", action="store_true", help="compare only; change nothing")
+    p.add_argument("--file", type=Path, default=RESULTS, help="the results document")
+    args = p.parse_args(argv)
+    text = args.file.read_text()
+    try:
+        new = render(text)
+    except (FileNotFoundError, KeyError, ValueError) as problem:
+        return error(problem, EXIT_USAGE)
+    if args.check:
+        if new != text:
+            return error(f"{args.file} differs from the reports: run python -m host.results", EXIT_DISAGREES)
+        return EXIT_OK
+    args.file.write_text(new)
+    print(f"{args.file}: {len(_BLOCK.findall(new))} generated tables")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

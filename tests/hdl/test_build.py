@@ -64,3 +64,17 @@ def test_ecp5_build_closes_timing_and_makes_a_bitstream(tmp_path, small_model):
     report = json.loads((out / "report.json").read_text())
     assert report["fmax_mhz"] > report["board_clock_mhz"] and report["timing_met"]
     assert (out / "ecp5" / "top.bit").stat().st_size > 0
+
+
+def test_the_board_top_uses_no_deprecated_amaranth_api():
+    """Pins are requested with dir="-" and wrapped in io.Buffer (platform.request without it goes in Amaranth 0.6)."""
+    import warnings
+
+    from amaranth_boards.arty_a7 import ArtyA7_35Platform
+
+    from hdl.build import BoardTop
+
+    image = pack(random_network([24, 12, 100], seed=1, n_steps=20), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        ArtyA7_35Platform().prepare(BoardTop(image, 3_000_000), name="top")

@@ -7,8 +7,7 @@ import pytest
 import torch
 from amaranth.sim import Simulator
 
-from firmware.image import pack
-from firmware.image import DeviceLimits, FitError
+from firmware.image import DeviceLimits, FitError, pack
 from hdl.core import SRCCore
 from quant import golden
 from quant.model import SRCNet
@@ -179,3 +178,26 @@ def test_out_of_range_input_is_dropped_and_flagged():
     sim.run()
     assert flags[-1] == 1 and flags[0] == 0
     assert scores == golden.run(network, sample[:, None, :]).scores[0].tolist()
+
+
+def test_a_core_refused_at_construction_leaves_no_unused_elaboratable_warning(monkeypatch):
+    import gc
+    import warnings
+
+    from amaranth.hdl import UnusedElaboratable
+
+    image = pack(random_network([24, 12, 100], seed=3, n_steps=10), 4)
+    # Amaranth keeps the warning quiet until a first design is elaborated in the process; as after one:
+    monkeypatch.setattr(UnusedElaboratable, "_MustUse__silence", False)
+
+    def refuse():
+        try:
+            SRCCore(image, limits=DeviceLimits(2, 16, 100, 10_000, 100))
+        except FitError as problem:
+            return str(problem)   # the traceback, which holds the half-built core, ends here
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert "24 inputs > 16" in refuse()
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, UnusedElaboratable)]

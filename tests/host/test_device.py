@@ -222,8 +222,8 @@ def test_host_infer_on_shipped_samples_matches_golden(tmp_path, capsys):
     assert report["bytes_per_sample"] > 0 and report["cycles_per_sample"] > 0
 
 
-def test_host_infer_bad_port_exits_2(capsys):
-    assert infer(["--port", "/dev/does-not-exist", "--limit", "1"]) == 2
+def test_host_infer_bad_port_is_a_link_failure(capsys):
+    assert infer(["--port", "/dev/does-not-exist", "--limit", "1"]) == 3
     assert "cannot open" in capsys.readouterr().err
 
 

@@ -1,0 +1,83 @@
+/* Fused SRC layer kernels for the CPU: the elementwise part of one layer over all T steps, in one pass.
+ *
+ * Layout: every array is time-major, (T, M) with M = batch * neurons, neuron index n = m % N.
+ * Each OpenMP thread owns chunks of CHUNK columns and walks them through time, keeping the
+ * states i, h, h_s of its chunk in registers/L1; the inner loop over the chunk is contiguous,
+ * so GCC vectorises it (tanh through glibc's libmvec under -ffast-math).
+ *
+ * forward:  i[t] = alpha*i[t-1] + u[t];  x = rho*tanh(i/rho);  d = r*h[t-1] + r_s*h_s[t-1];
+ *           z = z_dep if h[t-1] >= 0.5 else z_hyp;  h[t] = tanh(x + b + d);
+ *           h_s[t] = z*h_s[t-1] + (1-z)*h[t-1];  s[t] = max(h[t], 0)
+ * backward: (the paper's gradient: through i only, ReLU as identity)
+ *           g_pre = g_s*(1 - h^2);  g_b += g_pre;  g_i = g_pre*(1 - (x/rho)^2);
+ *           g_u[t] = g_i[t] + alpha*g_u[t+1]
+ */
+#include <math.h>
+#include <stdint.h>
+
+#define CHUNK 256
+
+#define DEFINE_KERNELS(T_, SUFFIX, TANH)                                                            \
+void src_forward_##SUFFIX(int64_t steps, int64_t M, int64_t N, const T_ *u, const T_ *bias,       \
+                          T_ alpha, T_ rho, T_ r, T_ r_s, T_ z_hyp, T_ z_dep,                       \
+                          T_ *s, T_ *h_out, T_ *x_out, T_ *i_out, T_ *hs_out)                       \
+{                                                                                                   \
+    const T_ inv_rho = (T_)1 / rho;                                                                 \
+    const int64_t chunks = (M + CHUNK - 1) / CHUNK;                                                 \
+    _Pragma("omp parallel for schedule(static)")                                                    \
+    for (int64_t c = 0; c < chunks; c++) {                                                          \
+        const int64_t m0 = c * CHUNK;                                                               \
+        const int64_t len = (M - m0) < CHUNK ? (M - m0) : CHUNK;                                    \
+        T_ i[CHUNK], h[CHUNK], hs[CHUNK], b[CHUNK];                                                 \
+        for (int64_t k = 0; k < len; k++) {                                                         \
+            i[k] = 0; h[k] = 0; hs[k] = 0; b[k] = bias[(m0 + k) % N];                               \
+        }                                                                                           \
+        for (int64_t t = 0; t < steps; t++) {                                                       \
+            const int64_t row = t * M + m0;                                                         \
+            for (int64_t k = 0; k < len; k++) {                                                     \
+                const T_ ii = alpha * i[k] + u[row + k];                                            \
+                const T_ x = rho * TANH(ii * inv_rho);                                              \
+                const T_ hp = h[k], hsp = hs[k];                                                    \
+                const T_ d = r * hp + r_s * hsp;                                                    \
+                const T_ z = hp >= (T_)0.5 ? z_dep : z_hyp;                                         \
+                const T_ hn = TANH(x + b[k] + d);                                                   \
+                hs[k] = z * hsp + ((T_)1 - z) * hp;                                                 \
+                h[k] = hn;                                                                          \
+                i[k] = ii;                                                                          \
+                s[row + k] = hn > (T_)0 ? hn : (T_)0;                                               \
+                h_out[row + k] = hn;                                                                \
+                x_out[row + k] = x;                                                                 \
+            }                                                                                       \
+            if (i_out) for (int64_t k = 0; k < len; k++) i_out[row + k] = i[k];                     \
+            if (hs_out) for (int64_t k = 0; k < len; k++) hs_out[row + k] = hs[k];                  \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+void src_backward_##SUFFIX(int64_t steps, int64_t M, const T_ *g_s, const T_ *h, const T_ *x,       \
+                           T_ alpha, T_ rho, T_ *g_u, T_ *g_b)                                       \
+{                                                                                                   \
+    const T_ inv_rho = (T_)1 / rho;                                                                 \
+    const int64_t chunks = (M + CHUNK - 1) / CHUNK;                                                 \
+    _Pragma("omp parallel for schedule(static)")                                                    \
+    for (int64_t c = 0; c < chunks; c++) {                                                          \
+        const int64_t m0 = c * CHUNK;                                                               \
+        const int64_t len = (M - m0) < CHUNK ? (M - m0) : CHUNK;                                    \
+        T_ acc[CHUNK], gb[CHUNK];                                                                   \
+        for (int64_t k = 0; k < len; k++) { acc[k] = 0; gb[k] = 0; }                                \
+        for (int64_t t = steps - 1; t >= 0; t--) {                                                  \
+            const int64_t row = t * M + m0;                                                         \
+            for (int64_t k = 0; k < len; k++) {                                                     \
+                const T_ hh = h[row + k], xr = x[row + k] * inv_rho;                                \
+                const T_ gp = g_s[row + k] * ((T_)1 - hh * hh);                                     \
+                gb[k] += gp;                                                                        \
+                acc[k] = gp * ((T_)1 - xr * xr) + alpha * acc[k];                                   \
+                g_u[row + k] = acc[k];                                                              \
+            }                                                                                       \
+        }                                                                                           \
+        for (int64_t k = 0; k < len; k++) g_b[m0 + k] = gb[k];                                      \
+    }                                                                                               \
+}
+
+DEFINE_KERNELS(float, f32, tanhf)
+DEFINE_KERNELS(double, f64, tanh)

@@ -8,6 +8,8 @@ install: .installed
 	# torch is pinned to the CPU build first, so that nothing pulls a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]'
+	# The fused SRC kernels (C, OpenMP), built once into the user's cache; training falls back to PyTorch without them.
+	$(PYTHON) -m quant.kernels || echo "warning: the fused SRC kernels did not build; training will use the PyTorch path"
 	# Icarus Verilog runs the cocotb benches (Debian package; needs root, as on CI).
 	command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog; } \
 		|| echo "warning: could not install iverilog; the cocotb benches will be skipped"

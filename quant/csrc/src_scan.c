@@ -7,7 +7,7 @@
  *
  * forward:  i[t] = alpha*i[t-1] + u[t];  x = rho*tanh(i/rho);  d = r*h[t-1] + r_s*h_s[t-1];
  *           z = z_dep if h[t-1] >= 0.5 else z_hyp;  h[t] = tanh(x + b + d);
- *           h_s[t] = z*h_s[t-1] + (1-z)*h[t-1];  s[t] = max(h[t], 0)
+ *           h_s[t] = z*h_s[t-1] + (1-z)*h[t-1];  s[t] = max(h[t], 0);  *active = count of s > 0
  * backward: (the paper's gradient: through i only, ReLU as identity)
  *           g_pre = g_s*(1 - h^2);  g_b += g_pre;  g_i = g_pre*(1 - (x/rho)^2);
  *           g_u[t] = g_i[t] + alpha*g_u[t+1]
@@ -20,11 +20,12 @@
 #define DEFINE_KERNELS(T_, SUFFIX, TANH)                                                            \
 void src_forward_##SUFFIX(int64_t steps, int64_t M, int64_t N, const T_ *u, const T_ *bias,       \
                           T_ alpha, T_ rho, T_ r, T_ r_s, T_ z_hyp, T_ z_dep,                       \
-                          T_ *s, T_ *h_out, T_ *x_out, T_ *i_out, T_ *hs_out)                       \
+                          T_ *s, T_ *h_out, T_ *x_out, T_ *i_out, T_ *hs_out, int64_t *active)      \
 {                                                                                                   \
     const T_ inv_rho = (T_)1 / rho;                                                                 \
     const int64_t chunks = (M + CHUNK - 1) / CHUNK;                                                 \
-    _Pragma("omp parallel for schedule(static)")                                                    \
+    int64_t total = 0;                                                                              \
+    _Pragma("omp parallel for schedule(static) reduction(+:total)")                                 \
     for (int64_t c = 0; c < chunks; c++) {                                                          \
         const int64_t m0 = c * CHUNK;                                                               \
         const int64_t len = (M - m0) < CHUNK ? (M - m0) : CHUNK;                                    \
@@ -45,6 +46,7 @@ void src_forward_##SUFFIX(int64_t steps, int64_t M, int64_t N, const T_ *u, cons
                 h[k] = hn;                                                                          \
                 i[k] = ii;                                                                          \
                 s[row + k] = hn > (T_)0 ? hn : (T_)0;                                               \
+                total += hn > (T_)0;                                                                \
                 h_out[row + k] = hn;                                                                \
                 x_out[row + k] = x;                                                                 \
             }                                                                                       \
@@ -52,6 +54,7 @@ void src_forward_##SUFFIX(int64_t steps, int64_t M, int64_t N, const T_ *u, cons
             if (hs_out) for (int64_t k = 0; k < len; k++) hs_out[row + k] = hs[k];                  \
         }                                                                                           \
     }                                                                                               \
+    *active = total;                                                                                \
 }                                                                                                   \
                                                                                                     \
 void src_backward_##SUFFIX(int64_t steps, int64_t M, const T_ *g_s, const T_ *h, const T_ *x,       \
@@ -81,3 +84,66 @@ void src_backward_##SUFFIX(int64_t steps, int64_t M, const T_ *g_s, const T_ *h,
 
 DEFINE_KERNELS(float, f32, tanhf)
 DEFINE_KERNELS(double, f64, tanh)
+
+/* Event-driven input projection of a layer whose input is sparse (layer 0: input spikes).
+ *
+ * S is the input, (R, K) with R = steps * batch rows, K inputs, mostly zeros; W_T is the weight
+ * transposed, (K, N). forward:  U[r] = sum over j with S[r, j] != 0 of S[r, j] * W_T[j]
+ * backward: G_W_T[j] = sum over r with S[r, j] != 0 of S[r, j] * G_U[r]: each thread accumulates
+ * its rows into a private (K, N) buffer (``scratch``, threads * K * N values), then the buffers
+ * are summed. The cost is events * N, not R * K * N.
+ */
+#include <omp.h>
+#include <string.h>
+
+/* The caller's thread budget (torch.get_num_threads()), applied before each kernel. */
+void src_set_threads(int64_t threads) { if (threads > 0) omp_set_num_threads((int)threads); }
+
+#define DEFINE_EVENT_KERNELS(T_, SUFFIX)                                                            \
+void events_forward_##SUFFIX(int64_t R, int64_t K, int64_t N, const T_ *S, const T_ *W_T, T_ *U)   \
+{                                                                                                   \
+    _Pragma("omp parallel for schedule(static)")                                                    \
+    for (int64_t r = 0; r < R; r++) {                                                               \
+        T_ *out = U + r * N;                                                                        \
+        for (int64_t n = 0; n < N; n++) out[n] = 0;                                                 \
+        const T_ *row = S + r * K;                                                                  \
+        for (int64_t j = 0; j < K; j++) {                                                           \
+            const T_ a = row[j];                                                                    \
+            if (a == (T_)0) continue;                                                               \
+            const T_ *w = W_T + j * N;                                                              \
+            for (int64_t n = 0; n < N; n++) out[n] += a * w[n];                                     \
+        }                                                                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+int64_t events_threads_##SUFFIX(void) { return omp_get_max_threads(); }                             \
+                                                                                                    \
+void events_backward_##SUFFIX(int64_t R, int64_t K, int64_t N, const T_ *S, const T_ *G_U,         \
+                              T_ *G_W_T, T_ *scratch)                                                \
+{                                                                                                   \
+    const int64_t threads = omp_get_max_threads();                                                  \
+    memset(scratch, 0, sizeof(T_) * threads * K * N);                                               \
+    _Pragma("omp parallel")                                                                         \
+    {                                                                                               \
+        T_ *mine = scratch + (int64_t)omp_get_thread_num() * K * N;                                 \
+        _Pragma("omp for schedule(static)")                                                         \
+        for (int64_t r = 0; r < R; r++) {                                                           \
+            const T_ *row = S + r * K, *g = G_U + r * N;                                            \
+            for (int64_t j = 0; j < K; j++) {                                                       \
+                const T_ a = row[j];                                                                \
+                if (a == (T_)0) continue;                                                           \
+                T_ *acc = mine + j * N;                                                             \
+                for (int64_t n = 0; n < N; n++) acc[n] += a * g[n];                                 \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("omp for schedule(static)")                                                         \
+        for (int64_t e = 0; e < K * N; e++) {                                                       \
+            T_ sum = 0;                                                                             \
+            for (int64_t p = 0; p < threads; p++) sum += scratch[p * K * N + e];                    \
+            G_W_T[e] = sum;                                                                         \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+DEFINE_EVENT_KERNELS(float, f32)
+DEFINE_EVENT_KERNELS(double, f64)

@@ -55,6 +55,9 @@ class DeviceImage:
         ``int64`` ``(state_blocks, lanes)``.
     n_classes, n_steps : int
     config : quant.fixedpoint.FixedPointConfig
+    rate_table, latency_table : numpy.ndarray
+        The device's image encoders (:mod:`quant.intencode`): the rate threshold (in draw units)
+        and the latency spike step (``NEVER`` = 0xFFFF: none) of every pixel value.
     """
 
     lanes: int
@@ -64,6 +67,16 @@ class DeviceImage:
     n_classes: int
     n_steps: int
     config: object
+    rate_table: np.ndarray = None
+    latency_table: np.ndarray = None
+
+    def __post_init__(self):
+        from quant import intencode
+
+        if self.rate_table is None:
+            self.rate_table = np.asarray(intencode.rate_thresholds(self.config), np.int64)
+        if self.latency_table is None:
+            self.latency_table = np.asarray(intencode.latency_table(self.config, self.n_steps), np.int64)
 
     @property
     def state_blocks(self):
@@ -121,6 +134,8 @@ def pack(network, lanes):
 #   ...     2*B*lanes  biases, int16
 #   ...     2*X   x LUT, uint16 (X entries from the configuration)
 #   ...     2*H   h LUT, uint16
+#   ...     2*Q   rate thresholds, uint16 (Q = 2**pixel_bits values)
+#   ...     2*Q   latency steps, uint16 (0xFFFF: never)
 #   ...     4     CRC-32 of all the bytes before it
 #
 # All integers little-endian.
@@ -130,7 +145,7 @@ import struct as _struct
 import zlib as _zlib
 
 MAGIC = b"SRCI"
-VERSION = 1
+VERSION = 2
 _HEADER = _struct.Struct("<4sHHHHHH32sII")
 _ENTRY = _struct.Struct("<IIIIIi")
 #: Bytes of the fixed header, and of one layer-table row.
@@ -150,6 +165,8 @@ def to_bytes(image):
     out += np.asarray(image.biases, "<i2").tobytes()
     out += np.asarray(cfg.x_lut, "<u2").tobytes()
     out += np.asarray(cfg.h_lut, "<u2").tobytes()
+    out += np.asarray(image.rate_table, "<u2").tobytes()
+    out += np.asarray(image.latency_table, "<u2").tobytes()
     out += _struct.pack("<I", _zlib.crc32(out))
     return bytes(out)
 
@@ -189,7 +206,7 @@ def from_bytes(blob, expected_digest=None):
     if expected_digest is not None and digest.hex() != expected_digest:
         raise ImageError(f"image was built for configuration {digest.hex()[:16]}, device has {expected_digest[:16]}")
     expected_len = (pos + _ENTRY.size * n_layers + 2 * lanes * (words + blocks)
-                    + 2 * (config.x_lut_size + config.h_lut_size) + 4)
+                    + 2 * (config.x_lut_size + config.h_lut_size) + 4 * (1 << config.pixel_bits) + 4)
     if len(blob) != expected_len:
         raise ImageError(f"image is {len(blob)} bytes, its header says {expected_len}")
     layers = [LayerEntry(*_ENTRY.unpack_from(blob, pos + _ENTRY.size * k)) for k in range(n_layers)]
@@ -201,11 +218,24 @@ def from_bytes(blob, expected_digest=None):
     x_lut = np.frombuffer(blob, "<u2", config.x_lut_size, pos)
     pos += 2 * config.x_lut_size
     h_lut = np.frombuffer(blob, "<u2", config.h_lut_size, pos)
+    pos += 2 * config.h_lut_size
     if not (np.array_equal(x_lut, config.x_lut) and np.array_equal(h_lut, config.h_lut)):
         raise ImageError("image LUTs differ from those of its configuration")
-    image = DeviceImage(lanes, layers, weights, biases, n_classes, n_steps, config)
+    q = 1 << config.pixel_bits
+    rate_table = np.frombuffer(blob, "<u2", q, pos).astype(np.int64)
+    latency_table = np.frombuffer(blob, "<u2", q, pos + 2 * q).astype(np.int64)
+    _check_tables(rate_table, latency_table, config, n_steps)
+    image = DeviceImage(lanes, layers, weights, biases, n_classes, n_steps, config, rate_table, latency_table)
     _check_table(image)
     return image
+
+
+def _check_tables(rate_table, latency_table, config, n_steps):
+    """Rule 5 of :class:`DeviceRules` on the encoder tables."""
+    if rate_table.max(initial=0) > 1 << config.draw_bits:
+        raise ImageError(f"a rate threshold above 2**{config.draw_bits} (draw_bits)")
+    if ((latency_table >= n_steps) & (latency_table != 0xFFFF)).any():
+        raise ImageError(f"a latency step at or past T = {n_steps} (0xFFFF is 'never')")
 
 
 def _check_table(image):
@@ -309,7 +339,8 @@ class DeviceRules:
        matter otherwise);
     5. the configuration JSON and both LUTs, which a device cannot change, have together the CRC-32
        of the device's own (:attr:`fixed_sections_crc`): the gateware compares that one number
-       instead of holding a copy of the bytes;
+       instead of holding a copy of the bytes; the encoder tables hold rate thresholds of at
+       most ``2**draw_bits`` and latency steps below ``T`` (or ``0xFFFF``, never);
     6. the file is exactly as long as its header says.
 
     Parameters
@@ -321,7 +352,8 @@ class DeviceRules:
 
     def __init__(self, config, lanes, layers, classes, limits):
         self.config, self.lanes, self.layers, self.classes, self.limits = config, lanes, layers, classes, limits
-        low, high = config.acc_shift_range
+        if config.draw_bits > 16:
+            raise FitError(f"draw_bits = {config.draw_bits}: the image's rate thresholds are 16-bit")
         if limits.max_layers < layers:
             raise FitError(f"limits allow {limits.max_layers} layers, the device computes {layers}")
 
@@ -381,7 +413,12 @@ class DeviceRules:
         """Bytes of an image with these memory depths."""
         return (HEADER_SIZE + len(self.config_json()) + TABLE_ENTRY_SIZE * self.layers
                 + 2 * self.lanes * (weight_words + state_blocks)
-                + 2 * (self.config.x_lut_size + self.config.h_lut_size) + 4)
+                + 2 * (self.config.x_lut_size + self.config.h_lut_size) + 4 * self.pixel_values + 4)
+
+    @property
+    def pixel_values(self):
+        """Entries of each encoder table: ``2**pixel_bits``."""
+        return 1 << self.config.pixel_bits
 
     @property
     def max_image_size(self):
@@ -418,12 +455,17 @@ class DeviceRules:
         for name, values, (low, high) in (("weight", weights, self.weight_range), ("bias", biases, self.bias_range)):
             if values.min() < low or values.max() > high:
                 raise ImageError(f"a {name} outside {low}..{high}")
-        luts = blob[table_end + 2 * self.lanes * (words + blocks):-4]
+        tables_at = len(blob) - 4 - 4 * self.pixel_values
+        luts = blob[table_end + 2 * self.lanes * (words + blocks):tables_at]
         crc = _zlib.crc32(luts, _zlib.crc32(blob[HEADER_SIZE:pos]))
         if crc != self.fixed_sections_crc:
             raise ImageError("image configuration or LUTs differ from the device's")
+        q = self.pixel_values
+        rate_table = np.frombuffer(blob, "<u2", q, tables_at).astype(np.int64)
+        latency_table = np.frombuffer(blob, "<u2", q, tables_at + 2 * q).astype(np.int64)
+        _check_tables(rate_table, latency_table, self.config, fields["steps"])
         return DeviceImage(self.lanes, layers, weights, biases.reshape(blocks, self.lanes), self.classes,
-                           fields["steps"], self.config)
+                           fields["steps"], self.config, rate_table, latency_table)
 
     def _check_table(self, layers, words, blocks):
         weight_base = block_base = 0

@@ -29,6 +29,7 @@ COMMIT         0x03   length u32, CRC-32 u32           LOADED 0x83: CRC-32 u32
 VERIFY         0x04   -                                CHECKSUM 0x84: loaded u8, CRC-32 u32
 STEPS          0x05   flags u8, step records           after the sample's last step: RESULT 0x85
 ABORT          0x06   -                                ACK 0x80: 0
+IMAGE          0x07   flags u8, seed u32, pixels       RESULT 0x85
 =============  =====  ===============================  ==================================
 
 Any request may instead get ERROR 0xFF: code u8, offending type u8, detail u16.
@@ -43,7 +44,19 @@ Reply payloads (integers little-endian)
 * RESULT: classes ``C`` u8, ``C`` scores i32, prediction u8, input events u32, layers ``L``
   u8, ``L`` spike counts u32 (events each layer emitted), core cycles u32.
 * ERROR codes: 1 BAD_CRC, 2 OVERSIZE, 3 UNKNOWN_TYPE, 4 BAD_PAYLOAD, 5 NO_MODEL, 6 BAD_IMAGE,
-  7 SEQUENCE, 8 TIMEOUT.
+  7 SEQUENCE, 8 TIMEOUT. (BAD_IMAGE is about the device image of LOAD/COMMIT; a malformed IMAGE
+  message is BAD_PAYLOAD.)
+
+Images (IMAGE)
+--------------
+One sample as an image, which the device encodes into input spikes itself with the encoders of
+the loaded image (:mod:`quant.intencode`; the tables travel in the device image). ``flags`` bit
+0 picks the encoding (0 rate, 1 latency), its other bits are 0; ``seed`` seeds the rate coder
+(the host reproduces the device's spikes from it). The pixels, ``n_inputs`` of them, each a
+value of ``pixel_bits`` bits, follow as tokens: a byte ``h`` below ``0x80`` stands for ``h + 1``
+zero pixels; a byte ``h`` from ``0x80`` on is followed by ``h - 0x7F`` pixel values, one byte each
+(:func:`encode_image`). An IMAGE while a STEPS sample is in progress drops that sample and is
+answered SEQUENCE detail 3.
 
 Step records (in STEPS; bit 0 of flags marks the first frame of a sample)
 --------------------------------------------------------------------------
@@ -75,7 +88,8 @@ __all__ = [
     "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "RECORD_GAP_LIST",
     "GAP_LIST_MAX_EVENTS", "GAP_SHORT_LIMIT", "GAP_MAX", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode",
     "ProtocolError", "Frame", "FrameError", "FRAME_OVERHEAD",
-    "crc16", "encode_frame", "FrameDecoder", "encode_steps", "decode_steps", "iter_step_records", "split_records",
+    "crc16", "encode_frame", "FrameDecoder", "encode_image", "decode_image", "IMAGE_RATE", "IMAGE_LATENCY",
+    "ZERO_RUN_LIMIT", "encode_steps", "decode_steps", "iter_step_records", "split_records",
     "Identity", "Result",
 ]
 
@@ -87,7 +101,7 @@ RECORD_GAP_LIST, GAP_LIST_MAX_EVENTS = 0x80, 128
 #: Gaps below ``GAP_SHORT_LIMIT`` take one byte, the rest (up to ``GAP_MAX``) two.
 GAP_SHORT_LIMIT, GAP_MAX = 0x80, 0x7FFF
 MAX_PAYLOAD = 4096
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 class Type(enum.IntEnum):
@@ -97,6 +111,7 @@ class Type(enum.IntEnum):
     VERIFY = 0x04
     STEPS = 0x05
     ABORT = 0x06
+    IMAGE = 0x07
     ACK = 0x80
     IDENTITY = 0x81
     LOADED = 0x83
@@ -367,6 +382,72 @@ def iter_step_records(payload, n_inputs, one):
             yield [[(int(j), one) for j in np.flatnonzero(bits[:n_inputs])]]
         else:
             raise ProtocolError(f"unknown step record 0x{head:02x}")
+
+
+# -- images ------------------------------------------------------------------------------------
+
+#: IMAGE flag bit 0: the encoding.
+IMAGE_RATE, IMAGE_LATENCY = 0, 1
+#: Pixel tokens: below ``ZERO_RUN_LIMIT`` a run of zeros, from it a run of literal values.
+ZERO_RUN_LIMIT = 0x80
+_IMAGE_HEADER = struct.Struct("<BI")
+
+
+def encode_image(pixels, encoding, seed, pixel_bits=8):
+    """The IMAGE payload of one image: ``pixels`` ``(n_inputs,)`` integers of ``pixel_bits`` bits."""
+    pixels = np.asarray(pixels, dtype=np.int64)
+    if pixels.ndim != 1:
+        raise ProtocolError(f"an image is (n_inputs,), got shape {pixels.shape}")
+    if pixels.min(initial=0) < 0 or pixels.max(initial=0) >= 1 << pixel_bits:
+        raise ProtocolError(f"pixels must lie in [0, {(1 << pixel_bits) - 1}]")
+    flags = {"rate": IMAGE_RATE, "latency": IMAGE_LATENCY}.get(encoding)
+    if flags is None:
+        raise ProtocolError(f"unknown encoding {encoding!r}; expected 'rate' or 'latency'")
+    out = bytearray(_IMAGE_HEADER.pack(flags, int(seed) & 0xFFFFFFFF))
+    k, n = 0, len(pixels)
+    while k < n:
+        j = k
+        if pixels[k] == 0:
+            while j < n and pixels[j] == 0 and j - k < ZERO_RUN_LIMIT:
+                j += 1
+            out.append(j - k - 1)
+        else:
+            while j < n and pixels[j] != 0 and j - k < 256 - ZERO_RUN_LIMIT:
+                j += 1
+            out.append(ZERO_RUN_LIMIT - 1 + j - k)
+            out += bytes(int(v) for v in pixels[k:j])
+        k = j
+    return bytes(out)
+
+
+def decode_image(payload, n_inputs, pixel_bits):
+    """``(encoding, seed, pixels)`` of an IMAGE payload; :class:`ProtocolError` when malformed."""
+    data = bytes(payload)
+    if len(data) < _IMAGE_HEADER.size:
+        raise ProtocolError("IMAGE needs flags and a seed")
+    flags, seed = _IMAGE_HEADER.unpack_from(data)
+    if flags & ~1:
+        raise ProtocolError(f"unknown IMAGE flags 0x{flags:02x}")
+    pixels, pos = [], _IMAGE_HEADER.size
+    while pos < len(data):
+        head = data[pos]
+        pos += 1
+        if head < ZERO_RUN_LIMIT:
+            pixels += [0] * (head + 1)
+        else:
+            count = head - ZERO_RUN_LIMIT + 1
+            if pos + count > len(data):
+                raise ProtocolError("truncated pixel run")
+            pixels += list(data[pos:pos + count])
+            pos += count
+        if len(pixels) > n_inputs:
+            raise ProtocolError(f"more than {n_inputs} pixels")
+    if len(pixels) != n_inputs:
+        raise ProtocolError(f"{len(pixels)} pixels, the model takes {n_inputs}")
+    pixels = np.asarray(pixels, np.int64)
+    if pixels.max(initial=0) >= 1 << pixel_bits:
+        raise ProtocolError(f"a pixel above {(1 << pixel_bits) - 1}")
+    return ("latency" if flags & 1 else "rate"), seed, pixels
 
 
 # -- reply payloads ---------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from .cycles import READOUT_FLUSH
 from .neuron import NeuronLane
 
 __all__ = ["event_layout", "result_layout", "trace_layout", "load_layout", "SRCCore",
-           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "STEPS_ADDRESS",
+           "LOAD_WEIGHTS", "LOAD_BIASES", "LOAD_TABLE", "LOAD_X_LUT", "LOAD_H_LUT", "LOAD_RATE_TABLE",
+           "LOAD_LATENCY_TABLE", "STEPS_ADDRESS",
            "accumulator_width", "load_writes"]
 
 
@@ -63,8 +64,9 @@ def trace_layout(config, lanes, limits):
                               "lanes": data.ArrayLayout(lane_state_layout(config), lanes)})
 
 
-#: Targets of a run-time write through the core's ``load`` port.
-LOAD_WEIGHTS, LOAD_BIASES, LOAD_TABLE, LOAD_X_LUT, LOAD_H_LUT = range(5)
+#: Targets of a run-time write through the core's ``load`` port (the last two are the device's image
+#: encoder's tables: the core ignores them).
+LOAD_WEIGHTS, LOAD_BIASES, LOAD_TABLE, LOAD_X_LUT, LOAD_H_LUT, LOAD_RATE_TABLE, LOAD_LATENCY_TABLE = range(7)
 # Fields of a layer-table row (firmware.image.TABLE_FIELDS) are at addresses ``layer * 8 + field``.
 #: The ``LOAD_TABLE`` address of ``T`` (field 6 of layer 0).
 STEPS_ADDRESS = 6
@@ -73,7 +75,8 @@ STEPS_ADDRESS = 6
 def load_layout(config, lanes, limits):
     """A run-time write: ``memory`` is one of ``LOAD_*``; a whole word of ``lanes`` values for weights and
     biases, one value for a layer-table field (address ``layer*8 + field``, T at address 6) or a LUT entry."""
-    depth = max(limits.weight_words, limits.state_blocks, config.x_lut_size, config.h_lut_size, 8 * limits.max_layers)
+    depth = max(limits.weight_words, limits.state_blocks, config.x_lut_size, config.h_lut_size, 8 * limits.max_layers,
+                1 << config.pixel_bits)
     return data.StructLayout({"memory": 3, "address": unsigned(_bits(depth)),
                               "word": unsigned(lanes * max(config.weight_width, config.bias_width))})
 
@@ -89,6 +92,8 @@ def load_writes(image):
     writes.append((LOAD_TABLE, STEPS_ADDRESS, image.n_steps))
     writes += [(LOAD_X_LUT, a, v) for a, v in enumerate(cfg.x_lut)]
     writes += [(LOAD_H_LUT, a, v) for a, v in enumerate(cfg.h_lut)]
+    writes += [(LOAD_RATE_TABLE, a, int(v)) for a, v in enumerate(image.rate_table)]
+    writes += [(LOAD_LATENCY_TABLE, a, int(v)) for a, v in enumerate(image.latency_table)]
     return writes
 
 

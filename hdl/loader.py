@@ -5,7 +5,8 @@ field and LUT entry through the core's ``load`` port, so no image buffer is need
 the rules of :class:`firmware.image.DeviceRules` (the same ones the emulator applies to a whole
 image): the header against the device's own fields and ranges, every table field against its
 range and the table against the one :func:`firmware.image.pack` writes, every weight and bias
-against its range, the configuration and LUT sections by their CRC-32, the length, and the
+against its range, the configuration and LUT sections by their CRC-32, the encoder tables' values,
+the length, and the
 trailing CRC-32. The first violation stops the writes and leaves ``error`` set; the image is then
 refused at COMMIT.
 """
@@ -16,8 +17,10 @@ from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
 from firmware.image import HEADER_FIELDS, HEADER_SIZE, DeviceRules
+from quant.intencode import NEVER
 
-from .core import LOAD_BIASES, LOAD_H_LUT, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT, STEPS_ADDRESS, TABLE_FIELDS, load_layout
+from .core import (LOAD_BIASES, LOAD_H_LUT, LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT,
+                   STEPS_ADDRESS, TABLE_FIELDS, load_layout)
 
 __all__ = ["ImageLoader"]
 
@@ -219,7 +222,7 @@ class ImageLoader(wiring.Component):
                                     m.d.sync += counter.eq(0)
                                     m.next = after
             for name, memory, size, after in (("X_LUT", LOAD_X_LUT, cfg.x_lut_size, "H_LUT"),
-                                              ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, "TRAILER")):
+                                              ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, "RATE_TABLE")):
                 with m.State(name):
                     m.d.comb += fixed_crc.valid.eq(take)
                     with m.If(take):
@@ -228,6 +231,21 @@ class ImageLoader(wiring.Component):
                             emit(memory, counter, uint16)
                             m.d.sync += counter.eq(counter + 1)
                             with m.If(counter == size - 1):
+                                m.d.sync += [counter.eq(0), position.eq(0)]
+                                m.next = after
+            # The encoder tables: rate thresholds of at most 2**draw_bits, latency steps below T or NEVER.
+            for name, memory, bad_value, after in (
+                    ("RATE_TABLE", LOAD_RATE_TABLE, uint16 > (1 << cfg.draw_bits), "LATENCY_TABLE"),
+                    ("LATENCY_TABLE", LOAD_LATENCY_TABLE, (uint16 >= header["steps"]) & (uint16 != NEVER), "TRAILER")):
+                with m.State(name):
+                    with m.If(take):
+                        m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
+                        with m.If(high_byte):
+                            with m.If(bad_value):
+                                fail()
+                            emit(memory, counter, uint16)
+                            m.d.sync += counter.eq(counter + 1)
+                            with m.If(counter == rules.pixel_values - 1):
                                 m.d.sync += [counter.eq(0), position.eq(0)]
                                 m.next = after
             with m.State("TRAILER"):

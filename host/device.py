@@ -8,7 +8,7 @@ import numpy as np
 
 from firmware import image as fw_image
 from firmware.protocol import (FRAME_OVERHEAD, MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, FrameDecoder, FrameError,
-                               Identity, Result, Type, encode_frame, encode_steps, split_records)
+                               Identity, Result, Type, encode_frame, encode_image, encode_steps, split_records)
 
 from .transport import open_transport
 
@@ -284,3 +284,16 @@ class Device:
         result = Result.from_bytes(payload)
         return Inference(np.array(result.scores), result.prediction, result.input_events, result.spike_counts,
                          result.cycles, sum(len(p) + FRAME_OVERHEAD for _, p in requests))
+
+    def infer_image(self, pixels, encoding, seed=0):
+        """Run one image, encoded on the device: ``pixels`` ``(n_inputs,)`` of ``pixel_bits`` bits,
+        ``encoding`` ``rate`` (drawn from ``seed``) or ``latency``."""
+        if self.image is None:
+            raise DeviceError("no model loaded: call load_model first")
+        pixels = np.asarray(pixels)
+        if pixels.shape != (self.image.layers[0].n_in,):
+            raise ValueError(f"an image must have shape ({self.image.layers[0].n_in},), got {pixels.shape}")
+        payload = encode_image(pixels, encoding, seed, self.image.config.pixel_bits)
+        result = Result.from_bytes(self._request([(Type.IMAGE, payload)], Type.RESULT))
+        return Inference(np.array(result.scores), result.prediction, result.input_events, result.spike_counts,
+                         result.cycles, len(payload) + FRAME_OVERHEAD)

@@ -41,35 +41,43 @@ from .transport import TransportError
 
 
 def load_inputs(args, network, encoding):
-    """``(spikes (n, T, n_in) bool, labels)`` from the shipped pack or an encoded data set."""
+    """``(pixels (n, n_in) or None, spikes (n, T, n_in) bool, labels, seeds)``.
+
+    With ``--send images`` the pixels go to the device, and ``spikes`` are what the device's
+    encoders make of them (:mod:`quant.intencode`, from the same seeds): the golden model's input.
+    With ``--send spikes``: the shipped pack's stored spikes, or a data set encoded here with the
+    device's encoders.
+    """
+    from quant import intencode
+
+    cfg = network.config
     if args.dataset == "shipped":
-        spikes, labels, _, header = load_samples(args.samples_file)
-        spikes = spikes.transpose(1, 0, 2)
-        if spikes.shape[1:] != (network.n_steps, network.layers[0].n_in):
-            raise ValueError(f"{args.samples_file} holds samples of (T, inputs) = {spikes.shape[1:]}, the model "
+        stored, labels, images, header = load_samples(args.samples_file)
+        stored = stored.transpose(1, 0, 2)
+        if stored.shape[1:] != (network.n_steps, network.layers[0].n_in):
+            raise ValueError(f"{args.samples_file} holds samples of (T, inputs) = {stored.shape[1:]}, the model "
                              f"takes {(network.n_steps, network.layers[0].n_in)}")
-        if header["encoding"] != encoding:
+        if args.send == "spikes" and header["encoding"] != encoding:
             print(f"warning: {args.samples_file} is {header['encoding']}-coded, not {encoding}", file=sys.stderr)
     else:
-        import torch
-
         from quant.data import default_data_dir, load_images
-        from quant.encode import encode
 
         test = load_images(args.data_dir or default_data_dir(args.dataset), "test")
-        n = min(args.limit or len(test), len(test))
-        encoded = encode(torch.from_numpy(test.images[:n]), encoding, network.n_steps,
-                         generator=torch.Generator().manual_seed(args.seed))
-        spikes, labels = encoded.numpy().astype(bool).transpose(1, 0, 2), test.labels[:n]
-    if args.limit:
-        spikes, labels = spikes[:args.limit], labels[:args.limit]
-    return spikes, labels
+        images, labels, stored = test.images, test.labels, None
+    n = min(args.limit or len(labels), len(labels))
+    pixels = intencode.to_pixels(images[:n], cfg)
+    seeds = (args.seed * 1_000_003 + np.arange(n)) % (1 << 32)
+    if stored is not None and args.send == "spikes":
+        spikes = stored[:n]
+    else:
+        spikes = intencode.encode(pixels, encoding, network.n_steps, cfg, seeds).transpose(1, 0, 2)
+    return (pixels if args.send == "images" else None), spikes, np.asarray(labels[:n]), seeds
 
 
 def summary(report):
     """A few readable lines of a run's report."""
     lines = [f"SRC {report['model']} on {report['samples']} samples through {report['device']} "
-             f"({report['lanes']} lanes, {report['encoding']} coding)",
+             f"({report['lanes']} lanes, {report['encoding']} coding, {report['sent']} sent)",
              f"  accuracy:               {100 * report['accuracy']:.2f} %",
              f"  link:                   {report['samples_per_s_wall']:.1f} samples/s wall clock, "
              f"{report['bytes_per_sample']:.0f} bytes/sample",
@@ -118,6 +126,8 @@ def main(argv=None):
     p.add_argument("--samples-file", type=Path, default=assets.SAMPLES, help="sample pack for --dataset shipped")
     p.add_argument("--data-dir", type=Path, help="data set folder (default: the shared copy)")
     p.add_argument("--encoding", choices=["rate", "latency"], help="encoding (default: the model's)")
+    p.add_argument("--send", choices=["images", "spikes"], default="images",
+                   help="images: the device encodes them (IMAGE messages); spikes: the host sends step records")
     p.add_argument("--limit", type=int, help="use only the first N samples (at least 1)")
     p.add_argument("--seed", type=int, default=3, help="seed of rate coding")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="device clock, for samples/s from cycles")
@@ -139,7 +149,7 @@ def main(argv=None):
         print(f"warning: {args.model} was trained with {network.encoding} coding; {args.encoding}-coded inputs "
               f"will not give its accuracy", file=sys.stderr)
     try:
-        spikes, labels = load_inputs(args, network, encoding)
+        pixels, spikes, labels, seeds = load_inputs(args, network, encoding)
     except (FileError, DatasetError, ValueError) as problem:
         return error(problem, EXIT_USAGE)
     server = None
@@ -161,8 +171,9 @@ def main(argv=None):
             identity = device.identify()
             device.load_model(network, force=args.force_load)
             results, started = [], time.perf_counter()
-            for sample in tqdm(spikes, desc="infer", dynamic_ncols=True):
-                results.append(device.infer(sample))
+            for k in tqdm(range(len(labels)), desc="infer", dynamic_ncols=True):
+                results.append(device.infer(spikes[k]) if pixels is None else
+                               device.infer_image(pixels[k], encoding, int(seeds[k])))
             seconds = time.perf_counter() - started
     except DeviceTimeout as problem:
         return error(f"the device stopped answering: {problem}", EXIT_LINK)
@@ -178,7 +189,7 @@ def main(argv=None):
     n_steps = network.n_steps
     report = {
         "device": device.transport.url, "lanes": identity.lanes, "model": "-".join(map(str, network.sizes)),
-        "model_file": str(args.model), "encoding": encoding, "samples": len(results),
+        "model_file": str(args.model), "encoding": encoding, "sent": args.send, "samples": len(results),
         "accuracy": float((predictions == labels).mean()),
         "samples_per_s_wall": len(results) / seconds,
         "bytes_per_sample": float(np.mean([r.bytes_sent for r in results])),

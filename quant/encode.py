@@ -11,11 +11,7 @@ import torch
 
 __all__ = ["N_STEPS", "RATE_GAIN", "LATENCY_TAU", "LATENCY_THRESHOLD", "rate", "latency", "encode"]
 
-#: Paper defaults: sequence length, rate gain, latency time constant and threshold.
-N_STEPS = 200
-RATE_GAIN = 0.25
-LATENCY_TAU = 10.0
-LATENCY_THRESHOLD = 0.01
+from .srcparams import LATENCY_TAU, LATENCY_THRESHOLD, N_STEPS, RATE_GAIN  # the paper's, in one place
 
 
 def _check_unit_range(data):

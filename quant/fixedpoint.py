@@ -98,6 +98,10 @@ class FixedPointConfig:
         The same for the tanh LUT over ``|pre|``.
     readout_width, readout_frac : int
         Readout integrators.
+    pixel_bits : int
+        Bits of an image pixel the device encodes (an 8-bit value ``v`` becomes ``v >> (8 - pixel_bits)``).
+    draw_bits : int
+        Bits of the rate coder's random draw (:mod:`quant.intencode`).
     params : SRCParams
         The float constants being quantized.
     """
@@ -116,6 +120,8 @@ class FixedPointConfig:
     h_lut_size: int = 1024
     readout_width: int = 24
     readout_frac: int = 8
+    pixel_bits: int = 8
+    draw_bits: int = 16
     params: SRCParams = field(default=PAPER)
 
     def __post_init__(self):
@@ -150,6 +156,8 @@ class FixedPointConfig:
             "h_lut_size": (2, 1 << 20),
             "readout_width": (2, 48),
             "readout_frac": (0, 40),
+            "pixel_bits": (1, 8),
+            "draw_bits": (8, 24),
         }
 
     def worst_cases(self):

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["available", "library", "layer_forward", "layer_backward", "events_forward", "events_backward",
-           "KernelError"]
+           "rate_encode", "KernelError"]
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "src_scan.c"
 FLAGS = ["-O3", "-ffast-math", "-march=native", "-fopenmp", "-fPIC", "-shared"]
@@ -100,6 +100,7 @@ def library():
         getattr(lib, f"events_forward_{suffix}").argtypes = [I, I, I, P, P, P]
         getattr(lib, f"events_backward_{suffix}").argtypes = [I, I, I, P, P, P, P]
         getattr(lib, f"events_threads_{suffix}").restype = I
+        getattr(lib, f"rate_encode_{suffix}").argtypes = [I, I, I, P, P, P, I, P]
     lib.src_set_threads.argtypes = [I]
     _keep_freed_memory()
     _library = lib
@@ -206,6 +207,18 @@ def events_backward(spikes, g_out):
     scratch = torch.empty(threads * k * n, dtype=spikes.dtype)
     getattr(lib, f"events_backward_{suffix}")(spikes.shape[0], k, n, spikes.data_ptr(), g_out.data_ptr(),
                                               out.data_ptr(), scratch.data_ptr())
+    return out
+
+
+def rate_encode(pixels, seeds, thresholds, n_steps, draw_bits, dtype):
+    """The device's rate coder (:func:`quant.intencode.rate`) into a ``(T, B, K)`` tensor of ``dtype``."""
+    lib = library()
+    suffix = "f32" if dtype == torch.float32 else "f64"
+    batch, k = pixels.shape
+    out = torch.zeros(n_steps, batch, k, dtype=dtype)
+    lib.src_set_threads(torch.get_num_threads())
+    getattr(lib, f"rate_encode_{suffix}")(n_steps, batch, k, pixels.data_ptr(), seeds.data_ptr(),
+                                          thresholds.data_ptr(), draw_bits, out.data_ptr())
     return out
 
 

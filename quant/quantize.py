@@ -151,6 +151,8 @@ def main(argv=None):
     p.add_argument("--data-dir", type=Path, help="folder with the IDX files (default: the shared copy)")
     p.add_argument("--limit-test", type=int, help="compare on the first N test samples only (default: all)")
     p.add_argument("--batch-size", type=int, default=250, help="samples per evaluation batch")
+    p.add_argument("--encoder", choices=["device", "bernoulli"], default="device",
+                   help="image encoder for rate coding: the device's integer one or snnTorch's Bernoulli")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded test spikes")
     p.add_argument("--weight-width", type=int, default=DEFAULT.weight_width, help="bits per weight")
     args = p.parse_args(argv)
@@ -163,7 +165,7 @@ def main(argv=None):
         if directory is None:
             raise DatasetError(f"no local copy of {args.dataset}: pass --data-dir")
         test = load_images(directory, "test")
-    except (CheckpointError, QuantizationError, DatasetError) as error:
+    except (FileError, DatasetError, ValueError) as error:   # ValueError: a fixed-point format out of its range
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.limit_test:
@@ -172,7 +174,9 @@ def main(argv=None):
         save_network(args.out, network)
     report = {"model": str(args.model), "sizes": network.sizes, "weight_frac": [l.weight_frac for l in network.layers],
               "config_digest": network.config.digest()[:16], **stats,
-              **compare(model, network, Batches(test, config["encoding"], args.batch_size, config["n_steps"], seed=args.seed))}
+              "encoder": args.encoder,
+              **compare(model, network, Batches(test, config["encoding"], args.batch_size, config["n_steps"],
+                                                seed=args.seed, encoder=args.encoder))}
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=1))

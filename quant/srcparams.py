@@ -22,7 +22,14 @@ choice; the float model, the golden model and the RTL all follow it.
 
 from dataclasses import dataclass
 
-__all__ = ["ZS_SWITCH", "SRCParams", "PAPER", "PAPER_LATENCY"]
+__all__ = ["ZS_SWITCH", "SRCParams", "PAPER", "PAPER_LATENCY", "N_STEPS", "RATE_GAIN", "LATENCY_TAU",
+           "LATENCY_THRESHOLD"]
+
+#: Paper defaults of the input encoders: sequence length, rate gain, latency time constant and threshold.
+N_STEPS = 200
+RATE_GAIN = 0.25
+LATENCY_TAU = 10.0
+LATENCY_THRESHOLD = 0.01
 
 #: Which output switches ``z_s`` (see the module docstring).
 ZS_SWITCH = "h[t-1] >= 0.5"

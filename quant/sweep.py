@@ -97,6 +97,8 @@ def main(argv=None):
     p.add_argument("--data-dir", type=Path, help="folder with the IDX files (default: the shared copy)")
     p.add_argument("--limit-test", type=int, default=1000, help="number of test samples")
     p.add_argument("--batch-size", type=int, default=250, help="samples per batch")
+    p.add_argument("--encoder", choices=["device", "bernoulli"], default="device",
+                   help="image encoder for rate coding: the device's integer one or snnTorch's Bernoulli")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded spikes")
     p.add_argument("--out", type=Path, default=Path("docs/results/sweep"), help="report path without suffix")
     args = p.parse_args(argv)
@@ -111,7 +113,7 @@ def main(argv=None):
         return 2
     test = test.subset(np.arange(min(args.limit_test, len(test))))
     model.eval()
-    batches = [s for s, _ in Batches(test, config["encoding"], args.batch_size, config["n_steps"], seed=args.seed)]
+    batches = [s for s, _ in Batches(test, config["encoding"], args.batch_size, config["n_steps"], seed=args.seed, encoder=args.encoder)]
     rows = sweep(model, batches, test.labels, config["encoding"], config["n_steps"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"model": str(args.model), "samples": len(test), "rows": rows}

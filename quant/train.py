@@ -30,24 +30,36 @@ from tqdm import tqdm
 from . import checkpoint
 from .data import DatasetError, default_data_dir, load_images, load_nmnist, split_train_val
 from .encode import N_STEPS, encode
+from .fixedpoint import DEFAULT
+from .intencode import rate_torch, to_pixels
 from .model import build_model
 from .srcparams import SRCParams
 
 __all__ = ["Batches", "train_step", "evaluate", "main"]
 
 DATASETS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "nmnist": None}
+#: Image encoders: the device's integer ones (the default: the device's accuracy is the one trained
+#: for), or snnTorch's float ones.
+ENCODERS = ("device", "bernoulli")
 
 
 class Batches:
     """Encoded batches ``(spikes (T, B, F), labels)`` of an image set or of N-MNIST frames.
 
-    Rate coding draws fresh spikes from ``generator``, seeded by the caller so
-    that an epoch is reproducible (and a resumed run draws what the original would have).
+    Images are encoded by ``encoder``: ``device``, the integer encoders the device runs
+    (:mod:`quant.intencode`: rate coding from one seed per sample, drawn from the generator), or
+    ``bernoulli``, snnTorch's float encoders (:mod:`quant.encode`). Latency coding gives the same
+    spikes with both. Random draws come from a generator seeded by the caller, so that an epoch
+    is reproducible (and a resumed run draws what the original would have).
     """
 
-    def __init__(self, data, encoding, batch_size, n_steps=N_STEPS, shuffle=False, seed=0):
+    def __init__(self, data, encoding, batch_size, n_steps=N_STEPS, shuffle=False, seed=0, encoder="device",
+                 config=None):
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {encoder!r}; expected one of {ENCODERS}")
         self.data, self.encoding, self.batch_size = data, encoding, batch_size
-        self.n_steps, self.shuffle, self.seed = n_steps, shuffle, seed
+        self.n_steps, self.shuffle, self.seed, self.encoder = n_steps, shuffle, seed, encoder
+        self.config = config or DEFAULT
 
     def __len__(self):
         return math.ceil(len(self.data) / self.batch_size)
@@ -63,7 +75,12 @@ class Batches:
                 frames = torch.from_numpy(np.stack([f for f, _ in items]))
                 spikes = frames.reshape(len(items), frames.shape[1], -1).transpose(0, 1).contiguous()
                 labels = torch.tensor([y for _, y in items])
-            else:
+            elif self.encoder == "device" and self.encoding == "rate":
+                pixels = to_pixels(self.data.images[index], self.config)
+                seeds = torch.randint(0, 1 << 32, (len(index),), generator=generator)
+                spikes = rate_torch(pixels, seeds, self.n_steps, self.config)
+                labels = torch.from_numpy(self.data.labels[index])
+            else:   # latency coding is the same with both encoders (quant.intencode.latency_table)
                 images = torch.from_numpy(self.data.images[index])
                 spikes = encode(images, self.encoding, self.n_steps, generator=generator)
                 labels = torch.from_numpy(self.data.labels[index])
@@ -132,6 +149,9 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", type=Path, help="folder with the dataset files (default: the shared copy)")
     p.add_argument("--encoding", choices=["rate", "latency"], default="rate",
                    help="spike encoding of static images (ignored for N-MNIST, which is event data)")
+    p.add_argument("--encoder", choices=ENCODERS, default="device",
+                   help="image encoder: the device's integer encoders (rate: a counter-based hash per pixel and "
+                        "step) or snnTorch's Bernoulli; latency coding is the same with both")
     p.add_argument("--neuron", choices=["src", "lif"], default="src", help="SRC network or the snnTorch LIF baseline")
     p.add_argument("--layers", type=int, default=2, help="spiking layers, counting the 10*classes output layer")
     p.add_argument("--width", type=int, default=512, help="neurons per hidden layer")
@@ -191,12 +211,13 @@ def main(argv=None):
         log = json.loads(log_path.read_text()) if log_path.exists() else log
         print(f"resuming after epoch {start_epoch}")
 
-    val_batches = Batches(val, encoding, 256, args.steps, seed=args.seed + 1)
+    val_batches = Batches(val, encoding, 256, args.steps, seed=args.seed + 1, encoder=args.encoder)
     print(f"{args.neuron.upper()} {'-'.join(map(str, model.sizes))} on {args.dataset}/{encoding}: "
           f"{len(train)} train, {len(val)} val, {len(test)} test, device {args.device}")
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
     for epoch in range(start_epoch, last_epoch):
-        batches = Batches(train, encoding, args.batch_size, args.steps, shuffle=True, seed=args.seed * 1000 + epoch + 2)
+        batches = Batches(train, encoding, args.batch_size, args.steps, shuffle=True, seed=args.seed * 1000 + epoch + 2,
+                          encoder=args.encoder)
         total_loss, total_correct, seen, started = 0.0, 0, 0, time.time()
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", dynamic_ncols=True)
         for spikes, labels in bar:
@@ -215,7 +236,8 @@ def main(argv=None):
         print(json.dumps(entry))
         if val_acc > best_val:
             best_val = val_acc
-            checkpoint.save_model(model_path, model, encoding, args.steps, extra={"epoch": epoch + 1, "val_acc": val_acc})
+            checkpoint.save_model(model_path, model, encoding, args.steps,
+                                  extra={"epoch": epoch + 1, "val_acc": val_acc, "encoder": args.encoder})
         checkpoint.save_training_state(ckpt_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best_val": best_val})
@@ -225,7 +247,8 @@ def main(argv=None):
         print(f"stopped after epoch {last_epoch} of {args.epochs}; continue with --resume")
         return 0
     best, _ = checkpoint.load_model(model_path, args.device)
-    test_acc, test_activity = evaluate(best, Batches(test, encoding, 256, args.steps, seed=args.seed + 3), args.device, "test")
+    test_acc, test_activity = evaluate(best, Batches(test, encoding, 256, args.steps, seed=args.seed + 3,
+                                                     encoder=args.encoder), args.device, "test")
     log["test"] = {"accuracy": test_acc, "activity": test_activity, "best_val_acc": best_val}
     log_path.write_text(json.dumps(log, indent=1))
     print(f"test accuracy {100 * test_acc:.2f} % (best validation {100 * best_val:.2f} %), "

@@ -28,8 +28,9 @@ import numpy as np
 
 from firmware import image as fw_image
 from firmware.protocol import (PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, FrameError, Identity,
-                               ProtocolError, Result, Type, encode_frame, iter_step_records)
+                               ProtocolError, Result, Type, decode_image, encode_frame, iter_step_records)
 from hdl.cycles import golden_cycles
+from quant.intencode import encode_with_tables
 
 __all__ = ["GoldenBackend", "DeviceModel", "EmulatorServer", "PtyServer", "serve", "main", "MAX_LANES"]
 
@@ -142,6 +143,8 @@ class DeviceModel:
             return self._commit(payload, seq)
         if kind == Type.STEPS:
             return self._steps(payload, seq)
+        if kind == Type.IMAGE:
+            return self._image(payload, seq)
         return [self._error(ErrorCode.UNKNOWN_TYPE, kind, seq)]
 
     def _load(self, payload, seq):
@@ -202,6 +205,20 @@ class DeviceModel:
         if len(steps) < image.n_steps:
             return []
         self.steps = None
+        return [encode_frame(Type.RESULT, self.backend.run(steps).to_bytes(), seq)]
+
+
+    def _image(self, payload, seq):
+        if self.loaded is None:
+            return [self._error(ErrorCode.NO_MODEL, Type.IMAGE, seq)]
+        if self.steps is not None:
+            self.steps = None
+            return [self._error(ErrorCode.SEQUENCE, Type.IMAGE, seq, 3)]
+        image = self.loaded[0]
+        encoding, seed, pixels = decode_image(payload, image.layers[0].n_in, image.config.pixel_bits)
+        spikes = encode_with_tables(pixels, encoding, seed, image.n_steps, image.rate_table, image.latency_table,
+                                    image.config.draw_bits)
+        steps = [[(int(j), image.config.one) for j in np.flatnonzero(row)] for row in spikes]
         return [encode_frame(Type.RESULT, self.backend.run(steps).to_bytes(), seq)]
 
 

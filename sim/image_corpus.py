@@ -18,7 +18,7 @@ from firmware.image import HEADER_FIELDS, HEADER_SIZE, TABLE_ENTRY_SIZE, TABLE_F
 __all__ = ["MUTATIONS", "sections", "set_field", "with_crc", "corrupt_image", "RandomPicker", "random_corpus",
            "small_config", "corpus_networks"]
 
-MUTATIONS = ("none", "header", "table", "weight", "bias", "json", "lut", "shorter", "longer", "trailer")
+MUTATIONS = ("none", "header", "table", "weight", "bias", "json", "lut", "encoders", "shorter", "longer", "trailer")
 
 
 def small_config():
@@ -57,8 +57,17 @@ def sections(blob, layers):
     weights = table + TABLE_ENTRY_SIZE * layers
     biases = weights + 2 * words * lanes
     luts = biases + 2 * blocks * lanes
+    pixel_values = (len(blob) - 4 - luts - 2 * _lut_entries(blob)) // 4
+    encoders = len(blob) - 4 - 4 * pixel_values
     return {"json": HEADER_SIZE, "table": table, "weights": weights, "biases": biases, "luts": luts,
-            "trailer": len(blob) - 4}
+            "encoders": encoders, "trailer": len(blob) - 4}
+
+
+def _lut_entries(blob):
+    import json
+
+    config = json.loads(blob[HEADER_SIZE:HEADER_SIZE + int.from_bytes(blob[14:16], "little")])
+    return config["x_lut_size"] + config["h_lut_size"]
 
 
 def with_crc(body):
@@ -119,8 +128,16 @@ def corrupt_image(network, lanes, pick):
         low, high = (-cfg.weight_max, cfg.weight_max) if kind == "weight" else (cfg.bias_min, cfg.b_h_max)
         value = pick.choice([low - 1, low, high, high + 1, -2 ** 15, 2 ** 15 - 1, cfg.bias_max])
         return kind, with_crc(set_field(body, start + 2 * k, 2, value)), bool(low <= value <= high)
+    if kind == "encoders":
+        q = (at["trailer"] - at["encoders"]) // 4
+        which = pick.integer(0, 1)
+        k = pick.integer(0, q - 1)
+        current = int.from_bytes(body[at["encoders"] + 2 * (which * q + k):][:2], "little")
+        value = pick.choice([current, current + 1, current - 1, 0, network.n_steps - 1, network.n_steps, 0xFFFF,
+                             (1 << cfg.draw_bits), (1 << cfg.draw_bits) + 1])
+        return "encoders", with_crc(set_field(body, at["encoders"] + 2 * (which * q + k), 2, value)), None
     if kind in ("json", "lut"):
-        start, end = (at["json"], at["table"]) if kind == "json" else (at["luts"], at["trailer"])
+        start, end = (at["json"], at["table"]) if kind == "json" else (at["luts"], at["encoders"])
         k = pick.integer(start, end - 1)
         body[k] ^= pick.integer(1, 255)
         return kind, with_crc(body), False

@@ -147,3 +147,33 @@ void events_backward_##SUFFIX(int64_t R, int64_t K, int64_t N, const T_ *S, cons
 
 DEFINE_EVENT_KERNELS(float, f32)
 DEFINE_EVENT_KERNELS(double, f64)
+
+/* The device's rate coder (quant/intencode.py): pixel j of sample b spikes at step t when the top
+ * draw_bits of fmix32(fmix32(seed_b) ^ (t << 16 | j)) are below threshold[pixel]. ``out`` (T, B, K)
+ * must be zeroed by the caller; only non-zero pixels are drawn. */
+static inline uint32_t fmix32(uint32_t x)
+{
+    x ^= x >> 16; x *= 0x85EBCA6Bu; x ^= x >> 13; x *= 0xC2B2AE35u; return x ^ (x >> 16);
+}
+
+#define DEFINE_RATE(T_, SUFFIX)                                                                     \
+void rate_encode_##SUFFIX(int64_t steps, int64_t B, int64_t K, const int64_t *pixels,              \
+                          const int64_t *seeds, const int64_t *thresholds, int64_t draw_bits, T_ *out) \
+{                                                                                                   \
+    _Pragma("omp parallel for schedule(static)")                                                    \
+    for (int64_t b = 0; b < B; b++) {                                                               \
+        const uint32_t key = fmix32((uint32_t)seeds[b]);                                            \
+        for (int64_t j = 0; j < K; j++) {                                                           \
+            const int64_t p = pixels[b * K + j];                                                    \
+            if (p == 0) continue;                                                                   \
+            const uint32_t limit = (uint32_t)thresholds[p];                                         \
+            for (int64_t t = 0; t < steps; t++) {                                                   \
+                const uint32_t draw = fmix32(key ^ (uint32_t)((t << 16) | j)) >> (32 - draw_bits); \
+                out[(t * B + b) * K + j] = draw < limit ? (T_)1 : (T_)0;                            \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+DEFINE_RATE(float, f32)
+DEFINE_RATE(double, f64)

@@ -50,7 +50,7 @@ def test_corruptions_are_named(network):
     with pytest.raises(ImageError, match="header says"):
         from_bytes(_recrc(blob[:-6] + blob[-4:]))
     lut_tampered = bytearray(blob)
-    lut_tampered[-8] ^= 1   # inside the h LUT
+    lut_tampered[-4 - 4 * 256 - 8] ^= 1   # inside the h LUT (the two 256-entry encoder tables follow it)
     with pytest.raises(ImageError, match="LUTs differ"):
         from_bytes(_recrc(bytes(lut_tampered)))
     with pytest.raises(ImageError, match="built for configuration"):
@@ -93,7 +93,7 @@ CASES = {
     "lanes": (lambda b: _header(b, "lanes", 8), "lanes is 8, the device needs 4"),
     "layers": (lambda b: _header(b, "layers", 3), "layers is 3, the device needs 2"),
     "classes": (lambda b: _header(b, "classes", 3), "classes is 3"),
-    "version": (lambda b: _header(b, "version", 2), "version is 2"),
+    "version": (lambda b: _header(b, "version", 1), "version is 1"),
     "T = 0": (lambda b: _header(b, "steps", 0), "steps = 0 outside 1..16"),
     "T too long": (lambda b: _header(b, "steps", 17), "steps = 17 outside 1..16"),
     "words 0": (lambda b: _header(b, "weight_words", 0), "weight_words = 0 outside"),
@@ -108,7 +108,8 @@ CASES = {
     "bias above b_h_max": (lambda b: _value(b, "biases", 0, -1023), "a bias outside -2048..-1024"),
     "json": (lambda b: set_field(b, sections(bytes(b) + b"\0" * 4, 2)["json"] + 3, 1, ord("X")),
              "configuration or LUTs differ"),
-    "lut": (lambda b: set_field(b, len(b) - 3, 1, 0x55), "configuration or LUTs differ"),
+    "lut": (lambda b: set_field(b, len(b) - 4 * 256 - 3, 1, 0x55), "configuration or LUTs differ"),
+    "latency step": (lambda b: set_field(b, len(b) - 2 * 256 + 2 * 200, 2, 12), "a latency step at or past T = 12"),
     "shorter": (lambda b: b[:-2], "its header says"),
 }
 

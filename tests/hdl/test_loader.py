@@ -7,7 +7,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from firmware.image import HEADER_SIZE, DeviceLimits, DeviceRules, pack, to_bytes
-from hdl.core import (LOAD_BIASES, LOAD_H_LUT, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT, STEPS_ADDRESS,
+from hdl.core import (LOAD_BIASES, LOAD_H_LUT, LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT,
+                      STEPS_ADDRESS,
                       load_writes)
 from hdl.loader import ImageLoader
 from tests.helpers import random_network
@@ -61,7 +62,8 @@ def test_writes_equal_load_writes(core):
     # table, weights, biases, x LUT, h LUT.
     expected = load_writes(image)
     steps = [(LOAD_TABLE, STEPS_ADDRESS, image.n_steps)]
-    in_file_order = [w for memory in (LOAD_TABLE, LOAD_WEIGHTS, LOAD_BIASES, LOAD_X_LUT, LOAD_H_LUT)
+    in_file_order = [w for memory in (LOAD_TABLE, LOAD_WEIGHTS, LOAD_BIASES, LOAD_X_LUT, LOAD_H_LUT, LOAD_RATE_TABLE,
+                                      LOAD_LATENCY_TABLE)
                      for w in expected if w[0] == memory and w not in steps]
     assert sorted(steps + in_file_order) == sorted(expected)
     assert writes == steps + in_file_order

@@ -213,7 +213,7 @@ def test_pcie_transport_over_fifos(tmp_path, network):
 
 
 def test_host_infer_on_shipped_samples_matches_golden(tmp_path, capsys):
-    assert infer(["--emulate", "--limit", "25", "--json", str(tmp_path / "r.json")]) == 0
+    assert infer(["--emulate", "--send", "spikes", "--limit", "25", "--json", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["golden_agreement"] == 1.0 and report["golden_scores_identical"]
     manifest = json.loads(assets.MANIFEST.read_text())
@@ -329,3 +329,13 @@ def test_a_model_that_does_not_fit_is_refused_before_sending(emulator):
         with pytest.raises(DeviceError, match="3 layers, the device computes 2"):
             device.load_model(three_layers)
         assert device.verify()[0]   # the model it held is still there
+
+
+def test_host_infer_sends_images_that_the_device_encodes(tmp_path, capsys):
+    """IMAGE messages: the device's encoder and the host's copy of it (same seeds) agree, and images are small."""
+    out = tmp_path / "r.json"
+    for encoding in ("rate", "latency"):
+        assert infer(["--emulate", "--limit", "10", "--encoding", encoding, "--json", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["sent"] == "images" and report["golden_scores_identical"]
+        assert report["bytes_per_sample"] < 400 and report["input_events_per_sample"] > 0

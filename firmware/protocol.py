@@ -88,7 +88,7 @@ __all__ = [
     "SYNC", "RECORD_SILENT_LIMIT", "RECORD_INDEX_LIST", "RECORD_BITMAP", "RECORD_GRADED_LIST", "RECORD_GAP_LIST",
     "GAP_LIST_MAX_EVENTS", "GAP_SHORT_LIMIT", "GAP_MAX", "MAX_PAYLOAD", "PROTOCOL_VERSION", "Type", "ErrorCode",
     "ProtocolError", "Frame", "FrameError", "FRAME_OVERHEAD",
-    "crc16", "encode_frame", "FrameDecoder", "encode_image", "decode_image", "IMAGE_RATE", "IMAGE_LATENCY",
+    "crc16", "encode_frame", "FrameDecoder", "encode_image", "decode_image", "IMAGE_RATE", "IMAGE_LATENCY", "IMAGE_HEADER_SIZE",
     "ZERO_RUN_LIMIT", "encode_steps", "decode_steps", "iter_step_records", "split_records",
     "Identity", "Result",
 ]
@@ -391,6 +391,8 @@ IMAGE_RATE, IMAGE_LATENCY = 0, 1
 #: Pixel tokens: below ``ZERO_RUN_LIMIT`` a run of zeros, from it a run of literal values.
 ZERO_RUN_LIMIT = 0x80
 _IMAGE_HEADER = struct.Struct("<BI")
+#: Bytes of an IMAGE payload before its pixel tokens: flags u8, seed u32.
+IMAGE_HEADER_SIZE = _IMAGE_HEADER.size
 
 
 def encode_image(pixels, encoding, seed, pixel_bits=8):

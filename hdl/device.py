@@ -10,9 +10,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from firmware import image as fw_image
-from firmware.protocol import MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Identity, Type
+from firmware.protocol import IMAGE_HEADER_SIZE, MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Identity, Type
 
-from .core import SRCCore
+from .core import LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, SRCCore
+from .encoder import ImageEncoder
 from .framing import FrameReceiver, FrameSender, PayloadReader
 from .loader import ImageLoader
 from .steps import DECODE_BAD_RECORD, DECODE_OK, StepDecoder
@@ -61,10 +62,18 @@ class SRCDevice(wiring.Component):
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)
         m.submodules.decoder = decoder = StepDecoder(cfg, limits.max_inputs)
         m.submodules.loader = loader = ImageLoader(fw_image.DeviceRules.for_image(image, limits))
+        m.submodules.encoder = encoder = ImageEncoder(cfg, limits.max_inputs, limits.max_steps)
         m.submodules.sender = sender = FrameSender()
         connect(m, wiring.flipped(self.rx), receiver.bytes)
         connect(m, sender.bytes, wiring.flipped(self.tx))
-        connect(m, loader.load, core.load)
+        # The loader's writes: the encoder's tables to the encoder, the rest to the core.
+        write = loader.load.payload
+        to_encoder = (write.memory == LOAD_RATE_TABLE) | (write.memory == LOAD_LATENCY_TABLE)
+        m.d.comb += [core.load.payload.eq(write), core.load.valid.eq(loader.load.valid & ~to_encoder),
+                     loader.load.ready.eq(core.load.ready | to_encoder),
+                     encoder.table.valid.eq(loader.load.valid & to_encoder),
+                     encoder.table.which.eq(write.memory == LOAD_LATENCY_TABLE),
+                     encoder.table.address.eq(write.address), encoder.table.value.eq(write.word)]
         m.d.comb += [receiver.read_addr.eq(reader.read_addr), reader.read_data.eq(receiver.read_data)]
 
         # -- what the device holds -------------------------------------------------------------
@@ -73,7 +82,8 @@ class SRCDevice(wiring.Component):
         checksum = Signal(32, init=fw_image.checksum(blob))
         n_inputs = Signal(range(limits.max_inputs + 1), init=image.layers[0].n_in)
         n_steps = Signal(range(limits.max_steps + 1), init=image.n_steps)
-        m.d.comb += [decoder.n_inputs.eq(n_inputs), decoder.exhausted.eq(reader.exhausted)]
+        m.d.comb += [decoder.n_inputs.eq(n_inputs), decoder.exhausted.eq(reader.exhausted),
+                     encoder.n_inputs.eq(n_inputs), encoder.n_steps.eq(n_steps), encoder.exhausted.eq(reader.exhausted)]
 
         # -- the sample in progress: steps issued, activity counters, the result ---------------------
         in_sample = Signal()
@@ -153,7 +163,7 @@ class SRCDevice(wiring.Component):
         wanted = Signal(4)         # how many of them the dispatcher reads itself
         reply_pending = Signal()
         resume = Signal()          # after a cancel: 0 back to DISPATCH, 1 on to POP
-        ROUTE_SELF, ROUTE_DECODER, ROUTE_LOADER = range(3)
+        ROUTE_SELF, ROUTE_DECODER, ROUTE_LOADER, ROUTE_ENCODER = range(4)
         route = Signal(2)
         with m.Switch(route):
             with m.Case(ROUTE_SELF):
@@ -162,6 +172,8 @@ class SRCDevice(wiring.Component):
                 connect(m, reader.bytes, decoder.bytes)
             with m.Case(ROUTE_LOADER):
                 connect(m, reader.bytes, loader.bytes)
+            with m.Case(ROUTE_ENCODER):
+                connect(m, reader.bytes, encoder.bytes)
         with m.If((route == ROUTE_SELF) & reader.bytes.valid & reader.bytes.ready):
             m.d.sync += [fields.eq(Cat(fields[8:], reader.bytes.payload)), field_bytes.eq(field_bytes + 1)]
 
@@ -189,8 +201,11 @@ class SRCDevice(wiring.Component):
 
         # The decoder drives the core's events, but for the end words of a cancel.
         cancelling = Signal()
+        from_image = Signal()      # the sample in progress comes from the encoder, not from step records
         with m.If(cancelling):
             m.d.comb += [events.valid.eq(steps != n_steps), events.payload.end.eq(1)]
+        with m.Elif(from_image):
+            connect(m, encoder.events, events)
         with m.Else():
             connect(m, decoder.events, events)
 
@@ -245,6 +260,18 @@ class SRCDevice(wiring.Component):
                             cancel_then(pop=True)
                         with m.Else():
                             read_payload("STEPS_FLAGS", 1)
+                    with m.Case(Type.IMAGE):
+                        with m.If(~loaded):
+                            error(ErrorCode.NO_MODEL)
+                            m.next = "POP"
+                        with m.Elif(in_sample):
+                            error(ErrorCode.SEQUENCE, 3)   # a STEPS sample in progress is dropped
+                            cancel_then(pop=True)
+                        with m.Elif(length < IMAGE_HEADER_SIZE):
+                            error(ErrorCode.BAD_PAYLOAD)
+                            m.next = "POP"
+                        with m.Else():
+                            read_payload("IMAGE_HEADER", IMAGE_HEADER_SIZE)
                     with m.Default():
                         error(ErrorCode.UNKNOWN_TYPE)
                         m.next = "POP"
@@ -302,10 +329,28 @@ class SRCDevice(wiring.Component):
                         m.next = "RESULT"
                     with m.Else():
                         m.next = "POP"
+            with m.State("IMAGE_HEADER"):
+                flags, seed = fields[24:32], fields[32:64]
+                with m.If(field_bytes == IMAGE_HEADER_SIZE):
+                    with m.If(flags[1:] != 0):
+                        error(ErrorCode.BAD_PAYLOAD)
+                        m.next = "POP"
+                    with m.Else():
+                        m.d.comb += [encoder.start.eq(1), encoder.latency.eq(flags[0]), encoder.seed.eq(seed),
+                                     new_sample.eq(1)]
+                        m.d.sync += [in_sample.eq(1), from_image.eq(1), route.eq(ROUTE_ENCODER)]
+                        m.next = "IMAGE_DECODE"
+            with m.State("IMAGE_DECODE"):
+                with m.If(encoder.error):
+                    error(ErrorCode.BAD_PAYLOAD)
+                    m.d.sync += [in_sample.eq(0), from_image.eq(0), route.eq(ROUTE_SELF), wanted.eq(0)]
+                    m.next = "POP"
+                with m.Elif(~encoder.decoding):
+                    m.next = "RESULT"
             with m.State("RESULT"):
                 with m.If(result_done):
                     reply(Type.RESULT)
-                    m.d.sync += in_sample.eq(0)
+                    m.d.sync += [in_sample.eq(0), from_image.eq(0)]
                     m.next = "POP"
             with m.State("CANCEL"):
                 # End words up to T, then the result is collected and dropped.

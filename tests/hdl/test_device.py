@@ -165,3 +165,31 @@ def test_link_errors_get_replies_and_the_next_frame_works(networks):
         (Type.ERROR, bytes([ErrorCode.BAD_CRC])), (Type.CHECKSUM, b"\x01"),
         (Type.ERROR, bytes([ErrorCode.TIMEOUT])), (Type.CHECKSUM, b"\x01"),
         (Type.ERROR, bytes([ErrorCode.OVERSIZE])), (Type.CHECKSUM, b"\x01"), (Type.CHECKSUM, b"\x01")]
+
+
+def test_images_are_encoded_on_the_device_as_the_emulator_does(networks):
+    """IMAGE messages in both encodings, and every way an IMAGE can be refused."""
+    from firmware.protocol import encode_image
+
+    baked, other = networks
+    rng = np.random.default_rng(11)
+    images = [(rng.random(20) < 0.4) * rng.integers(1, 256, 20) for _ in range(3)]
+    image_frame = lambda px, enc, seed: encode_frame(Type.IMAGE, encode_image(px, enc, seed))
+    script = load_frames(other) + [
+        image_frame(images[0], "rate", 7), image_frame(images[1], "latency", 0), image_frame(images[2], "rate", 99),
+        encode_frame(Type.IMAGE, b"\x02\x00\x00\x00\x00\x13"),                      # unknown flag bit
+        encode_frame(Type.IMAGE, b"\x00\x00\x00\x00"),                              # no room for the seed
+        encode_frame(Type.IMAGE, b"\x00\x01\x00\x00\x00\x12"),                      # 19 pixels of 20
+        encode_frame(Type.IMAGE, b"\x00\x01\x00\x00\x00\x10\x84\x01\x02"),          # a literal run cut short
+        encode_frame(Type.STEPS, b"\x01\x00"),                                       # a STEPS sample begins...
+        image_frame(images[0], "rate", 7),                                          # ...and an IMAGE drops it
+        encode_frame(Type.VERIFY),
+        image_frame(images[1], "rate", 1),
+    ]
+    expected = emulate(script, baked)
+    replies = exchange(make_device(baked), script, len(expected))
+    assert replies == expected
+    results = [r for r in replies if r.type == Type.RESULT]
+    errors = [(ErrorCode(r.payload[0]), r.payload[3] << 8 | r.payload[2]) for r in replies if r.type == Type.ERROR]
+    assert len(results) == 4 and errors == [(ErrorCode.BAD_PAYLOAD, 0)] * 4 + [(ErrorCode.SEQUENCE, 3)]
+    assert sum(Result.from_bytes(r.payload).input_events for r in results) > 0

@@ -1,0 +1,114 @@
+"""The image encoder in gateware against quant.intencode: the same events, step by step, with back-pressure."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from firmware.protocol import encode_image
+from hdl.encoder import ImageEncoder
+from quant import intencode
+from quant.fixedpoint import DEFAULT
+
+N_INPUTS, T = 40, 12
+
+
+def run(pixels, encoding, seed, tokens=None, ready_every=1, n_steps=T, config=DEFAULT):
+    """Events (a list of steps, each a list of indices) the encoder makes of one image, and its error flag."""
+    dut = ImageEncoder(config, N_INPUTS, 16, fifo_depth=8)
+    rate_table = intencode.rate_thresholds(config)
+    latency_table = intencode.latency_table(config, n_steps)
+    tokens = encode_image(pixels, encoding, seed, config.pixel_bits)[5:] if tokens is None else tokens
+    steps, current, outcome = [], [], {}
+
+    async def bench(ctx):
+        for which, values in ((0, rate_table), (1, latency_table)):
+            for address, value in enumerate(values):
+                ctx.set(dut.table, {"valid": 1, "which": which, "address": address, "value": value})
+                await ctx.tick()
+        ctx.set(dut.table.valid, 0)
+        ctx.set(dut.latency, encoding == "latency")
+        ctx.set(dut.seed, seed)
+        ctx.set(dut.n_inputs, len(pixels))
+        ctx.set(dut.n_steps, n_steps)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for byte in tokens:
+            ctx.set(dut.bytes.payload, byte)
+            ctx.set(dut.bytes.valid, 1)
+            await ctx.tick().until(dut.bytes.ready)
+            if ctx.get(dut.error):
+                break
+        ctx.set(dut.bytes.valid, 0)
+        ctx.set(dut.exhausted, 1)
+        cycle = 0
+        while len(steps) < n_steps and cycle < 20_000:
+            cycle += 1
+            ready = cycle % ready_every == 0   # back-pressure from a busy core
+            ctx.set(dut.events.ready, ready)
+            if ctx.get(dut.error):
+                break
+            if ready and ctx.get(dut.events.valid):
+                event = ctx.get(dut.events.payload)
+                if event.end:
+                    steps.append(current.copy())
+                    current.clear()
+                else:
+                    assert event.amplitude == config.one
+                    current.append(event.index)
+            await ctx.tick()
+        outcome["error"] = ctx.get(dut.error)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return steps, outcome["error"]
+
+
+def expected(pixels, encoding, seed, n_steps=T, config=DEFAULT):
+    spikes = intencode.encode_with_tables(pixels, encoding, seed, n_steps, intencode.rate_thresholds(config),
+                                          intencode.latency_table(config, n_steps), config.draw_bits)
+    return [np.flatnonzero(row).tolist() for row in spikes]
+
+
+@pytest.mark.parametrize("encoding", ["rate", "latency"])
+@pytest.mark.parametrize("ready_every", [1, 5])
+def test_events_equal_the_specification(encoding, ready_every):
+    rng = np.random.default_rng(7)
+    pixels = (rng.random(N_INPUTS) < 0.5) * rng.integers(1, 256, N_INPUTS)
+    pixels[:3] = [255, 0, 200]
+    seed = 0xC0FFEE
+    got, error = run(pixels, encoding, seed, ready_every=ready_every)
+    want = expected(pixels, encoding, seed)
+    assert not error and got == want
+    assert sum(map(len, want)) > 0
+
+
+def test_a_blank_image_gives_empty_steps():
+    got, error = run(np.zeros(N_INPUTS, np.int64), "rate", 1)
+    assert not error and got == [[]] * T
+
+
+@pytest.mark.parametrize("tokens", [bytes([0x7F]),                 # 128 zeros: more than the 40 pixels
+                                     bytes([0x10]),                 # 17 pixels: fewer than 40
+                                     bytes([0x82, 5]),              # a literal run cut short
+                                     bytes([0x26, 0x81, 1, 2])],    # 39 zeros, then 2 pixels: 41
+                         ids=["too many zeros", "too few", "truncated", "too many literals"])
+def test_malformed_tokens_are_an_error(tokens):
+    from firmware.protocol import ProtocolError, decode_image
+
+    with pytest.raises(ProtocolError):
+        decode_image(bytes(5) + tokens, N_INPUTS, 8)
+    steps, error = run(np.zeros(N_INPUTS, np.int64), "rate", 1, tokens=tokens)
+    assert error and steps == []
+
+
+def test_fewer_pixel_bits_refuse_values_past_the_format():
+    cfg = DEFAULT.replace(pixel_bits=4)
+    pixels = np.zeros(N_INPUTS, np.int64)
+    pixels[5] = 9
+    got, error = run(pixels, "latency", 3, config=cfg)
+    assert not error and got == expected(pixels, "latency", 3, config=cfg)
+    _, error = run(pixels, "rate", 3, tokens=bytes([0x04, 0x80, 16, 0x21]), config=cfg)
+    assert error

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth import Elaboratable, Module
+from amaranth import ClockDomain, Elaboratable, Module
 from amaranth.lib import io
 from amaranth.build import ResourceError
 
@@ -42,6 +42,7 @@ from quant.provenance import git_commit
 
 from . import openxc7
 from .core import accumulator_width
+from .clocks import XilinxMMCM
 from .toolchain import nextpnr_fmax, yosys_verilog
 from .cycles import golden_cycles
 from .top import UARTDevice
@@ -51,6 +52,8 @@ __all__ = ["Part", "BOARDS", "BoardTop", "estimate_memories", "main"]
 
 #: Exit code of a tool (Yosys, nextpnr, Vivado) that failed.
 EXIT_TOOL = 1
+#: Largest UART rate error a build accepts (the FT2232H and FT231X take a few per cent; 1 % leaves room).
+UART_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,24 @@ class Part:
 
 @dataclass(frozen=True)
 class Board:
-    platform: str       # "module:Class" in amaranth_boards
-    part: Part
-    family: str         # "xc7" or "ecp5"
-    baud: int
+    """A board: its amaranth-boards platform (``module:Class``), part, family (``xc7``/``ecp5``), the
+    default line rate, and the clock the design runs at (None: the board's oscillator)."""
 
+    platform: str
+    part: Part
+    family: str
+    baud: int
+    clock_hz: float = None
+
+
+#: The Arty's FT2232H runs at 12 Mbaud, which 96 MHz (from the MMCM) divides exactly; 3 Mbaud also divides it.
+ARTY_CLOCK_HZ, ARTY_BAUD = 96e6, 12_000_000
 
 BOARDS = {
     "arty_a7_35": Board("amaranth_boards.arty_a7:ArtyA7_35Platform", Part("XC7A35T", 20_800, 41_600, 100, 90), "xc7",
-                        3_000_000),
+                        ARTY_BAUD, ARTY_CLOCK_HZ),
     "arty_a7_100": Board("amaranth_boards.arty_a7:ArtyA7_100Platform", Part("XC7A100T", 63_400, 126_800, 270, 240),
-                         "xc7", 3_000_000),
+                         "xc7", ARTY_BAUD, ARTY_CLOCK_HZ),
     # The ULX3S's 25 MHz clock divides 1 Mbaud exactly; 3 Mbaud would be 4 % off.
     "ulx3s_85f": Board("amaranth_boards.ulx3s:ULX3S_85F_Platform", Part("LFE5U-85F", 83_640, 83_640, 208, 156), "ecp5",
                        1_000_000),
@@ -95,15 +105,20 @@ def _platform(board):
 
 class BoardTop(Elaboratable):
     """The device on a board: the board's UART to :class:`~hdl.top.UARTDevice`, LED 0 lit after a
-    UART overrun (a host that did not wait for replies)."""
+    UART overrun (a host that did not wait for replies); the design clocked at ``clock_hz`` (an MMCM
+    on Xilinx parts) or at the board's oscillator (None)."""
 
-    def __init__(self, image, baud, limits=None):
-        self.image, self.baud, self.limits = image, baud, limits
+    def __init__(self, image, baud, limits=None, clock_hz=None):
+        self.image, self.baud, self.limits, self.clock_hz = image, baud, limits, clock_hz
 
     def elaborate(self, platform):
         m = Module()
-        clk = platform.default_clk_frequency
-        m.submodules.device = device = UARTDevice(self.image, divisor(clk, self.baud), limits=self.limits,
+        clk = self.clock_hz or platform.default_clk_frequency
+        if self.clock_hz and self.clock_hz != platform.default_clk_frequency:
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.clock = XilinxMMCM(self.clock_hz)
+        m.submodules.device = device = UARTDevice(self.image, divisor(clk, self.baud, UART_TOLERANCE),
+                                                  limits=self.limits,
                                                   timeout=int(clk // 100))  # 10 ms of silence ends a frame
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
@@ -179,7 +194,7 @@ def _cycles_per_sample(network, image, samples):
     return float(np.mean([golden_cycles(network, image, sample)[0] for sample in samples]))
 
 
-def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print):
+def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print, baud=None):
     """Build ``model`` for ``board``; returns the report dict (also written to ``out``)."""
     from quant import assets
     from quant.quantize import load_network
@@ -205,8 +220,12 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
                        f"the {spec.part.name} has {spec.part.bram18}")
 
     platform = _platform(board)
-    clock_mhz = platform.default_clk_frequency / 1e6
-    top = BoardTop(image, spec.baud, limits)
+    clock_hz = spec.clock_hz or platform.default_clk_frequency
+    clock_mhz = clock_hz / 1e6
+    baud = baud or spec.baud
+    divisor(clock_hz, baud, UART_TOLERANCE)   # refuse a rate the clock cannot make, before any tool runs
+    top = BoardTop(image, baud, limits, spec.clock_hz)
+    report["baud"] = baud
     name = "top"
     toolchain_dir = out / spec.family
     log(f"elaborating {report['model']} (P = {lanes}) for {spec.part.name} ...")
@@ -318,6 +337,8 @@ def main(argv=None):
     p.add_argument("--lanes", type=int, default=8, help="parallel neuron lanes P")
     p.add_argument("--out", type=Path, help="output folder (default: build/BOARD)")
     p.add_argument("--samples", type=int, default=20, help="shipped samples for the cycles-per-sample figure")
+    p.add_argument("--baud", type=int, help="UART line rate (default: the board's; the Arty 12 Mbaud, 3 Mbaud also "
+                                             "divides its 96 MHz)")
     p.add_argument("--no-synth", action="store_true", help="Artix-7: write the build tree only, run no tool (no Yosys, no openXC7)")
     p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
     args = p.parse_args(argv)
@@ -328,7 +349,8 @@ def main(argv=None):
     board = ALIASES.get(args.board, args.board)
     out = args.out or Path("build") / board
     try:
-        report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth)
+        report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth,
+                       baud=args.baud)
     except subprocess.CalledProcessError as problem:
         return error(f"{problem} (see the logs in {out})", EXIT_TOOL)
     except (FileError, FitError, ValueError, OSError) as problem:

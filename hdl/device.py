@@ -62,7 +62,8 @@ class SRCDevice(wiring.Component):
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)
         m.submodules.decoder = decoder = StepDecoder(cfg, limits.max_inputs)
         m.submodules.loader = loader = ImageLoader(fw_image.DeviceRules.for_image(image, limits))
-        m.submodules.encoder = encoder = ImageEncoder(cfg, limits.max_inputs, limits.max_steps)
+        m.submodules.encoder = encoder = ImageEncoder(cfg, limits.max_inputs, limits.max_steps,
+                                                      rate_table=image.rate_table, latency_table=image.latency_table)
         m.submodules.sender = sender = FrameSender()
         connect(m, wiring.flipped(self.rx), receiver.bytes)
         connect(m, sender.bytes, wiring.flipped(self.tx))

@@ -45,6 +45,9 @@ class ImageEncoder(wiring.Component):
         Pixels per image and steps per sample the device holds at most.
     fifo_depth : int
         Event words buffered towards the core.
+    rate_table, latency_table : list of int
+        The tables' contents at start (those of the network baked into the device); writes on
+        ``table`` replace them.
 
     Members
     -------
@@ -71,8 +74,9 @@ class ImageEncoder(wiring.Component):
 
     PIPELINE = 4  # hash stages between the list read and the FIFO
 
-    def __init__(self, config, max_inputs, max_steps, fifo_depth=16):
+    def __init__(self, config, max_inputs, max_steps, fifo_depth=16, rate_table=(), latency_table=()):
         self.config, self.max_inputs, self.max_steps, self.fifo_depth = config, max_inputs, max_steps, fifo_depth
+        self.rate_table, self.latency_table = [int(v) for v in rate_table], [int(v) for v in latency_table]
         self.pixel_values = 1 << config.pixel_bits
         super().__init__({
             "start": In(1), "latency": In(1), "seed": In(32),
@@ -92,8 +96,9 @@ class ImageEncoder(wiring.Component):
         sorted_entry = data.StructLayout({"index": index_shape, "step": step_shape})
 
         # -- memories: the tables (written by the loader), the pixel list, the latency sort ------------
-        m.submodules.rate_table = rate_mem = memory.Memory(shape=17, depth=self.pixel_values, init=[])
-        m.submodules.latency_table = lat_mem = memory.Memory(shape=16, depth=self.pixel_values, init=[])
+        m.submodules.rate_table = rate_mem = memory.Memory(shape=17, depth=self.pixel_values, init=self.rate_table)
+        m.submodules.latency_table = lat_mem = memory.Memory(shape=16, depth=self.pixel_values,
+                                                             init=self.latency_table)
         m.submodules.pixels = list_mem = memory.Memory(shape=entry, depth=max(N, 2), init=[])
         m.submodules.counts = count_mem = memory.Memory(shape=index_shape, depth=max(T, 2), init=[])
         m.submodules.sorted = sort_mem = memory.Memory(shape=sorted_entry, depth=max(N, 2), init=[])

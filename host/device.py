@@ -74,7 +74,7 @@ class Device:
         Seconds to wait for a reply.
     """
 
-    def __init__(self, transport, retries=3, baudrate=3_000_000, timeout=2.0):
+    def __init__(self, transport, retries=3, baudrate=12_000_000, timeout=2.0):
         self.transport = open_transport(transport, baudrate, timeout) if isinstance(transport, str) else transport
         self.retries = retries
         self._decoder = FrameDecoder()

@@ -112,7 +112,7 @@ def main(argv=None):
     link = p.add_mutually_exclusive_group(required=True)
     link.add_argument("--port", help="device URL: a serial port, socket://HOST:PORT, loop://, or pcie://H2C,C2H")
     link.add_argument("--emulate", action="store_true", help="start an emulated device in-process, built with --model")
-    p.add_argument("--baud", type=int, default=3_000_000, help="serial line rate")
+    p.add_argument("--baud", type=int, default=12_000_000, help="serial line rate (the Arty build: 12 Mbaud)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
     p.add_argument("--lanes", type=int, default=8, help=f"lanes of the emulated core (with --emulate; 1..{MAX_LANES})")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",

@@ -84,13 +84,29 @@ def cycles(root):
 def link(root):
     r = _load(root / "docs" / "benchmarks" / "link.json")
     lines = [f"`{r.get('command', 'python -m host.bench_link')}` (commit {_commit(r)}): {r['model']}, "
-             f"P = {r['lanes']}, {r['baud'] / 1e6:g} Mbaud.", "",
-             "| encoding | bytes/sample | input events/sample | link samples/s | core samples/s | link keeps up "
-             "| combinatorial bytes/sample |", "|---|---|---|---|---|---|---|"]
-    for row in r["rows"]:
-        lines.append(f"| {row['encoding']} | {_n(row['bytes_per_sample'])} | {_n(row['input_events_per_sample'])} "
+             f"P = {r['lanes']}, {r['baud'] / 1e6:g} Mbaud, {r['clock_mhz']:g} MHz, {r['samples']} MNIST test images.",
+             "", "| encoding | image bytes/sample | spike-record bytes/sample | input events/sample | link samples/s "
+             "| core samples/s | link keeps up |", "|---|---|---|---|---|---|---|"]
+    for encoding, row in r["encodings"].items():
+        lines.append(f"| {encoding} | {_n(row['bytes_per_sample'])} (max {_n(row['bytes_max'])}) "
+                     f"| {_n(row['spike_record_bytes_per_sample'])} | {_n(row['input_events_per_sample'])} "
                      f"| {_n(row['link_samples_per_s'])} | {_n(row['core_samples_per_s'])} "
-                     f"| {'yes' if row['link_keeps_up'] else 'no'} | {_n(row.get('combinatorial_bytes_per_sample'))} |")
+                     f"| {'yes' if row['link_keeps_up'] else 'no'} |")
+    return lines
+
+
+def encoder(root):
+    r = _load(root / "docs" / "results" / "encoder.json")
+    lines = [f"`{r.get('command', 'python -m quant.bench_encoder')}` (commit {_commit(r)})", "",
+             "| encoding | model | test images | fixed point, snnTorch encoder | fixed point, device encoder | change |",
+             "|---|---|---|---|---|---|"]
+    for encoding in ("rate", "latency"):
+        if encoding in r:
+            e = r[encoding]
+            change = 100 * (e["device_encoder_accuracy"] - e["torch_encoder_accuracy"])
+            lines.append(f"| {encoding} | `{Path(e['model']).name}` | {_n(e['test_samples'])} "
+                         f"| {_pct(e['torch_encoder_accuracy'], 2)} | {_pct(e['device_encoder_accuracy'], 2)} "
+                         f"| {change:+.2f} pp |")
     return lines
 
 
@@ -118,7 +134,8 @@ def fuzz(root):
 
 
 #: Table name in docs/RESULTS.md -> function of the repository root giving its lines.
-RENDERERS = {"boards": boards, "cycles": cycles, "link": link, "training-speed": training_speed, "fuzz": fuzz}
+RENDERERS = {"boards": boards, "cycles": cycles, "link": link, "training-speed": training_speed, "fuzz": fuzz,
+             "encoder": encoder}
 
 
 def render(text, root=ROOT):

@@ -77,4 +77,29 @@ def test_the_board_top_uses_no_deprecated_amaranth_api():
     image = pack(random_network([24, 12, 100], seed=1, n_steps=20), 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        ArtyA7_35Platform().prepare(BoardTop(image, 3_000_000), name="top")
+        ArtyA7_35Platform().prepare(BoardTop(image, 12_000_000, clock_hz=96e6), name="top")
+
+
+def test_the_arty_runs_at_96_mhz_from_the_mmcm_for_12_mbaud():
+    """12 Mbaud needs a clock it divides: 96 MHz = 100 MHz x 12 / 12.5 (VCO 1200 MHz), 8 cycles per bit."""
+    import re
+
+    from amaranth_boards.arty_a7 import ArtyA7_35Platform
+
+    from hdl.build import ARTY_BAUD, ARTY_CLOCK_HZ, BOARDS, BoardTop
+    from hdl.clocks import mmcm_settings
+    from hdl.uart import divisor
+
+    assert BOARDS["arty_a7_35"].baud == ARTY_BAUD == 12_000_000 and divisor(ARTY_CLOCK_HZ, ARTY_BAUD, 0.0) == 8
+    assert mmcm_settings(100e6, 96e6) == (12.0, 1, 12.5)
+    image = pack(random_network([24, 12, 100], seed=1, n_steps=20), 2)
+    verilog = ArtyA7_35Platform().prepare(BoardTop(image, ARTY_BAUD, clock_hz=ARTY_CLOCK_HZ), name="top").files["top.v"]
+    assert "MMCME2_BASE" in verilog and re.search(r"CLKOUT0_DIVIDE_F\(12\.5\)", verilog)
+    with pytest.raises(ValueError, match="off by"):
+        divisor(100e6, 12_000_000, 0.01)   # the board's own 100 MHz cannot: 4 % off
+
+
+def test_a_line_rate_the_clock_cannot_make_is_refused(tmp_path, small_model, capsys):
+    assert main(["--board", "arty_a7", "--model", str(small_model), "--baud", "7000000", "--no-synth",
+                 "--out", str(tmp_path)]) == 2
+    assert "7000000 baud at 96000000" in capsys.readouterr().err

@@ -193,3 +193,16 @@ def test_images_are_encoded_on_the_device_as_the_emulator_does(networks):
     errors = [(ErrorCode(r.payload[0]), r.payload[3] << 8 | r.payload[2]) for r in replies if r.type == Type.ERROR]
     assert len(results) == 4 and errors == [(ErrorCode.BAD_PAYLOAD, 0)] * 4 + [(ErrorCode.SEQUENCE, 3)]
     assert sum(Result.from_bytes(r.payload).input_events for r in results) > 0
+
+
+def test_the_baked_network_encodes_images_without_a_load(networks):
+    """The encoder's tables start as those of the network in the bitstream (no LOAD has written them)."""
+    from firmware.protocol import encode_image
+
+    baked, _ = networks
+    pixels = (np.random.default_rng(9).random(24) < 0.5) * 200
+    script = [encode_frame(Type.IMAGE, encode_image(pixels, "rate", 5)),
+              encode_frame(Type.IMAGE, encode_image(pixels, "latency", 0))]
+    expected = emulate(script, baked)
+    replies = exchange(make_device(baked), script, len(expected))
+    assert replies == expected and all(Result.from_bytes(r.payload).input_events > 0 for r in replies)

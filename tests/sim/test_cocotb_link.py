@@ -24,6 +24,18 @@ from sim.link_runner import run_uart_script  # noqa: E402
 LANES, TIMEOUT, GAP = 4, 2000, 2600
 
 
+def _divisor(baud):
+    """Cycles per bit of the Arty build at ``baud`` (its clock: 96 MHz)."""
+    from hdl.build import ARTY_CLOCK_HZ
+    from hdl.uart import divisor
+
+    return divisor(ARTY_CLOCK_HZ, baud, 0.0)
+
+
+#: The pins run at the Arty's 12 Mbaud (8 cycles per bit) unless a case says otherwise.
+DIVISOR = _divisor(12_000_000)
+
+
 @pytest.fixture(scope="module")
 def network():
     return random_network([24, 12, 100], seed=31, n_steps=12)
@@ -58,7 +70,8 @@ def test_frames_through_the_pins(tmp_path, network):
         {"send": verify},
     ]
     # A sample's last frame is followed by its last steps and the readout: allow for them.
-    report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, timeout=TIMEOUT, quiet=4000)
+    report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, divisor=DIVISOR, timeout=TIMEOUT,
+                             quiet=4000)
     assert report["overrun"] == 0
     assert report["replies"] == reference(network, exchanges)
     kinds = [[(f.type, f.payload[0]) if f.type == Type.ERROR else f.type for f in FrameDecoder().feed(r)]
@@ -91,7 +104,8 @@ def test_garbage_gets_the_emulators_replies_and_the_next_frame_works(tmp_path, n
     verify = encode_frame(Type.VERIFY)
     blobs = garbage_examples()
     exchanges = [e for blob in blobs for e in ({"send": blob, "gap": GAP}, {"send": verify})]
-    report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, timeout=TIMEOUT, quiet=800)
+    report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, divisor=DIVISOR, timeout=TIMEOUT,
+                             quiet=800)
     assert report["replies"] == reference(network, exchanges)   # the same receiver: the same errors
     checksum = fw_image.checksum(fw_image.to_bytes(fw_image.pack(network, LANES)))
     for k, blob in enumerate(blobs):
@@ -99,3 +113,15 @@ def test_garbage_gets_the_emulators_replies_and_the_next_frame_works(tmp_path, n
         assert all(isinstance(f, Frame) and f.type == Type.ERROR for f in after_garbage), (blob.hex(), after_garbage)
         reply = FrameDecoder().feed(report["replies"][2 * k + 1])
         assert reply == [Frame(Type.CHECKSUM, b"\x01" + checksum.to_bytes(4, "little"))], (blob.hex(), reply)
+
+
+def test_3_mbaud_stays_selectable(tmp_path, network):
+    """The same device at 3 Mbaud (32 cycles per bit of 96 MHz): an image and a VERIFY."""
+    from firmware.protocol import encode_image
+
+    pixels = (np.random.default_rng(9).random(24) < 0.5) * 200
+    exchanges = [{"send": encode_frame(Type.IMAGE, encode_image(pixels, "rate", 5))}, {"send": encode_frame(Type.VERIFY)}]
+    report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, divisor=_divisor(3_000_000),
+                             timeout=TIMEOUT * 4, quiet=4000)
+    assert report["replies"] == reference(network, exchanges) and report["overrun"] == 0
+    assert FrameDecoder().feed(report["replies"][0])[0].type == Type.RESULT

@@ -1,0 +1,97 @@
+"""What the device's encoders cost in accuracy: each model on the full test set, with snnTorch's encoder and with the device's.
+
+Usage::
+
+    python -m quant.bench_encoder --rate-model M.safetensors --latency-model L.safetensors --out docs/results/encoder.json
+
+For each model (float safetensors, quantized with the default configuration) and its encoding,
+the test images are encoded by snnTorch's float encoder (:mod:`quant.encode`: Bernoulli draws
+for rate coding) and by the device's integer encoder (:mod:`quant.intencode`: the counter-based
+hash, one seed per sample), and run on the float model and on the golden model (the device's
+own arithmetic). Latency coding gives the same spikes with both encoders (an exhaustive test
+holds the table to snnTorch's encoder), so its two figures are equal by construction.
+
+Exit codes: 0 measured; 2 bad arguments or an unreadable model or data set.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import golden, intencode
+from .checkpoint import load_model
+from .cli import EXIT_USAGE, error, in_range
+from .data import DatasetError, default_data_dir, load_images
+from .encode import encode
+from .files import FileError
+from .fixedpoint import DEFAULT
+from .provenance import provenance
+from .quantize import quantize_model
+
+
+def accuracies(model, network, images, labels, encoding, seed, batch=500, progress=True):
+    """``{"torch_encoder": {...}, "device_encoder": {...}}``: float and fixed-point accuracy with each encoder."""
+    generator = torch.Generator().manual_seed(seed)
+    cfg = network.config
+    counts = {name: {"float": 0, "fixed": 0} for name in ("torch_encoder", "device_encoder")}
+    for start in tqdm(range(0, len(images), batch), desc=encoding, disable=not progress, dynamic_ncols=True):
+        chunk, y = images[start:start + batch], labels[start:start + batch]
+        pixels = intencode.to_pixels(chunk, cfg)
+        seeds = (seed * 1_000_003 + np.arange(start, start + len(chunk))) % (1 << 32)
+        spikes = {"torch_encoder": encode(torch.from_numpy(chunk), encoding, network.n_steps, generator=generator),
+                  "device_encoder": torch.from_numpy(
+                      intencode.encode(pixels, encoding, network.n_steps, cfg, seeds).astype(np.float32))}
+        for name, s in spikes.items():
+            with torch.no_grad():
+                counts[name]["float"] += int((model(s)[0].argmax(1).numpy() == y).sum())
+            counts[name]["fixed"] += int((golden.run(network, s.numpy().astype(bool)).prediction == y).sum())
+    return {name: {"float_accuracy": c["float"] / len(images), "fixed_accuracy": c["fixed"] / len(images)}
+            for name, c in counts.items()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m quant.bench_encoder", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Exit codes: 0 measured; 2 bad arguments or files.")
+    p.add_argument("--rate-model", type=Path, help="float model trained with rate coding (safetensors)")
+    p.add_argument("--latency-model", type=Path, help="float model trained with latency coding (safetensors)")
+    p.add_argument("--limit", type=int, help="use only the first N test images (default: all 10 000)")
+    p.add_argument("--seed", type=int, default=3, help="seed of both rate coders")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--out", type=Path, default=Path("runs/encoder.json"), help="report (JSON)")
+    args = p.parse_args(argv)
+    in_range(p, "limit", args.limit, 1)
+    if not (args.rate_model or args.latency_model):
+        p.error("give --rate-model, --latency-model or both")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report = {}
+    try:
+        test = load_images(default_data_dir("mnist"), "test")
+        images, labels = test.images[:args.limit], test.labels[:args.limit]
+        for encoding, path in (("rate", args.rate_model), ("latency", args.latency_model)):
+            if path is None:
+                continue
+            model, config = load_model(path)
+            network = quantize_model(model, DEFAULT, config["encoding"], config["n_steps"])
+            result = accuracies(model, network, images, labels, encoding, args.seed)
+            report[encoding] = {"model": str(path), "trained_with": config["encoding"], "test_samples": len(images),
+                                "torch_encoder_accuracy": result["torch_encoder"]["fixed_accuracy"],
+                                "device_encoder_accuracy": result["device_encoder"]["fixed_accuracy"],
+                                "float": {k: v["float_accuracy"] for k, v in result.items()}}
+            print(json.dumps({encoding: report[encoding]}))
+    except (FileError, DatasetError) as problem:
+        return error(problem, EXIT_USAGE)
+    report.update(provenance("quant.bench_encoder", argv))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,8 @@ block, plus one per block update. Pure Python (no Amaranth).
 
 import numpy as np
 
-__all__ = ["NEURON_LATENCY", "READOUT_FLUSH", "DRAIN", "step_profile", "sample_cycles", "golden_cycles"]
+__all__ = ["NEURON_LATENCY", "READOUT_FLUSH", "DRAIN", "ENCODER_PIPELINE", "step_profile", "sample_cycles",
+           "golden_cycles", "encoder_lead_cycles"]
 
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
 #: Amaranth; a test holds the two equal).
@@ -27,6 +28,9 @@ READOUT_FLUSH = 3
 
 #: Cycles from a layer's last block issue to the next phase (memory read, lane latency, check).
 DRAIN = 2 + NEURON_LATENCY
+#: Stages of :class:`hdl.encoder.ImageEncoder`'s hash pipeline (a test holds the two equal), and the
+#: cycles a word takes through its event FIFO (``amaranth.lib.fifo.SyncFIFOBuffered``).
+ENCODER_PIPELINE, FIFO_LATENCY = 4, 2
 
 
 def step_profile(image, amplitudes, states):
@@ -83,3 +87,26 @@ def golden_cycles(network, image, amplitudes):
     cycles, ideal = sample_cycles(image, golden.to_amplitudes(amplitudes, network.config),
                                   [{"s": st["s"][:, 0]} for st in result.states])
     return cycles, ideal, result
+
+
+def encoder_lead_cycles(encoding, token_bytes, listed, never, n_steps):
+    """Cycles from :class:`hdl.encoder.ImageEncoder`'s ``start`` to its first event word, with a token
+    byte offered every cycle.
+
+    ``listed`` pixels are non-zero, ``never`` of them never spike (latency coding). The image
+    costs this once, before its first step; afterwards the encoder keeps ahead of the core
+    (``tests/hdl/test_device.py`` checks that the shipped core never waits for it).
+
+    * rate coding, when the first listed pixel spikes at step 0: the tokens (one cycle each), the
+      end-of-tokens check (1), the key ``fmix32(seed)`` issued (1) and through the hash pipeline
+      (``ENCODER_PIPELINE``), the first pixel issued (1) and through it, and the FIFO (2);
+    * latency coding: the tokens and the check (1), clearing the per-step counts (T), counting (4
+      cycles per listed pixel, 3 for one that never spikes, 1 to finish), the prefix sums (2T), the
+      scatter (as the count), the first read of the sorted list (2) and the FIFO (2).
+    """
+    if encoding == "rate":
+        return token_bytes + 1 + 1 + ENCODER_PIPELINE + 1 + ENCODER_PIPELINE + FIFO_LATENCY
+    if encoding == "latency":
+        per_pass = 4 * listed - never + 1
+        return token_bytes + 1 + n_steps + per_pass + 2 * n_steps + per_pass + 2 + FIFO_LATENCY
+    raise ValueError(f"unknown encoding {encoding!r}; expected 'rate' or 'latency'")

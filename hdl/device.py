@@ -41,12 +41,16 @@ class SRCDevice(wiring.Component):
         Bytes from the host.
     tx : Out(stream.Signature(8))
         Bytes to the host.
+    waiting : Out(1)
+        Inside a sample the core waits for input (the link, or the image encoder, is behind); its
+        clock is stopped then, so RESULT's cycle count leaves these cycles out.
     """
 
     def __init__(self, image, limits=None, max_payload=MAX_PAYLOAD, timeout=1_000_000):
         self.image, self.max_payload, self.timeout = image, max_payload, timeout
         self.core = SRCCore(image, limits, trace=True)
-        super().__init__({"rx": In(stream.Signature(unsigned(8))), "tx": Out(stream.Signature(unsigned(8)))})
+        super().__init__({"rx": In(stream.Signature(unsigned(8))), "tx": Out(stream.Signature(unsigned(8))),
+                          "waiting": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -56,7 +60,7 @@ class SRCDevice(wiring.Component):
         # exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
         starved = Signal()
         counting = Signal()
-        m.d.comb += starved.eq(counting & core.events.ready & ~core.events.valid)
+        m.d.comb += [starved.eq(counting & core.events.ready & ~core.events.valid), self.waiting.eq(starved)]
         m.submodules.core = EnableInserter(~starved)(core)
         m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.timeout)
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)

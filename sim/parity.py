@@ -1,7 +1,7 @@
 """The device contract held to the gateware: the same requests to the emulator and to the device's Verilog.
 
 :func:`image_parity` sends every image of a corpus (:mod:`sim.image_corpus`) to both, each as
-LOAD frames, COMMIT, VERIFY and a sample (STEPS) for whatever the device then holds, and
+LOAD frames, COMMIT, VERIFY, a sample (STEPS) and an IMAGE for whatever the device then holds, and
 compares the reply bytes. The gateware is :class:`hdl.device.SRCDevice` simulated under cocotb
 (:class:`sim.link_runner.RTLDeviceServer`), the reference is :class:`sim.emulator.DeviceModel`.
 """
@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from firmware import image as fw_image
-from firmware.protocol import FrameDecoder, Type, encode_frame, encode_steps, split_records
+from firmware.protocol import FrameDecoder, Type, encode_frame, encode_image, encode_steps, split_records
 
 from .emulator import DeviceModel
 
@@ -75,9 +75,15 @@ def image_parity(baked, corpus, lanes=4, limits=None, simulator=None, seed=0, ti
                     expected += reference.respond(FrameDecoder().feed(frame))
                 held = reference.loaded[0] if reference.loaded else image   # without a model: NO_MODEL
                 spikes = rng.random((held.n_steps, held.layers[0].n_in)) < 0.3
-                for payload in split_records(encode_steps(spikes, held.config.one), limit=200):
+                payloads = [(Type.STEPS, p) for p in split_records(encode_steps(spikes, held.config.one), limit=200)]
+                # ...and an image, which the device encodes with the tables it now holds.
+                pixels = (rng.random(held.layers[0].n_in) < 0.4) * rng.integers(1, 1 << held.config.pixel_bits,
+                                                                                 held.layers[0].n_in)
+                payloads.append((Type.IMAGE, encode_image(pixels, ("rate", "latency")[case % 2], case,
+                                                          held.config.pixel_bits)))
+                for type_, payload in payloads:
                     seq = (seq + 1) & 0xFF
-                    frame = encode_frame(Type.STEPS, payload, seq)
+                    frame = encode_frame(type_, payload, seq)
                     data += frame
                     expected += reference.respond(FrameDecoder().feed(frame))
                 accepted += reference.loaded is not None

@@ -206,3 +206,42 @@ def test_the_baked_network_encodes_images_without_a_load(networks):
     expected = emulate(script, baked)
     replies = exchange(make_device(baked), script, len(expected))
     assert replies == expected and all(Result.from_bytes(r.payload).input_events > 0 for r in replies)
+
+
+@pytest.mark.parametrize("encoding", ["rate", "latency"])
+def test_the_encoder_never_keeps_the_shipped_core_waiting(encoding):
+    """The shipped model at its default lanes (P = 8), one MNIST image: from its first event to its
+    result the core never waits for the encoder (``waiting`` stays low)."""
+    from amaranth.sim import Simulator
+
+    from firmware.protocol import encode_image
+    from quant import assets, intencode
+    from quant.quantize import load_network
+    from quant.samples import load_samples
+
+    network = load_network(assets.QUANTIZED_MODEL)
+    pixels = intencode.to_pixels(load_samples(assets.SAMPLES)[2][:1], network.config)[0]
+    dut = SRCDevice(fw_image.pack(network, 8))
+    frame = encode_frame(Type.IMAGE, encode_image(pixels, encoding, 5))
+    counts = {"waiting": 0, "cycles": 0}
+
+    async def bench(ctx):
+        ctx.set(dut.tx.ready, 1)
+        for byte in frame:
+            ctx.set(dut.rx.payload, byte)
+            ctx.set(dut.rx.valid, 1)
+            await ctx.tick().until(dut.rx.ready)
+        ctx.set(dut.rx.valid, 0)
+        decoder = FrameDecoder()
+        while counts["cycles"] < 400_000:
+            await ctx.tick()
+            counts["cycles"] += 1
+            counts["waiting"] += ctx.get(dut.waiting)
+            if ctx.get(dut.tx.valid) and decoder.feed(bytes([ctx.get(dut.tx.payload)])):
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert counts["cycles"] < 400_000 and counts["waiting"] == 0

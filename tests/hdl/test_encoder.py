@@ -112,3 +112,56 @@ def test_fewer_pixel_bits_refuse_values_past_the_format():
     assert not error and got == expected(pixels, "latency", 3, config=cfg)
     _, error = run(pixels, "rate", 3, tokens=bytes([0x04, 0x80, 16, 0x21]), config=cfg)
     assert error
+
+
+def _lead(pixels, encoding, seed):
+    """Cycles from ``start`` to the first event word, a token byte offered every cycle."""
+    dut = ImageEncoder(DEFAULT, N_INPUTS, 16, fifo_depth=8, rate_table=intencode.rate_thresholds(DEFAULT),
+                       latency_table=intencode.latency_table(DEFAULT, T))
+    tokens = encode_image(pixels, encoding, seed)[5:]
+    out = {}
+
+    async def bench(ctx):
+        ctx.set(dut.latency, encoding == "latency")
+        ctx.set(dut.seed, seed)
+        ctx.set(dut.n_inputs, N_INPUTS)
+        ctx.set(dut.n_steps, T)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        cycle, taken = 1, 0
+        while not ctx.get(dut.events.valid):
+            ctx.set(dut.bytes.valid, taken < len(tokens))
+            ctx.set(dut.bytes.payload, tokens[taken] if taken < len(tokens) else 0)
+            ctx.set(dut.exhausted, taken >= len(tokens))
+            taken += taken < len(tokens) and ctx.get(dut.bytes.ready)
+            await ctx.tick()
+            cycle += 1
+        out["cycles"] = cycle
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out["cycles"], len(tokens)
+
+
+@pytest.mark.parametrize("listed", [0, 9, 17])
+def test_the_lead_time_equals_the_cycle_model(listed):
+    from hdl.cycles import ENCODER_PIPELINE, encoder_lead_cycles
+
+    assert ENCODER_PIPELINE == ImageEncoder.PIPELINE
+    rng = np.random.default_rng(listed)
+    pixels = np.zeros(N_INPUTS, np.int64)
+    pixels[rng.choice(N_INPUTS, listed, replace=False)] = rng.integers(1, 256, listed)
+    if listed:
+        pixels[np.flatnonzero(pixels)[:2]] = [1, 2]   # too dark to spike: 1/255 and 2/255 < 0.01
+    table = intencode.latency_table(DEFAULT, T)
+    never = int(sum(table[v] == intencode.NEVER for v in pixels if v))
+    cycles, tokens = _lead(pixels, "latency", 1)
+    assert cycles == encoder_lead_cycles("latency", tokens, listed, never, T)
+    pixels[0] = 255   # rate: a first pixel that spikes at step 0, for a seed the specification picks
+    seed = next(s for s in range(10_000) if intencode.encode_with_tables(
+        pixels, "rate", s, T, intencode.rate_thresholds(DEFAULT), table, DEFAULT.draw_bits)[0, 0])
+    cycles, tokens = _lead(pixels, "rate", seed)
+    assert cycles == encoder_lead_cycles("rate", tokens, int((pixels > 0).sum()), 0, T)

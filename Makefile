@@ -28,14 +28,15 @@ test-all: .installed
 # Regenerates every committed benchmark, build report and fuzz result, then the tables of
 # docs/RESULTS.md (python -m host.results). Long: the board builds take tens of minutes.
 results: .installed
-	$(PYTHON) -m quant.quantize --model docs/results/models/mnist-rate-src-784-512-100.safetensors --out runs/q512.npz
 	$(PYTHON) -m quant.bench_train --device cpu --threads 2 --out docs/benchmarks
-	$(PYTHON) -m sim.bench_cycles --network quant/assets/model.npz runs/q512.npz --lanes 1 8 32 --samples 20 \
-		--rtl-samples 1 --rtl-lanes 8 --out docs/benchmarks/cycles
+	$(PYTHON) -m sim.bench_cycles --lanes 8 16 --samples 100 --rtl-samples 2 --rtl-lanes 8 --out docs/benchmarks/cycles
 	$(PYTHON) -m host.bench_link --samples 100 --lanes 8 --out docs/benchmarks/link
 	$(PYTHON) -m host.fuzz --rounds 500 --images 200 --out docs/results/fuzz.json
-	$(PYTHON) -m hdl.build --board arty_a7 --out runs/build/arty_a7_35
-	$(PYTHON) -m hdl.build --board ulx3s_85f --out runs/build/ulx3s_85f
-	for b in arty_a7_35 ulx3s_85f; do mkdir -p docs/builds/$$b-784-128-100-P8; \
-		cp runs/build/$$b/report.json runs/build/$$b/report.md docs/builds/$$b-784-128-100-P8/; done
+	for m in latency rate; do d=arty_a7_35-$$m-784-224-100-P8; \
+		$(PYTHON) -m hdl.build --board arty_a7 --model quant/assets/$$m/model.npz --out runs/build/$$d; \
+		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/; done
+	$(PYTHON) -m hdl.build --board ulx3s_85f --out runs/build/ulx3s_85f-latency-784-224-100-P8
+	mkdir -p docs/builds/ulx3s_85f-latency-784-224-100-P8
+	cp runs/build/ulx3s_85f-latency-784-224-100-P8/report.* docs/builds/ulx3s_85f-latency-784-224-100-P8/
+	$(PYTHON) -m host.defaults --out docs/results/defaults.json
 	$(PYTHON) -m host.results

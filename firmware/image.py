@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ImageError", "FitError", "LayerEntry", "DeviceImage", "DeviceLimits", "DeviceRules", "pack", "to_bytes",
-           "from_bytes", "checksum", "to_network", "HEADER_SIZE", "TABLE_ENTRY_SIZE", "TABLE_FIELDS", "HEADER_FIELDS"]
+           "from_bytes", "checksum", "to_network", "HEADER_SIZE", "TABLE_ENTRY_SIZE", "TABLE_FIELDS", "HEADER_FIELDS",
+           "DEFAULT_LANES", "MAX_LANES"]
+
+#: Neuron lanes of the device as built by default (``hdl.build``, the emulator, the benchmarks): the
+#: shipped models fit the Arty A7-35T at this count (docs/RESULTS.md).
+DEFAULT_LANES = 8
+#: The most lanes an image can be packed for.
+MAX_LANES = 256
 
 
 class ImageError(ValueError):

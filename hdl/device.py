@@ -12,7 +12,8 @@ from amaranth.lib.wiring import In, Out, connect
 from firmware import image as fw_image
 from firmware.protocol import IMAGE_HEADER_SIZE, MAX_PAYLOAD, PROTOCOL_VERSION, ErrorCode, Identity, Type
 
-from .core import LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, SRCCore
+from .core import SRCCore
+from .layouts import LOAD_LATENCY_TABLE, LOAD_RATE_TABLE
 from .encoder import ImageEncoder
 from .framing import FrameReceiver, FrameSender, PayloadReader
 from .loader import ImageLoader
@@ -58,9 +59,12 @@ class SRCDevice(wiring.Component):
         n_layers, n_classes = len(image.layers), image.n_classes
         # Within a sample the core stands still while it waits for the link, so that it runs
         # exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
+        # Once the sample's last step is in, nothing more is owed: the core runs its pipeline dry
+        # (it would accept the next sample's events, which is no reason to stop it).
         starved = Signal()
         counting = Signal()
-        m.d.comb += [starved.eq(counting & core.events.ready & ~core.events.valid), self.waiting.eq(starved)]
+        owed = Signal()
+        m.d.comb += [starved.eq(counting & owed & core.events.ready & ~core.events.valid), self.waiting.eq(starved)]
         m.submodules.core = EnableInserter(~starved)(core)
         m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.timeout)
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)
@@ -100,7 +104,7 @@ class SRCDevice(wiring.Component):
         prediction = Signal(8)
         result_done = Signal()
         new_sample = Signal()
-        m.d.comb += decoder.full.eq(steps == n_steps)
+        m.d.comb += [decoder.full.eq(steps == n_steps), owed.eq(steps != n_steps)]
 
         events = core.events
         handshake = events.valid & events.ready

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from firmware.protocol import ZERO_RUN_LIMIT
 from quant.intencode import FMIX_C1, FMIX_C2, NEVER
 
-from .core import event_layout
+from .layouts import event_layout
 
 __all__ = ["ImageEncoder", "ENCODE_OK", "ENCODE_BAD_PIXELS"]
 

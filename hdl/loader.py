@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from firmware.image import HEADER_FIELDS, HEADER_SIZE, DeviceRules
 from quant.intencode import NEVER
 
-from .core import (LOAD_BIASES, LOAD_H_LUT, LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT,
+from .layouts import (LOAD_BIASES, LOAD_H_LUT, LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT,
                    STEPS_ADDRESS, TABLE_FIELDS, load_layout)
 
 __all__ = ["ImageLoader"]
@@ -80,7 +80,7 @@ class ImageLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rules = self.rules
-        cfg, limits, P = rules.config, rules.limits, rules.lanes
+        cfg, P = rules.config, rules.lanes
         n_layers = rules.layers
         m.submodules.crc = crc = catalog.CRC32_ISO_HDLC(data_width=8).create()
         # The configuration and LUT sections, which must equal the device's, are compared by their CRC.

@@ -1,12 +1,13 @@
 """The SRC neuron lane: one neuron's update per cycle, pipelined, bit-exact with :mod:`quant.golden`."""
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from quant.fixedpoint import FixedPointConfig
 
 from .arith import magnitude, round_shift, saturate
+from .layouts import DISTRIBUTED
 
 __all__ = ["NeuronLane"]
 
@@ -69,8 +70,10 @@ class NeuronLane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c, k = self.config, self.config.constants
-        m.submodules.x_lut = x_lut = memory.Memory(shape=unsigned(c.x_width - 1), depth=c.x_lut_size, init=c.x_lut)
-        m.submodules.h_lut = h_lut = memory.Memory(shape=unsigned(c.h_width - 1), depth=c.h_lut_size, init=c.h_lut)
+        m.submodules.x_lut = x_lut = memory.Memory(shape=unsigned(c.x_width - 1), depth=c.x_lut_size, init=c.x_lut,
+                                                     attrs=DISTRIBUTED)
+        m.submodules.h_lut = h_lut = memory.Memory(shape=unsigned(c.h_width - 1), depth=c.h_lut_size, init=c.h_lut,
+                                                     attrs=DISTRIBUTED)
         x_port, h_port = x_lut.read_port(), h_lut.read_port()
         # The tables are initialised from the configuration and writable at run time.
         x_write, h_write = x_lut.write_port(), h_lut.write_port()
@@ -95,8 +98,13 @@ class NeuronLane(wiring.Component):
         i_new = saturate(round_shift(k["alpha"] * i_0, c.coef_frac) + scaled, c.i_min, c.i_max)
         drive = (round_shift(k["r"] * h_0, c.coef_frac)
                  + round_shift(k["r_s"] * hs_0, c.coef_frac + c.hs_frac - c.state_frac))
-        z = Mux(h_0 >= c.half, k["z_dep"], k["z_hyp"])
-        hs_new = round_shift(z * hs_0 + (k["one_coef"] - z) * (h_0 << (c.hs_frac - c.state_frac)), c.coef_frac)
+        # z*hs + (1 - z)*h = z*(hs - h) + h with z one of two constants: the same integer as the golden
+        # model's, from multiplications by constants only (1 = 2**coef_frac is a shift).
+        assert k["one_coef"] == 1 << c.coef_frac
+        h_wide = h_0 << (c.hs_frac - c.state_frac)
+        gap = hs_0 - h_wide
+        hs_new = round_shift(Mux(h_0 >= c.half, k["z_dep"] * gap, k["z_hyp"] * gap) + (h_wide << c.coef_frac),
+                             c.coef_frac)
         i_1 = Signal.like(self.i)
         hs_1 = Signal.like(self.hs)
         partial_1 = Signal(signed(c.pre_width))  # b + drive: everything of pre but x

@@ -17,7 +17,7 @@ from firmware.protocol import RECORD_GRADED_LIST as GRADED_LIST
 from firmware.protocol import RECORD_INDEX_LIST as INDEX_LIST
 from firmware.protocol import RECORD_SILENT_LIMIT as RUN_LIMIT
 
-from .core import event_layout
+from .layouts import event_layout
 
 __all__ = ["StepDecoder", "DECODE_OK", "DECODE_BAD_RECORD", "DECODE_TOO_MANY_STEPS"]
 

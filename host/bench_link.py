@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from firmware.image import pack
+from firmware.image import DEFAULT_LANES, pack
 from firmware.protocol import FRAME_OVERHEAD, Type, encode_frame, encode_image, encode_steps, split_records
 from hdl.cycles import golden_cycles
 from quant import assets, intencode
@@ -73,7 +73,7 @@ def main(argv=None):
                                 epilog="Exit codes: 0 measured; 2 bad arguments or files.")
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
     p.add_argument("--samples", type=int, default=1000, help="MNIST test images per encoding")
-    p.add_argument("--lanes", type=int, default=8, help="core lanes P for the cycle count")
+    p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="core lanes P for the cycle count")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="UART line rate")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate coder's per-sample seeds")
@@ -89,7 +89,7 @@ def main(argv=None):
     except (FileError, DatasetError) as problem:
         return error(problem, EXIT_USAGE)
     pixels = intencode.to_pixels(test.images[:args.samples], network.config)
-    seeds = (args.seed * 1_000_003 + np.arange(len(pixels))) % (1 << 32)
+    seeds = intencode.sample_seeds(args.seed, len(pixels))
     encodings = {}
     for encoding in ("rate", "latency"):
         encodings[encoding] = measure(network, args.lanes, pixels, encoding, seeds, args.clock_mhz, args.baud)

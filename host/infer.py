@@ -66,7 +66,7 @@ def load_inputs(args, network, encoding):
         images, labels, stored = test.images, test.labels, None
     n = min(args.limit or len(labels), len(labels))
     pixels = intencode.to_pixels(images[:n], cfg)
-    seeds = (args.seed * 1_000_003 + np.arange(n)) % (1 << 32)
+    seeds = intencode.sample_seeds(args.seed, n)
     if stored is not None and args.send == "spikes":
         spikes = stored[:n]
     else:
@@ -105,7 +105,6 @@ def _rounded(value, digits=6):
 
 @interruptible
 def main(argv=None):
-    from sim.emulator import MAX_LANES
 
     p = argparse.ArgumentParser(prog="python -m host.infer", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter, epilog=EXIT_CODES)
@@ -114,7 +113,7 @@ def main(argv=None):
     link.add_argument("--emulate", action="store_true", help="start an emulated device in-process, built with --model")
     p.add_argument("--baud", type=int, default=12_000_000, help="serial line rate (the Arty build: 12 Mbaud)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
-    p.add_argument("--lanes", type=int, default=8, help=f"lanes of the emulated core (with --emulate; 1..{MAX_LANES})")
+    p.add_argument("--lanes", type=int, default=fw_image.DEFAULT_LANES, help=f"lanes of the emulated core (with --emulate; 1..{fw_image.MAX_LANES})")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
                    help="what the emulator computes with (with --emulate): the golden model, or the device's "
                         "Verilog with --model baked in (cocotb; slow: use --limit)")
@@ -135,7 +134,7 @@ def main(argv=None):
     p.add_argument("--json", type=Path, default=Path("runs/infer/report.json"), help="where the report (JSON) goes")
     args = p.parse_args(argv)
     in_range(p, "limit", args.limit, 1)
-    in_range(p, "lanes", args.lanes, 1, MAX_LANES)
+    in_range(p, "lanes", args.lanes, 1, fw_image.MAX_LANES)
     in_range(p, "timeout", args.timeout, 0.001)
     in_range(p, "baud", args.baud, 1)
     in_range(p, "clock-mhz", args.clock_mhz, 0.001)

@@ -72,12 +72,13 @@ def cycles(root):
     r = _load(root / "docs" / "benchmarks" / "cycles.json")
     lines = [f"`{r.get('command', 'python -m sim.bench_cycles')}` (commit {_commit(r)}), "
              f"{r['clock_mhz']:g} MHz.", "",
-             "| network | encoding | P | samples | cycles/sample | event-driven ideal | utilisation | samples/s "
-             "| RTL-checked |", "|---|---|---|---|---|---|---|---|---|"]
+             "| network | encoding | P | samples | cycles/sample (streamed) | latency (cycles) | event-driven ideal "
+             "| utilisation | samples/s | RTL-checked |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
-        lines.append(f"| {row['network']} | {row.get('encoding', 'rate')} | {row['lanes']} | {row['samples']} "
-                     f"| {_n(row['cycles_mean'])} | {_n(row['ideal_mean'])} | {_pct(row['utilisation'])} "
-                     f"| {_n(row.get('samples_per_s_at_100mhz', row.get('samples_per_s')))} | {row['rtl_checked']} |")
+        name = f"**{row['network']}** (shipped)" if row.get("shipped") else row["network"]
+        lines.append(f"| {name} | {row['encoding']} | {row['lanes']} | {row['samples']} "
+                     f"| {_n(row['cycles_per_sample'])} | {_n(row['latency_cycles'])} | {_n(row['ideal_per_sample'])} "
+                     f"| {_pct(row['utilisation'])} | {_n(row['samples_per_s'])} | {row['rtl_checked']} |")
     return lines
 
 
@@ -133,9 +134,36 @@ def fuzz(root):
              "| " + " | ".join(_n(r.get(k)) for k in keys) + " |"])
 
 
+def defaults(root):
+    r = _load(root / "docs" / "results" / "defaults.json")
+    lines = [f"`{r.get('command', 'python -m host.defaults')}` (commit {_commit(r)}): full MNIST test set, the "
+             "device's encoder; resources from Yosys `synth_xilinx` of the Arty A7-35T build.", "",
+             "| model | encoding | sizes | weight bits | P | float % | fixed point % | block RAM (18 kbit) | LUTs "
+             "| DSP | cycles/sample | fits |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in r["models"]:
+        lines.append(f"| {m['name']} | {m['encoding']} | {'-'.join(map(str, m['sizes']))} | {m['weight_width']} "
+                     f"| {m['lanes']} | {100 * m['float_test_accuracy']:.2f} | **{100 * m['fixed_test_accuracy']:.2f}** "
+                     f"| {_n(m['bram18'])} | {_n(m['luts'])} | {_n(m.get('dsps'))} | {_n(m.get('cycles_per_sample'))} "
+                     f"| {m['fits'] or 'no'} |")
+    return lines
+
+
+def quantize(root):
+    """Every committed quantization report of a default-model candidate (``quantize-*-w*.json``)."""
+    lines = ["| report | sizes | weight bits | encoder | test images | float % | fixed point % | drop (pp) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for path in sorted((root / "docs" / "results").glob("quantize-*-w*.json")):
+        r = _load(path)
+        width = r.get("weight_width") or int(re.search(r"-w(\d+)", path.name).group(1))
+        lines.append(f"| `{path.name}` | {'-'.join(map(str, r['sizes']))} | {width} | {r.get('encoder', 'device')} "
+                     f"| {_n(r['samples'])} | {100 * r['float_accuracy']:.2f} | {100 * r['fixed_accuracy']:.2f} "
+                     f"| {r['accuracy_drop_pp']:+.2f} |")
+    return lines
+
+
 #: Table name in docs/RESULTS.md -> function of the repository root giving its lines.
 RENDERERS = {"boards": boards, "cycles": cycles, "link": link, "training-speed": training_speed, "fuzz": fuzz,
-             "encoder": encoder}
+             "encoder": encoder, "defaults": defaults, "quantize": quantize}
 
 
 def render(text, root=ROOT):

@@ -42,7 +42,7 @@ def accuracies(model, network, images, labels, encoding, seed, batch=500, progre
     for start in tqdm(range(0, len(images), batch), desc=encoding, disable=not progress, dynamic_ncols=True):
         chunk, y = images[start:start + batch], labels[start:start + batch]
         pixels = intencode.to_pixels(chunk, cfg)
-        seeds = (seed * 1_000_003 + np.arange(start, start + len(chunk))) % (1 << 32)
+        seeds = intencode.sample_seeds(seed, len(chunk), start)
         spikes = {"torch_encoder": encode(torch.from_numpy(chunk), encoding, network.n_steps, generator=generator),
                   "device_encoder": torch.from_numpy(
                       intencode.encode(pixels, encoding, network.n_steps, cfg, seeds).astype(np.float32))}

@@ -35,7 +35,7 @@ import numpy as np
 
 from .srcparams import LATENCY_THRESHOLD, RATE_GAIN
 
-__all__ = ["NEVER", "FMIX_C1", "FMIX_C2", "fmix32", "to_pixels", "rate_thresholds", "latency_table", "draws",
+__all__ = ["NEVER", "FMIX_C1", "FMIX_C2", "fmix32", "to_pixels", "sample_seeds", "rate_thresholds", "latency_table", "draws",
            "rate", "latency", "encode", "encode_with_tables", "rate_torch"]
 
 #: ``latency_table`` entry of a pixel value that never spikes.
@@ -108,6 +108,12 @@ def latency(pixels, n_steps, config, threshold=LATENCY_THRESHOLD):
     """Latency-coded spikes ``(T, B, n)`` bool of ``pixels`` ``(B, n)``."""
     steps = np.asarray(latency_table(config, n_steps, threshold))[np.asarray(pixels)]
     return np.arange(n_steps)[:, None, None] == steps[None]
+
+
+def sample_seeds(seed, n, start=0):
+    """The rate coder's seeds of samples ``start .. start + n - 1`` of a run seeded with ``seed``
+    (what the host sends with each image; one formula for the host, the benchmarks and evaluation)."""
+    return (seed * 1_000_003 + np.arange(start, start + n, dtype=np.int64)) % (1 << 32)
 
 
 def encode(pixels, encoding, n_steps, config, seeds=None):

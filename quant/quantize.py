@@ -172,7 +172,8 @@ def main(argv=None):
         test = test.subset(np.arange(min(args.limit_test, len(test))))
     if args.out:
         save_network(args.out, network)
-    report = {"model": str(args.model), "sizes": network.sizes, "weight_frac": [l.weight_frac for l in network.layers],
+    report = {"model": str(args.model), "sizes": network.sizes, "weight_width": network.config.weight_width,
+              "weight_frac": [l.weight_frac for l in network.layers],
               "config_digest": network.config.digest()[:16], **stats,
               "encoder": args.encoder,
               **compare(model, network, Batches(test, config["encoding"], args.batch_size, config["n_steps"],

@@ -1,14 +1,20 @@
-"""Benchmark: cycles per sample, lane utilisation and samples/s of the core, on real MNIST rate-coded samples.
+"""Benchmark: samples/s and lane utilisation of the core on MNIST test images, as the device encodes them.
 
 Usage::
 
-    python -m sim.bench_cycles --network quant/assets/model.npz --lanes 1 8 32 --samples 20 --rtl-samples 1 --rtl-lanes 8
+    python -m sim.bench_cycles                       # the shipped models at the default lanes
+    python -m sim.bench_cycles --network runs/x.npz --encodings rate latency --lanes 8 16 32
 
-For every network and lane count: the exact cycle model (:mod:`hdl.cycles`) over ``--samples``
-samples, its event-driven ideal, the utilisation ideal/cycles and samples/s at ``--clock-mhz``;
-``--rtl-samples`` of them are also run through the core's Verilog (cocotb + Icarus), which must
-agree with the golden model and take exactly the modelled cycles. Writes ``OUT.json`` and ``OUT.md``
-(default ``runs/benchmarks/cycles``; ``make results`` regenerates the committed ``docs/benchmarks/cycles``).
+For every network, encoding and lane count, ``--samples`` MNIST test images are encoded by the
+device's integer encoder (:mod:`quant.intencode`, seeds as the host sends them) and streamed back
+to back through the exact cycle model (:class:`hdl.cycles.CoreSchedule`): consecutive samples
+overlap in the core as they do on the device. A row reports the cycles per sample in that stream
+(and of one sample alone, its latency), the event-driven ideal (the busier unit's work:
+:meth:`hdl.cycles.SampleProfile.ideal`), the utilisation ideal / cycles and samples/s at
+``--clock-mhz``. ``--rtl-samples`` of them are also streamed through the core's Verilog (cocotb,
+Verilator where installed), which must agree with the golden model state by state and leave each
+result on the modelled cycle. Writes ``OUT.json`` and ``OUT.md`` (default ``runs/benchmarks/cycles``;
+``make results`` regenerates the committed ``docs/benchmarks/cycles``).
 
 Exit codes: 0 measured; 1 the RTL disagreed with the golden model or the cycle model; 2 bad
 arguments or an unreadable network or data set.
@@ -23,50 +29,62 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.image import pack
-from hdl.cycles import golden_cycles
+from firmware.image import DEFAULT_LANES, MAX_LANES, pack
+from hdl.cycles import CoreSchedule, golden_profiles
+from quant import assets, intencode
 from quant.cli import EXIT_DISAGREES, EXIT_USAGE, error, in_range, interruptible
 from quant.data import DatasetError
 from quant.files import FileError
 from quant.provenance import provenance
 from quant.quantize import load_network
 
+__all__ = ["device_samples", "measure", "main"]
 
-def encoded_samples(network, n, seed, data_dir=None):
-    """The first ``n`` MNIST test images, encoded as the network was trained, as ``(n, T, 784)`` amplitudes."""
-    import torch
 
+def device_samples(network, n, encoding, seed, data_dir=None):
+    """The first ``n`` MNIST test images as the device encodes them: ``(n, T, 784)`` amplitudes."""
     from quant.data import default_data_dir, load_images
-    from quant.encode import encode
 
     test = load_images(data_dir or default_data_dir("mnist"), "test")
-    spikes = encode(torch.from_numpy(test.images[:n]), network.encoding, network.n_steps,
-                    generator=torch.Generator().manual_seed(seed))
-    return spikes.numpy().astype(np.int64).transpose(1, 0, 2) * network.config.one, test.labels[:n]
+    cfg = network.config
+    pixels = intencode.to_pixels(test.images[:n], cfg)
+    spikes = intencode.encode(pixels, encoding, network.n_steps, cfg, intencode.sample_seeds(seed, len(pixels)))
+    return spikes.transpose(1, 0, 2).astype(np.int64) * cfg.one, test.labels[:n]
 
 
-def measure(network, lanes, amplitudes, rtl_samples, clock_mhz):
+def measure(network, lanes, amplitudes, encoding, clock_mhz, rtl_samples=0, shipped=False):
+    """One row: the stream of ``amplitudes`` on a core of ``lanes`` lanes (and ``rtl_samples`` of them in RTL)."""
     image = pack(network, lanes)
-    cycles, ideals = [], []
-    for sample in amplitudes:
-        c, i, _ = golden_cycles(network, image, sample)
-        cycles.append(c)
-        ideals.append(i)
-    row = {"network": "-".join(map(str, network.sizes)), "lanes": lanes, "samples": len(cycles),
-           "cycles_mean": float(np.mean(cycles)), "cycles_max": int(np.max(cycles)),
-           "ideal_mean": float(np.mean(ideals)), "utilisation": float(np.sum(ideals) / np.sum(cycles)),
-           "samples_per_s": clock_mhz * 1e6 / float(np.mean(cycles)), "rtl_checked": 0}
+    profiles, _ = golden_profiles(network, image, amplitudes)
+    schedule = CoreSchedule(image)
+    done = schedule.run(profiles)
+    total = done[-1] + 1
+    alone = [CoreSchedule(image).run([p])[0] + 1 for p in profiles[:10]]
+    ideal = sum(p.ideal(image) for p in profiles)
+    row = {"network": "-".join(map(str, network.sizes)), "encoding": encoding, "lanes": lanes, "shipped": shipped,
+           "samples": len(profiles), "cycles_per_sample": total / len(profiles),
+           "latency_cycles": float(np.mean(alone)), "ideal_per_sample": ideal / len(profiles),
+           "utilisation": ideal / total, "samples_per_s_at_100mhz": len(profiles) * 100e6 / total,
+           "samples_per_s": len(profiles) * clock_mhz * 1e6 / total,
+           "input_events_per_sample": float(np.mean([int(np.sum(p.events[0])) for p in profiles])),
+           "rtl_checked": 0}
     if rtl_samples:
         from .runner import run_core_bench
 
         with tempfile.TemporaryDirectory() as workdir:
             started = time.time()
-            report = run_core_bench(network, lanes, amplitudes[:rtl_samples], workdir)
-        measured = [s["cycles"] for s in report["samples"]]
-        if measured != cycles[:rtl_samples]:
-            raise AssertionError(f"RTL cycles {measured} differ from the model {cycles[:rtl_samples]}")
+            report = run_core_bench(network, lanes, amplitudes[:rtl_samples], workdir, long_run=True)
+        measured = [s["done"] for s in report["samples"]]
+        expected = CoreSchedule(image).run(profiles[:rtl_samples])
+        if measured != expected:
+            raise AssertionError(f"RTL results left on cycles {measured}, the model says {expected}")
         row.update(rtl_checked=rtl_samples, rtl_seconds=time.time() - started)
     return row
+
+
+def _shipped():
+    """The shipped models with their encodings."""
+    return [(entry.quantized_model, True) for entry in assets.models()]
 
 
 @interruptible
@@ -74,48 +92,55 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.bench_cycles", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Exit codes: 0 measured; 1 RTL disagreed; 2 bad arguments or files.")
-    p.add_argument("--network", type=Path, nargs="+", default=[Path("quant/assets/model.npz")],
-                   help="quantized networks (.npz from quant.quantize or quant.make_assets)")
-    p.add_argument("--lanes", type=int, nargs="+", default=[1, 8, 32], help="lane counts P to measure")
-    p.add_argument("--samples", type=int, default=20, help="MNIST test samples per measurement")
+    p.add_argument("--network", type=Path, nargs="+",
+                   help="quantized networks (.npz from quant.quantize or quant.make_assets); default: the shipped models")
+    p.add_argument("--encodings", nargs="+", choices=["rate", "latency"],
+                   help="encodings to measure each network in (default: the one it was trained with)")
+    p.add_argument("--lanes", type=int, nargs="+", default=[DEFAULT_LANES], help="lane counts P to measure")
+    p.add_argument("--samples", type=int, default=100, help="MNIST test images per measurement")
     p.add_argument("--rtl-samples", type=int, default=0, help="of those, how many to confirm in RTL simulation")
-    p.add_argument("--rtl-lanes", type=int, nargs="*", default=[8],
-                   help="lane counts whose samples are confirmed in RTL (small P simulates slowly)")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock for samples/s")
-    p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded spikes")
+    p.add_argument("--rtl-lanes", type=int, nargs="*", default=[DEFAULT_LANES],
+                   help="lane counts whose samples are confirmed in RTL")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock for the samples/s column")
+    p.add_argument("--seed", type=int, default=3, help="seed of the rate coder's per-sample seeds")
     p.add_argument("--out", type=Path, default=Path("runs/benchmarks/cycles"), help="report path without suffix")
     args = p.parse_args(argv)
     in_range(p, "samples", args.samples, 1, 10_000)
     in_range(p, "rtl-samples", args.rtl_samples, 0, args.samples)
     in_range(p, "clock-mhz", args.clock_mhz, 0.001)
     for lanes in args.lanes + args.rtl_lanes:
-        in_range(p, "lanes", lanes, 1, 256)
+        in_range(p, "lanes", lanes, 1, MAX_LANES)
     rows = []
     try:
-        networks = [(path, load_network(path)) for path in args.network]
-        for path, network in networks:
-            amplitudes, _ = encoded_samples(network, args.samples, args.seed)
-            for lanes in args.lanes:
-                rtl = args.rtl_samples if lanes in args.rtl_lanes else 0
-                row = measure(network, lanes, amplitudes, rtl, args.clock_mhz)
-                print(json.dumps(row))
-                rows.append(row)
+        networks = [(path, False) for path in args.network] if args.network else _shipped()
+        for path, shipped in networks:
+            network = load_network(path)
+            for encoding in args.encodings or [network.encoding]:
+                amplitudes, _ = device_samples(network, args.samples, encoding, args.seed)
+                for lanes in args.lanes:
+                    rtl = args.rtl_samples if lanes in args.rtl_lanes else 0
+                    is_default = shipped and encoding == network.encoding and lanes == DEFAULT_LANES
+                    row = measure(network, lanes, amplitudes, encoding, args.clock_mhz, rtl, is_default)
+                    print(json.dumps(row))
+                    rows.append(row)
     except (FileError, DatasetError) as problem:
         return error(problem, EXIT_USAGE)
     except AssertionError as problem:
         return error(problem, EXIT_DISAGREES)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"clock_mhz": args.clock_mhz, "rows": rows,
-                                                         **provenance("sim.bench_cycles", argv)}, indent=1))
-    lines = [f"# Core cycles per sample (MNIST rate coding, {args.clock_mhz:g} MHz)", "",
-             f"`python -m sim.bench_cycles {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-             "Cycles from the exact cycle model (hdl/cycles.py); the RTL column counts samples also simulated "
-             "in Verilog (cocotb + Icarus), where golden model and cycle count agreed exactly.", "",
-             "| network | P | samples | cycles/sample | event-driven ideal | utilisation | samples/s | RTL-checked |",
-             "|---|---|---|---|---|---|---|---|"]
+    report = {"clock_mhz": args.clock_mhz, "rows": rows, **provenance("sim.bench_cycles", argv)}
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    lines = [f"# Core throughput on MNIST (samples streamed back to back, {args.clock_mhz:g} MHz)", "",
+             f"`{report['command']}` (commit {report['git_commit'][:12]})", "",
+             "Cycles from the exact cycle model (hdl/cycles.py); the RTL column counts samples also streamed "
+             "through the Verilog, where the golden model and every result's cycle agreed exactly.", "",
+             "| network | encoding | P | shipped | samples | cycles/sample | latency (cycles) | ideal | utilisation "
+             "| samples/s | RTL-checked |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['network']} | {r['lanes']} | {r['samples']} | {r['cycles_mean']:.0f} | {r['ideal_mean']:.0f} | "
-                     f"{100 * r['utilisation']:.1f} % | {r['samples_per_s']:.0f} | {r['rtl_checked']} |")
+        lines.append(f"| {r['network']} | {r['encoding']} | {r['lanes']} | {'yes' if r['shipped'] else ''} "
+                     f"| {r['samples']} | {r['cycles_per_sample']:.0f} | {r['latency_cycles']:.0f} "
+                     f"| {r['ideal_per_sample']:.0f} | {100 * r['utilisation']:.1f} % | {r['samples_per_s']:.0f} "
+                     f"| {r['rtl_checked']} |")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -32,10 +32,9 @@ from firmware.protocol import (PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder,
 from hdl.cycles import golden_cycles
 from quant.intencode import encode_with_tables
 
-__all__ = ["GoldenBackend", "DeviceModel", "EmulatorServer", "PtyServer", "serve", "main", "MAX_LANES"]
+__all__ = ["GoldenBackend", "DeviceModel", "EmulatorServer", "PtyServer", "serve", "main"]
 
 #: Most lanes an emulated core may have.
-MAX_LANES = 256
 
 
 class GoldenBackend:
@@ -377,7 +376,8 @@ def main(argv=None):
                    help="golden back end: serve on a pseudo-terminal (prints its path, a serial port) instead of TCP")
     p.add_argument("--backend", choices=["golden", "rtl"], default="golden",
                    help="golden: the golden model; rtl: the device's Verilog under cocotb (one client, then it exits)")
-    p.add_argument("--lanes", type=int, default=8, help="lanes of the emulated core (images must be packed for it)")
+    p.add_argument("--lanes", type=int, default=fw_image.DEFAULT_LANES,
+                   help="lanes of the emulated core (images must be packed for it)")
     p.add_argument("--model", type=Path, help="quantized network (.npz) the device is built with and starts holding "
                                                "(default: the shipped model)")
     p.add_argument("--idle-timeout", type=float, default=0.5,
@@ -385,8 +385,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not 0.001 <= args.idle_timeout <= 60:
         p.error(f"--idle-timeout must be in 0.001..60 seconds, got {args.idle_timeout}")
-    if not 1 <= args.lanes <= MAX_LANES:
-        p.error(f"--lanes must be in 1..{MAX_LANES}, got {args.lanes}")
+    if not 1 <= args.lanes <= fw_image.MAX_LANES:
+        p.error(f"--lanes must be in 1..{fw_image.MAX_LANES}, got {args.lanes}")
     if not 0 <= args.port <= 65535:
         p.error(f"--port must be in 0..65535, got {args.port}")
     if args.pty and args.backend != "golden":

@@ -128,9 +128,11 @@ class CoreBench:
         self.runner.build(sources=[source], hdl_toplevel="src_core", build_dir=self.workdir / "build",
                           timescale=("1ns", "1ps"), build_args=build_args, always=True)
 
-    def run(self, amplitudes):
-        """Run ``amplitudes`` ``(n, T, n_in)``; return the bench's report.
+    def run(self, amplitudes, stream=True, idle=0.0, backpressure=0.0, seed=0):
+        """Run ``amplitudes`` ``(n, T, n_in)``; return the bench's report (:mod:`sim.cocotb_core`).
 
+        ``stream``: samples back to back (else one at a time); ``idle``, ``backpressure``: the
+        probabilities of an input bubble and of a cycle with ``result.ready`` low, drawn from ``seed``.
         Raises ``AssertionError`` with the bench's mismatches if the core disagrees with the golden model.
         """
         from cocotb_tools.runner import get_results
@@ -139,7 +141,8 @@ class CoreBench:
         report_path = self.workdir / "report.json"
         report_path.unlink(missing_ok=True)
         spec = {"network": str(self.workdir / "network.npz"), "samples": str(self.workdir / "samples.npz"),
-                "lanes": self.lanes, "report": str(report_path)}
+                "lanes": self.lanes, "report": str(report_path), "stream": stream, "idle": idle,
+                "backpressure": backpressure, "seed": seed}
         (self.workdir / "spec.json").write_text(json.dumps(spec))
         env = {"SRC_BENCH_SPEC": str(self.workdir / "spec.json"),
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -153,6 +156,9 @@ class CoreBench:
         return report
 
 
-def run_core_bench(network, lanes, amplitudes, workdir, simulator=None, long_run=False):
-    """Build the core for ``network`` and run ``amplitudes`` ``(n, T, n_in)`` through it; return the report."""
-    return CoreBench(network, lanes, workdir, simulator, long_run).run(amplitudes)
+def run_core_bench(network, lanes, amplitudes, workdir, simulator=None, long_run=False, **drive):
+    """Build the core for ``network`` and run ``amplitudes`` ``(n, T, n_in)`` through it; return the report.
+
+    ``drive`` goes to :meth:`CoreBench.run` (``stream``, ``idle``, ``backpressure``, ``seed``).
+    """
+    return CoreBench(network, lanes, workdir, simulator, long_run).run(amplitudes, **drive)

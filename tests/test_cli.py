@@ -124,5 +124,5 @@ def test_ctrl_c_stops_the_emulator_with_130():
 
 
 def test_infer_warns_when_the_encoding_is_not_the_models():
-    result = run("host.infer", "--emulate", "--limit", "2", "--encoding", "latency", "--json", os.devnull)
-    assert "warning: " in result.stderr and "trained with rate coding" in result.stderr
+    result = run("host.infer", "--emulate", "--limit", "2", "--encoding", "rate", "--json", os.devnull)
+    assert "warning: " in result.stderr and "trained with latency coding" in result.stderr

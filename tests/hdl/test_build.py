@@ -18,14 +18,18 @@ def test_block_ram_halves_take_the_best_aspect_ratio():
     assert _bram18(36, 512) == 1
 
 
-def test_784_512_100_fits_the_100t_at_8_lanes_only():
+@pytest.mark.parametrize("lanes", [8, 32])
+def test_784_512_100_weights_fill_block_ram_and_need_the_100t(lanes):
     network = random_network([784, 512, 100], seed=0, n_steps=4)
-    image = pack(network, 8)
-    need = sum(m[3] for m in estimate_memories(image, DeviceLimits.exact(image)) if "LUT" not in m[0])
+    image = pack(network, lanes)
+    memories = estimate_memories(image, DeviceLimits.exact(image))
+    # By hand: 784 x 512 + 512 x 100 weights, padded to whole blocks of P lanes, 8 bits each.
+    blocks = [-(-512 // lanes), -(-100 // lanes)]
+    bits = (784 * blocks[0] + 512 * blocks[1]) * lanes * 8
+    weights = next(m for m in memories if m["name"] == "weights")
+    assert bits / 18432 <= weights["bram18"] <= 1.15 * bits / 18432   # packed: within 15 % of the bit count
+    need = sum(m["bram18"] for m in memories)
     assert BOARDS["arty_a7_35"].part.bram18 < need <= BOARDS["arty_a7_100"].part.bram18
-    image = pack(network, 32)  # wider words waste more of each block
-    need = sum(m[3] for m in estimate_memories(image, DeviceLimits.exact(image)) if "LUT" not in m[0])
-    assert need > BOARDS["arty_a7_100"].part.bram18
 
 
 def test_a_model_too_big_is_refused_before_synthesis(tmp_path, capsys):

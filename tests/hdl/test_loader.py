@@ -1,4 +1,4 @@
-"""The image loader: the image file in, exactly the core writes of :func:`hdl.core.load_writes` out."""
+"""The image loader: the image file in, exactly the core writes of :func:`hdl.layouts.load_writes` out."""
 
 import struct
 import zlib
@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from firmware.image import HEADER_SIZE, DeviceLimits, DeviceRules, pack, to_bytes
-from hdl.core import (LOAD_BIASES, LOAD_H_LUT, LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT,
+from hdl.layouts import (LOAD_BIASES, LOAD_H_LUT, LOAD_LATENCY_TABLE, LOAD_RATE_TABLE, LOAD_TABLE, LOAD_WEIGHTS, LOAD_X_LUT,
                       STEPS_ADDRESS,
                       load_writes)
 from hdl.loader import ImageLoader

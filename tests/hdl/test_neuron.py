@@ -71,9 +71,3 @@ def test_lane_matches_golden_arithmetic(cfg):
     mismatches = [(case, e, g) for case, e, g in zip(cases, expected, got) if e != g]
     assert not mismatches, mismatches[:3]
     assert any(h >= cfg.half for _, h, _, _ in expected) and any(i == cfg.i_max for i, _, _, _ in expected)
-
-
-def test_the_cycle_model_knows_the_lane_latency():
-    from hdl import core, cycles
-
-    assert NeuronLane.LATENCY == cycles.NEURON_LATENCY and core.READOUT_FLUSH == cycles.READOUT_FLUSH

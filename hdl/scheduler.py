@@ -1,0 +1,216 @@
+"""The core's scheduler: each cycle, what the accumulate unit and the update unit do next.
+
+Per step ``t`` and layer ``l`` there are two pieces of work: *accumulate* (the step sums of the
+layer's input events, ``ceil(blocks / 4)`` cycles per event) and *update* (``blocks`` cycles
+through the neuron lanes). The scheduler decides, one decision per unit per cycle:
+
+* the accumulate unit takes, from the deepest layer that has one, the next input event (or the
+  step's end), provided that layer has fewer than two steps of sums waiting to be updated (its
+  sums are double-buffered by step parity); layer 0's events come from ``events``, the others'
+  from the queue below them;
+* the update unit starts, for the shallowest layer whose next step's sums are complete, that
+  step's blocks, provided the layer's previous step started :attr:`~hdl.update.UpdateUnit.STATE_SPACING`
+  cycles ago (its state is written back by then), the queue to the next layer has room for every
+  block, and (for the output layer) the readout's buffer for the step is free.
+
+So layer 0 accumulates step ``t + 1`` while upper layers finish step ``t``, samples follow each
+other without a gap, and a unit waits only for data. :class:`hdl.cycles.CoreSchedule` replays
+these decisions cycle by cycle.
+"""
+
+from amaranth import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .accumulate import SPAN
+from .layouts import bits, event_layout
+from .update import UpdateUnit
+
+__all__ = ["Scheduler", "spikes_layout"]
+
+
+def spikes_layout(max_index, spike_width):
+    """What a queue between layers offers: an event (``index``, ``amplitude``) or its step's ``end``."""
+    return data.StructLayout({"valid": 1, "end": 1, "index": unsigned(bits(max_index)),
+                              "amplitude": unsigned(spike_width)})
+
+
+class Scheduler(wiring.Component):
+    """The two units' decisions, and what each layer has in flight.
+
+    Parameters
+    ----------
+    config : quant.fixedpoint.FixedPointConfig
+    limits : firmware.image.DeviceLimits
+    lanes, layers : int
+    row : data.StructLayout
+        A layer-table row (:func:`hdl.layer_table.row_layout`).
+    issue_layouts : tuple of data.StructLayout
+        The accumulate unit's and the update unit's ``issue`` layouts.
+    queue_depth : int
+        Words of each queue between layers.
+
+    Members
+    -------
+    events : In(stream.Signature(event_layout))
+        Layer 0's input events and step ends.
+    rows : In(data.ArrayLayout(row, layers))
+    n_steps : In
+        ``T``: a sample's last step is ``T - 1``.
+    spikes : In(data.ArrayLayout(spikes_layout, layers))
+        For each layer ``l >= 1``, the head of the queue from layer ``l - 1`` (entry 0 unused).
+    levels : In(data.ArrayLayout, layers)
+        Words in each of those queues.
+    take : Out(layers)
+        Bit ``l``: the head of layer ``l``'s queue is taken this cycle.
+    accumulate, update : Out(data.StructLayout)
+        The units' issue words.
+    accumulated : In(data.StructLayout)
+        The accumulate unit's ``done``: a layer's step sums are final.
+    exit : In(data.StructLayout)
+        ``valid`` and ``layer`` of a block leaving the update unit.
+    readout_done : In(data.StructLayout)
+        ``valid`` and ``buffer``: the readout finished a step.
+    error : Out(1)
+        Sticky: an input event named an input past layer 0's size (it was dropped).
+    """
+
+    def __init__(self, config, limits, lanes, layers, row, issue_layouts, queue_depth):
+        self.layers, self.depth, self.max_steps = layers, queue_depth, limits.max_steps
+        self.max_blocks = -(-limits.max_neurons // lanes)
+        accumulate, update = issue_layouts
+        super().__init__({
+            "events": In(stream.Signature(event_layout(config, limits.max_inputs))),
+            "rows": In(data.ArrayLayout(row, layers)),
+            "n_steps": In(unsigned(bits(limits.max_steps + 1))),
+            "spikes": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
+            "levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
+            "take": Out(layers),
+            "accumulate": Out(accumulate),
+            "update": Out(update),
+            "accumulated": In(data.StructLayout({"valid": 1, "layer": bits(layers)})),
+            "exit": In(data.StructLayout({"valid": 1, "layer": bits(layers)})),
+            "readout_done": In(data.StructLayout({"valid": 1, "buffer": 1})),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, depth, rows = self.layers, self.depth, self.rows
+        # claimed: steps whose end the accumulate unit has taken and whose sums the update unit has
+        # not finished reading (at most two: the sums are double-buffered); summed: of those, the ones
+        # whose sums are final and whose update has not started; reserved: queue words promised to
+        # blocks in the update pipeline.
+        claimed = Array(Signal(range(3), name=f"claimed{l}") for l in range(L))
+        summed = Array(Signal(range(3), name=f"summed{l}") for l in range(L))
+        a_parity = Array(Signal(name=f"a_parity{l}") for l in range(L))
+        u_parity = Array(Signal(name=f"u_parity{l}") for l in range(L))
+        u_step = Array(Signal(range(self.max_steps), name=f"u_step{l}") for l in range(L))
+        since = Array(Signal(range(UpdateUnit.STATE_SPACING + 1), name=f"since{l}", init=UpdateUnit.STATE_SPACING)
+                      for l in range(L))
+        reserved = Array(Signal(range(depth + 1), name=f"reserved{l}") for l in range(L))
+        readout_busy = Array(Signal(name=f"readout_busy{b}") for b in range(2))
+
+        ended, finishing, started = self._accumulate(m, claimed, a_parity), Signal(L), Signal(L)
+        self._update(m, claimed, summed, u_parity, u_step, since, reserved, readout_busy, finishing, started)
+
+        # -- the bookkeeping --------------------------------------------------------------------------
+        for l in range(L):
+            with m.If(since[l] < UpdateUnit.STATE_SPACING):
+                m.d.sync += since[l].eq(since[l] + 1)
+            final = self.accumulated.valid & (self.accumulated.layer == l)
+            m.d.sync += [claimed[l].eq(claimed[l] + ended[l] - finishing[l]),
+                         summed[l].eq(summed[l] + final - started[l])]
+            with m.If(finishing[l]):
+                m.d.sync += [u_parity[l].eq(~u_parity[l]),
+                             u_step[l].eq(Mux(u_step[l] == self.n_steps - 1, 0, u_step[l] + 1))]
+            if l + 1 < L:
+                leaving = self.exit.valid & (self.exit.layer == l)
+                m.d.sync += reserved[l + 1].eq(reserved[l + 1] + Mux(started[l], rows[l].blocks, 0) - leaving)
+        with m.If(self.readout_done.valid):
+            m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
+        return m
+
+    def _accumulate(self, m, claimed, a_parity):
+        """The accumulate unit's decision; returns ``ended`` (bit ``l``: layer ``l``'s step end issued)."""
+        L, rows, issue = self.layers, self.rows, self.accumulate
+        ended = Signal(L)
+        left = Signal(range(self.max_blocks + 1))     # groups of four blocks of the current event still to issue
+        a_layer, a_row = Signal(range(L)), Signal.like(issue.row)
+        a_amp, a_par = Signal.like(issue.amplitude), Signal()
+        a_group, a_blocks = Signal.like(issue.group), Signal.like(issue.blocks)
+        events = self.events
+        sources = [(events.valid, events.payload.end, events.payload.index, events.payload.amplitude)]
+        sources += [(self.spikes[l].valid, self.spikes[l].end, self.spikes[l].index, self.spikes[l].amplitude)
+                    for l in range(1, L)]
+        wants = [Signal(name=f"a_wants{l}") for l in range(L)]
+        for l, (valid, _, _, _) in enumerate(sources):
+            m.d.comb += wants[l].eq(valid & (claimed[l] < 2))
+        with m.If(left != 0):
+            m.d.comb += [issue.valid.eq(1), issue.layer.eq(a_layer), issue.row.eq(a_row), issue.amplitude.eq(a_amp),
+                         issue.parity.eq(a_par), issue.group.eq(a_group + 1), issue.blocks.eq(a_blocks)]
+            m.d.sync += [left.eq(left - 1), a_group.eq(a_group + 1)]
+        with m.Else():
+            # Deepest layer first: it finishes the oldest step. Layer 0 is asked for input only when no
+            # deeper layer has work and its sums have room.
+            m.d.comb += events.ready.eq((claimed[0] < 2) & ~any_of(wants[1:]))
+            for l, (_, end, index, amplitude) in enumerate(sources):
+                row = rows[l]
+                with m.If(wants[l] & ~any_of(wants[l + 1:])):
+                    if l > 0:
+                        m.d.comb += self.take[l].eq(1)
+                    with m.If(end):
+                        m.d.comb += [issue.valid.eq(1), issue.end.eq(1), issue.layer.eq(l), issue.parity.eq(a_parity[l]),
+                                     ended[l].eq(1)]
+                        m.d.sync += a_parity[l].eq(~a_parity[l])
+                    with m.Elif((l == 0) & (index >= row.n_in)):
+                        m.d.sync += self.error.eq(1)     # an input past the layer: dropped
+                    with m.Else():
+                        first_row = row.weight_base + index * row.blocks
+                        m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.row.eq(first_row),
+                                     issue.amplitude.eq(amplitude), issue.parity.eq(a_parity[l]), issue.group.eq(0),
+                                     issue.blocks.eq(row.blocks)]
+                        m.d.sync += [left.eq((row.blocks + SPAN - 1) // SPAN - 1), a_layer.eq(l), a_row.eq(first_row),
+                                     a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
+        return ended
+
+    def _update(self, m, claimed, summed, u_parity, u_step, since, reserved, readout_busy, finishing, started):
+        """The update unit's decision: drives ``update``, ``finishing`` and ``started`` (bit per layer)."""
+        L, rows, issue, depth = self.layers, self.rows, self.update, self.depth
+        u_left, u_layer = Signal(range(self.max_blocks + 1)), Signal(range(L))
+        u_block = Signal(range(self.max_blocks + 1))
+        ready = []
+        for l in range(L):
+            if l + 1 < L:
+                room = depth - self.levels[l + 1] - reserved[l + 1] >= rows[l].blocks
+            else:
+                room = ~readout_busy[u_parity[l]]
+            ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
+        last_block = Signal()
+        with m.If(u_left != 0):
+            m.d.comb += [issue.valid.eq(1), issue.layer.eq(u_layer), issue.block.eq(u_block),
+                         issue.t.eq(u_step[u_layer]), issue.parity.eq(u_parity[u_layer]),
+                         issue.first.eq(u_step[u_layer] == 0), last_block.eq(u_left == 1)]
+            m.d.sync += [u_left.eq(u_left - 1), u_block.eq(u_block + 1)]
+        with m.Else():
+            for l in range(L):
+                m.d.comb += started[l].eq(ready[l] & ~any_of(ready[:l]))   # shallowest first
+                with m.If(started[l]):
+                    blocks = rows[l].blocks
+                    m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.block.eq(0), issue.t.eq(u_step[l]),
+                                 issue.parity.eq(u_parity[l]), issue.first.eq(u_step[l] == 0),
+                                 last_block.eq(blocks == 1)]
+                    m.d.sync += [u_left.eq(blocks - 1), u_layer.eq(l), u_block.eq(1), since[l].eq(1)]
+                    if l + 1 == L:
+                        m.d.sync += readout_busy[u_parity[l]].eq(1)
+        # A step's last block issued: its sums are consumed, the layer moves on.
+        for l in range(L):
+            m.d.comb += finishing[l].eq(issue.valid & last_block & (issue.layer == l))
+
+
+def any_of(signals):
+    """The OR of ``signals`` (0 for none)."""
+    result = Const(0, 1)
+    for s in signals:
+        result = result | s
+    return result

@@ -1,0 +1,76 @@
+"""The queue between layers: blocks of spikes in, one event (or step end) out per take."""
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from hdl.spike_queue import SpikeQueue
+from quant.fixedpoint import DEFAULT
+from sim.streams import random_pauses
+
+
+def test_events_come_out_in_order_with_the_step_ends():
+    """Three steps of 5 blocks of 4 lanes with random graded spikes, taken with random pauses: the
+    events are each spiking neuron in index order, then the step's end; empty blocks that are not
+    the last are not stored."""
+    P, blocks, depth = 4, 5, 12
+    rng = np.random.default_rng(1)
+    steps = [rng.integers(1, 256, (blocks, P)) * (rng.random((blocks, P)) < 0.3) for _ in range(3)]
+    dut = SpikeQueue(DEFAULT, P, blocks, depth)
+    expected = []
+    for spikes in steps:
+        expected += [("event", b * P + p, int(spikes[b, p])) for b in range(blocks) for p in range(P) if spikes[b, p]]
+        expected.append(("end",))
+    got, levels = [], []
+
+    async def producer(ctx):
+        for spikes in steps:
+            for b in range(blocks):
+                while ctx.get(dut.level) > depth - 2:
+                    await ctx.tick()
+                word = sum(int(v) << (DEFAULT.spike_width * p) for p, v in enumerate(spikes[b]))
+                ctx.set(dut.push, {"valid": 1, "block": b, "last": int(b == blocks - 1), "spikes": word})
+                await ctx.tick()
+                levels.append(ctx.get(dut.level))
+                ctx.set(dut.push, {"valid": 0})
+
+    async def consumer(ctx):
+        pauses = random_pauses(2, 0.4)
+        while len(got) < len(expected):
+            take = not next(pauses)
+            ctx.set(dut.take, int(take))
+            valid, end, index, amplitude = ctx.get(dut.event.valid), ctx.get(dut.event.end), \
+                ctx.get(dut.event.index), ctx.get(dut.event.amplitude)
+            if take and valid:
+                got.append(("end",) if end else ("event", index, amplitude))
+            await ctx.tick()
+        ctx.set(dut.take, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    assert got == expected
+    assert max(levels) <= depth
+
+
+def test_a_step_without_spikes_is_just_its_end():
+    dut = SpikeQueue(DEFAULT, 2, 3, 4)
+    got = []
+
+    async def bench(ctx):
+        for b in range(3):
+            ctx.set(dut.push, {"valid": 1, "block": b, "last": int(b == 2), "spikes": 0})
+            await ctx.tick()
+        ctx.set(dut.push, {"valid": 0})
+        assert ctx.get(dut.level) == 1                  # only the last word was stored
+        ctx.set(dut.take, 1)
+        got.append((ctx.get(dut.event.valid), ctx.get(dut.event.end)))
+        await ctx.tick()
+        got.append((ctx.get(dut.event.valid), ctx.get(dut.level)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [(1, 1), (0, 0)]

@@ -8,8 +8,10 @@ consecutive words are two reads from each. The step sums are kept per layer and 
 (so that a layer can accumulate step ``t + 1`` while step ``t`` waits for its update) and split
 into four banks by block modulo 4 (so that four blocks are written per cycle).
 
-Pipeline: the weight reads (issue), the products, then the read-modify-write of the step sums
-(read and write in the same stage, so consecutive events never see a stale sum). A block's first
+Pipeline (six stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
+row product ``j * blocks``, the weight reads, the words registered, the products, then the
+read-modify-write of the step sums (read and write in the same stage, so consecutive events never
+see a stale sum). A block's first
 write of a step overwrites instead of adding: the update unit marks each block *consumed* when it
 reads it (``consume``), which clears the sum for the next step without a clearing pass; a block
 that no event of a step wrote reads as zero. Blocks past the layer's last (the tail of a last group
@@ -42,10 +44,10 @@ class AccumulateUnit(wiring.Component):
     Members
     -------
     issue : In(data.StructLayout)
-        One cycle of work: ``valid``; ``layer``, step ``parity``, the layer's ``blocks``; ``row``
-        (the weight word of block 0 of input ``j``: ``weight_base + j * blocks``), ``group`` ``k``
-        (blocks ``4k .. 4k + 3``), ``amplitude``; or ``end``: the layer's step is complete (no
-        memory access), reported on ``done`` when it leaves the pipeline.
+        One cycle of work: ``valid``; ``layer``, step ``parity``, the layer's ``blocks`` and weight
+        ``base``; the input ``index`` ``j`` (its block 0 is weight word ``base + j * blocks``),
+        ``group`` ``k`` (blocks ``4k .. 4k + 3``), ``amplitude``; or ``end``: the layer's step is
+        complete (no memory access), reported on ``done`` when it leaves the pipeline.
     done : Out(data.StructLayout)
         ``valid`` and ``layer``: a step's sums are final (written).
     read : In(data.StructLayout)
@@ -56,7 +58,9 @@ class AccumulateUnit(wiring.Component):
         ``valid``, ``address``, ``word``: a weight word written at run time.
     """
 
-    LATENCY = 3  # issue, products, read-modify-write: a sum is final three cycles after its issue
+    #: Issue register, row product, weight read, weight register, products, read-modify-write: a
+    #: step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
+    LATENCY = 6
 
     def __init__(self, image, limits, acc_width):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -67,7 +71,8 @@ class AccumulateUnit(wiring.Component):
         super().__init__({
             "issue": In(data.StructLayout({"valid": 1, "end": 1, "layer": bits(self.layers), "parity": 1,
                                            "blocks": unsigned(bits(self.max_blocks + 1)),
-                                           "row": unsigned(bits(limits.weight_words + 1)),
+                                           "base": unsigned(bits(limits.weight_words + 1)),
+                                           "index": unsigned(bits(max(limits.max_inputs, limits.max_neurons))),
                                            "group": unsigned(bits(self.groups)),
                                            "amplitude": unsigned(cfg.spike_width)})),
             "done": Out(data.StructLayout({"valid": 1, "layer": bits(self.layers)})),
@@ -84,14 +89,22 @@ class AccumulateUnit(wiring.Component):
         lane = lambda word, p, width: word[p * width:(p + 1) * width]
         issue, load = self.issue, self.load
 
-        # -- stage 0: the weight reads ---------------------------------------------------------------
-        # Words 4k .. 4k + 3 of the event, from base = row + 4k: the even memory holds word 2a at a,
-        # the odd one word 2a + 1; whatever the parity of base, each gives two consecutive entries.
-        # The run-time write shares the first read port of its memory (weights are loaded between
-        # samples only), so that each memory maps onto one true-dual-port block RAM.
+        # -- stages a and b: the weight address ---------------------------------------------------------
+        # The issue comes from the scheduler's choice among the queues: it is registered first, then
+        # the row product j * blocks (a registered multiply), so that neither the choice nor the
+        # multiply is on the weight memories' address path.
+        sa, sb = Signal.like(issue), Signal.like(issue)
+        offset = Signal(bits(self.limits.weight_words + 1))
+        m.d.sync += [sa.eq(issue), sb.eq(sa), offset.eq(sa.index * sa.blocks)]
+
+        # -- stage c: the weight reads ----------------------------------------------------------------
+        # Words 4k .. 4k + 3 of the event, from word = base + j * blocks + 4k: the even memory holds
+        # word 2a at a, the odd one word 2a + 1; whatever the parity of the first word, each gives two
+        # consecutive entries. The run-time write shares the first read port of its memory (weights
+        # are loaded between samples only), so that each memory maps onto one true-dual-port block RAM.
         init = pack_lanes(self.image.weights, WB)
         base = Signal(bits(self.limits.weight_words + SPAN * self.groups + 1))
-        m.d.comb += base.eq(issue.row + SPAN * issue.group)
+        m.d.comb += base.eq(sb.base + offset + SPAN * sb.group)
         ports = []
         for parity, first_entry in ((0, (base + 1) >> 1), (1, base >> 1)):
             mem = memory.Memory(shape=unsigned(P * WB), depth=max(1, (self.limits.weight_words + 1 - parity) // 2),
@@ -103,12 +116,17 @@ class AccumulateUnit(wiring.Component):
                          write.data.eq(load.word), write.en.eq(mine), second.addr.eq(first_entry + 1)]
             ports.append((first, second))
         (even0, even1), (odd0, odd1) = ports
-        s1, s1_odd = Signal.like(issue), Signal()
-        m.d.sync += [s1.eq(issue), s1_odd.eq(base[0])]
+        sc, sc_odd = Signal.like(issue), Signal()
+        m.d.sync += [sc.eq(sb), sc_odd.eq(base[0])]
 
-        # -- stage 1: the products -------------------------------------------------------------------
-        words = [Mux(s1_odd, odd0.data, even0.data), Mux(s1_odd, even0.data, odd0.data),
-                 Mux(s1_odd, odd1.data, even1.data), Mux(s1_odd, even1.data, odd1.data)]
+        # -- stage d: the four words, registered (the block RAM's output is slow on its own) ------------
+        s1 = Signal.like(issue)
+        words = [Signal(P * WB, name=f"word{q}") for q in range(SPAN)]
+        m.d.sync += [s1.eq(sc), *(w.eq(v) for w, v in zip(words, (
+            Mux(sc_odd, odd0.data, even0.data), Mux(sc_odd, even0.data, odd0.data),
+            Mux(sc_odd, odd1.data, even1.data), Mux(sc_odd, even1.data, odd1.data))))]
+
+        # -- stage e: the products -------------------------------------------------------------------
         product_shape = signed(WB + cfg.spike_width + 1)
         s2 = Signal.like(issue)
         products = [[Signal(product_shape, name=f"product{q}_{p}") for p in range(P)] for q in range(SPAN)]
@@ -117,7 +135,7 @@ class AccumulateUnit(wiring.Component):
             for p in range(P):
                 m.d.sync += products[q][p].eq(lane(word, p, WB).as_signed() * s1.amplitude)
 
-        # -- stage 2: read-modify-write of the step sums ----------------------------------------------
+        # -- stage f: read-modify-write of the step sums ----------------------------------------------
         # One bank per (layer, parity, block mod 4); each with a port for this unit's update and one
         # for the update unit's read.
         fresh = Array(Array(Signal(self.max_blocks, name=f"fresh{layer}_{parity}", init=(1 << self.max_blocks) - 1)

@@ -24,12 +24,13 @@ __all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "ST
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
 #: Amaranth; a test holds each of these equal to its part's).
 NEURON_LATENCY = 5
-#: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue, products, read-modify-write.
-ACCUMULATE_LATENCY = 3
-#: :attr:`hdl.update.UpdateUnit.LATENCY`: the memory reads, then the lane.
-UPDATE_LATENCY = 1 + NEURON_LATENCY
+#: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue register, row product, weight read, word register,
+#: products, read-modify-write.
+ACCUMULATE_LATENCY = 6
+#: :attr:`hdl.update.UpdateUnit.LATENCY`: the issue register, the memory reads, then the lane.
+UPDATE_LATENCY = 2 + NEURON_LATENCY
 #: :attr:`hdl.update.UpdateUnit.STATE_SPACING`: a layer's next step starts this many cycles after its last.
-STATE_SPACING = UPDATE_LATENCY + 1
+STATE_SPACING = UPDATE_LATENCY
 #: :data:`hdl.accumulate.SPAN`: blocks an event adds to per cycle.
 SPAN = 4
 #: :attr:`hdl.readout.Readout.STAGES`: cycles the readout stays busy after its last class.

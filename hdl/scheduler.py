@@ -136,7 +136,7 @@ class Scheduler(wiring.Component):
         L, rows, issue = self.layers, self.rows, self.accumulate
         ended = Signal(L)
         left = Signal(range(self.max_blocks + 1))     # groups of four blocks of the current event still to issue
-        a_layer, a_row = Signal(range(L)), Signal.like(issue.row)
+        a_layer, a_base, a_index = Signal(range(L)), Signal.like(issue.base), Signal.like(issue.index)
         a_amp, a_par = Signal.like(issue.amplitude), Signal()
         a_group, a_blocks = Signal.like(issue.group), Signal.like(issue.blocks)
         events = self.events
@@ -147,7 +147,8 @@ class Scheduler(wiring.Component):
         for l, (valid, _, _, _) in enumerate(sources):
             m.d.comb += wants[l].eq(valid & (claimed[l] < 2))
         with m.If(left != 0):
-            m.d.comb += [issue.valid.eq(1), issue.layer.eq(a_layer), issue.row.eq(a_row), issue.amplitude.eq(a_amp),
+            m.d.comb += [issue.valid.eq(1), issue.layer.eq(a_layer), issue.base.eq(a_base), issue.index.eq(a_index),
+                         issue.amplitude.eq(a_amp),
                          issue.parity.eq(a_par), issue.group.eq(a_group + 1), issue.blocks.eq(a_blocks)]
             m.d.sync += [left.eq(left - 1), a_group.eq(a_group + 1)]
         with m.Else():
@@ -166,11 +167,11 @@ class Scheduler(wiring.Component):
                     with m.Elif((l == 0) & (index >= row.n_in)):
                         m.d.sync += self.error.eq(1)     # an input past the layer: dropped
                     with m.Else():
-                        first_row = row.weight_base + index * row.blocks
-                        m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.row.eq(first_row),
-                                     issue.amplitude.eq(amplitude), issue.parity.eq(a_parity[l]), issue.group.eq(0),
-                                     issue.blocks.eq(row.blocks)]
-                        m.d.sync += [left.eq((row.blocks + SPAN - 1) // SPAN - 1), a_layer.eq(l), a_row.eq(first_row),
+                        m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.base.eq(row.weight_base),
+                                     issue.index.eq(index), issue.amplitude.eq(amplitude),
+                                     issue.parity.eq(a_parity[l]), issue.group.eq(0), issue.blocks.eq(row.blocks)]
+                        m.d.sync += [left.eq((row.blocks + SPAN - 1) // SPAN - 1), a_layer.eq(l),
+                                     a_base.eq(row.weight_base), a_index.eq(index),
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
         return ended
 

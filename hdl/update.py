@@ -1,7 +1,7 @@
 """The update unit: each block of ``P`` neurons through the :class:`~hdl.neuron.NeuronLane` pipeline, one per cycle.
 
-At issue a block's step sums are read from the accumulate unit (and marked consumed), its state
-and bias from their memories; :data:`LATENCY` cycles later the block leaves on ``exit`` with its
+The cycle after its issue a block's step sums are read from the accumulate unit (and marked
+consumed), its state and bias from their memories; :data:`LATENCY` cycles later the block leaves on ``exit`` with its
 new state and spikes (lanes past the layer's ``n_out`` never spike), and its state is written back.
 A block's state may be read again (for the next step) from the cycle after it was written:
 :data:`STATE_SPACING` cycles after its previous issue.
@@ -54,8 +54,12 @@ class UpdateUnit(wiring.Component):
         ``valid``, ``memory``, ``address``, ``word``: bias words and LUT entries written at run time.
     """
 
-    LATENCY = 1 + NeuronLane.LATENCY   # the memory reads, then the lane
-    STATE_SPACING = LATENCY + 1        # a block's state written at its exit is read from the next cycle on
+    #: The issue registered (the scheduler's choice stays off the memories' address path), the
+    #: memory reads, then the lane.
+    LATENCY = 2 + NeuronLane.LATENCY
+    #: A block's state, written at its exit, is read from the next cycle on, and a block's read is
+    #: one cycle after its issue: a layer's next step may issue ``LATENCY`` cycles after its last.
+    STATE_SPACING = LATENCY
 
     def __init__(self, image, limits, acc_width, row):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -98,14 +102,16 @@ class UpdateUnit(wiring.Component):
         m.d.comb += [b_write.addr.eq(load.address), b_write.data.eq(load.word),
                      b_write.en.eq(load.valid & (load.memory == LOAD_BIASES))]
 
-        # -- issue: the reads ---------------------------------------------------------------------------
-        row = self.rows[issue.layer]
-        m.d.comb += [s_read.addr.eq(row.block_base + issue.block), b_read.addr.eq(row.block_base + issue.block),
-                     self.acc_read.consume.eq(issue.valid), self.acc_read.layer.eq(issue.layer),
-                     self.acc_read.parity.eq(issue.parity), self.acc_read.block.eq(issue.block)]
+        # -- the issue, registered; the reads -------------------------------------------------------------
+        issued = Signal.like(issue)
+        m.d.sync += issued.eq(issue)
+        row = self.rows[issued.layer]
+        m.d.comb += [s_read.addr.eq(row.block_base + issued.block), b_read.addr.eq(row.block_base + issued.block),
+                     self.acc_read.consume.eq(issued.valid), self.acc_read.layer.eq(issued.layer),
+                     self.acc_read.parity.eq(issued.parity), self.acc_read.block.eq(issued.block)]
         read = Signal.like(issue)
         acc = Signal.like(self.acc_data)
-        m.d.sync += [read.eq(issue), acc.eq(self.acc_data)]
+        m.d.sync += [read.eq(issued), acc.eq(self.acc_data)]
 
         # -- the lanes ----------------------------------------------------------------------------------
         lanes = [NeuronLane(cfg, AW, self.min_shift, self.max_shift) for _ in range(P)]

@@ -28,7 +28,7 @@ async def _issue_event(ctx, dut, image, layer, index, amplitude, parity):
     entry = image.layers[layer]
     for group in range(-(-entry.blocks // SPAN)):
         ctx.set(dut.issue, {"valid": 1, "layer": layer, "parity": parity, "blocks": entry.blocks,
-                            "row": entry.weight_base + index * entry.blocks, "group": group, "amplitude": amplitude})
+                            "base": entry.weight_base, "index": index, "group": group, "amplitude": amplitude})
         await ctx.tick()
 
 
@@ -59,7 +59,7 @@ def test_step_sums_equal_numpy_for_both_layers_and_parities():
             for j, a in events:
                 await _issue_event(ctx, dut, image, layer, j, a, parity)
         ctx.set(dut.issue, {"valid": 0})
-        await ctx.tick().repeat(3)                      # through the pipeline
+        await ctx.tick().repeat(AccumulateUnit.LATENCY)  # through the pipeline
         for layer, parity in plan:
             blocks = image.layers[layer].blocks
             got[layer, parity] = sum([await _read_block(ctx, dut, layer, parity, b, P, AW) for b in range(blocks)], [])
@@ -83,13 +83,13 @@ def test_a_block_read_is_consumed_and_unwritten_blocks_read_zero():
         P, AW = image.lanes, dut.acc_width
         await _issue_event(ctx, dut, image, 0, 5, 256, 0)
         ctx.set(dut.issue, {"valid": 0})
-        await ctx.tick().repeat(3)
+        await ctx.tick().repeat(AccumulateUnit.LATENCY)
         seen.append(await _read_block(ctx, dut, 0, 0, 1, P, AW))                 # the sum, consumed
         seen.append(await _read_block(ctx, dut, 0, 0, 1, P, AW))                 # nothing written since
         seen.append(await _read_block(ctx, dut, 0, 0, 3, P, AW, consume=False))  # past the layer's 3 blocks
         await _issue_event(ctx, dut, image, 0, 7, 100, 0)
         ctx.set(dut.issue, {"valid": 0})
-        await ctx.tick().repeat(3)
+        await ctx.tick().repeat(AccumulateUnit.LATENCY)
         seen.append(await _read_block(ctx, dut, 0, 0, 1, P, AW))                 # a new step: overwritten
 
     _run(dut, bench)
@@ -107,7 +107,7 @@ def test_end_is_reported_after_the_pipeline():
         ctx.set(dut.issue, {"valid": 1, "end": 1, "layer": 1})
         await ctx.tick()
         ctx.set(dut.issue, {"valid": 0})
-        for _ in range(5):
+        for _ in range(AccumulateUnit.LATENCY + 2):
             done.append((ctx.get(dut.done.valid), ctx.get(dut.done.layer)))
             await ctx.tick()
 
@@ -136,7 +136,7 @@ def test_run_time_weight_writes_land_in_both_memories():
         ctx.set(dut.load, {"valid": 0})
         await _issue_event(ctx, dut, image, 0, 11, 256, 1)
         ctx.set(dut.issue, {"valid": 0})
-        await ctx.tick().repeat(3)
+        await ctx.tick().repeat(AccumulateUnit.LATENCY)
         for b in range(3):
             got.extend(await _read_block(ctx, dut, 0, 1, b, P, AW))
 

@@ -156,7 +156,8 @@ def test_streamed_samples_overlap_and_stay_exact(sizes, lanes):
 def test_a_queue_word_taken_frees_its_room_only_on_the_next_cycle():
     """Regression: on the cycle the accumulate unit takes a layer's step end from the queue, the
     update unit must still see the queue's registered level. The model once freed the room at once
-    and started layer 0's update a cycle early (here at cycle 351 of 672); the RTL is right."""
+    and started layer 0's update a cycle early (at cycle 351 of 672 with the three-stage
+    accumulate and six-stage update pipelines of then); the RTL is right."""
     from hdl.cycles import CoreSchedule, golden_profiles
 
     network = random_network([40, 224, 100], seed=1, n_steps=12)
@@ -164,7 +165,7 @@ def test_a_queue_word_taken_frees_its_room_only_on_the_next_cycle():
     _, _, measured = simulate(network, 8, samples, stream=True)
     image = pack(network, 8)
     profiles, _ = golden_profiles(network, image, np.array(samples))
-    assert measured == [d + 1 for d in CoreSchedule(image).run(profiles)] == [673]
+    assert measured == [d + 1 for d in CoreSchedule(image).run(profiles)]
 
 
 def test_run_time_load_replaces_the_baked_network():

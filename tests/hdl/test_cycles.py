@@ -27,25 +27,26 @@ def _image(blocks, n_classes=10):
 def test_one_layer_one_step_by_hand():
     """One layer of 2 blocks, one step with one event, 10 classes.
 
-    cycle 0 the event (one pair), 1 the end, its sums final at 3 and counted at 4; the update
-    issues blocks 0 and 1 at 4 and 5, they leave at 10 and 11; the readout takes the job at 12,
-    runs the classes 13-22 and its flush 23-25, and sends the 10 result words 26-35.
+    cycle 0 the event (one group of four), 1 the end, which leaves the six-stage accumulate
+    pipeline at 6 (its sums final) and is counted at 7; the update issues blocks 0 and 1 at 7 and
+    8, they leave the seven-stage update pipeline at 14 and 15; the readout takes the job at 16,
+    runs the classes 17-26 and its flush 27-29, and sends the 10 result words 30-39.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [35]
+    assert CoreSchedule(_image([2])).run([profile]) == [39]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 26-35). Sample 1: its end at 2 (no events),
-    final at 4, counted at 5; the update starts it at 11 (7 cycles after 4: the state is written
-    back), blocks leave at 17 and 18; the job waits for the readout (free at 36), classes 37-46,
-    flush 47-49, words 50-59.
+    Sample 0: event 0, end 1 (as above, result words 30-39). Sample 1: its end at 2 (no events),
+    final at 7, counted at 8; the update starts it at 14 (7 cycles after 7: the state is written
+    back), blocks leave at 21 and 22; the job waits for the readout (free at 40), classes 41-50,
+    flush 51-53, words 54-63.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [35, 59]
+    assert CoreSchedule(_image([2])).run(profiles) == [39, 63]
 
 
 def test_ideal_is_the_busier_unit():

@@ -45,11 +45,11 @@ from . import openxc7, yosys
 from .clocks import XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
-from .toolchain import nextpnr_fmax, yosys_verilog
+from .toolchain import nextpnr_critical_path, nextpnr_fmax, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
 
-__all__ = ["Part", "BOARDS", "BoardTop", "estimate_memories", "main"]
+__all__ = ["Part", "BOARDS", "BoardTop", "estimate_memories", "shipped_samples", "main"]
 
 #: Exit code of a tool (Yosys, nextpnr, Vivado) that failed.
 EXIT_TOOL = 1
@@ -227,15 +227,28 @@ def _nextpnr_results(build_dir, name):
     return nextpnr_fmax(text), util
 
 
+def shipped_samples(network):
+    """The shipped MNIST samples ``(T, n, 784)`` in ``network``'s encoding, or None for other inputs.
+
+    Each shipped model has its own samples, encoded as the device encodes them; those of the other
+    encoding are other spikes and would give other cycle counts.
+    """
+    from quant import assets
+    from quant.samples import load_samples
+
+    if network.sizes[0] != 784:
+        return None
+    samples_file = assets.model(network.encoding).samples if network.encoding in assets.NAMES else assets.SAMPLES
+    return load_samples(samples_file)[0]
+
+
 def _cycles_per_sample(network, image, samples):
     return float(np.mean([golden_cycles(network, image, sample)[0] for sample in samples]))
 
 
 def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print, baud=None):
     """Build ``model`` for ``board``; returns the report dict (also written to ``out``)."""
-    from quant import assets
     from quant.quantize import load_network
-    from quant.samples import load_samples
 
     spec = BOARDS[board]
     network = load_network(model)
@@ -306,6 +319,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
                               nextpnr_opts="--seed 1 --timing-allow-fail")
         products = plan.execute_local(str(toolchain_dir))
         fmax, resources = _nextpnr_results(toolchain_dir, name)
+        report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
         bitstream = str(toolchain_dir / f"{name}.bit")
         if program:
             try:
@@ -313,7 +327,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
             except (OSError, subprocess.CalledProcessError) as error:
                 notes.append(f"--program failed: {error}")
 
-    shipped = load_samples(assets.SAMPLES)[0] if network.sizes[0] == 784 else None
+    shipped = shipped_samples(network)
     if shipped is not None and shipped.shape[0] == network.n_steps:
         cycles = _cycles_per_sample(network, image, shipped.transpose(1, 0, 2)[:samples])
         report["cycles_per_sample"] = cycles
@@ -353,6 +367,10 @@ def _markdown(r):
                      f"{'met' if r['timing_met'] else 'NOT met'}).")
     else:
         lines.append(f"Fmax: not known without the vendor timing analysis; board clock {r['board_clock_mhz']:g} MHz.")
+    path = r.get("critical_path")
+    if path:
+        lines.append(f"Critical path ({path['delay_ns']:.1f} ns, {path['logic_ns']:.1f} ns of it logic): "
+                     f"`{path['from']}` to `{path['to']}`, through " + ", ".join(f"`{w}`" for w in path["sources"]) + ".")
     if "cycles_per_sample" in r:
         lines.append(f"Cycles per sample (shipped MNIST samples, exact cycle model): {r['cycles_per_sample']:.0f}; "
                      f"{r['samples_per_s_at_board_clock']:.0f} samples/s at the board clock"

@@ -17,6 +17,30 @@ def yosys_verilog(build_dir, name):
     return f"{name}_yosys.v"
 
 
+def nextpnr_critical_path(text):
+    """The last clock's critical path in a nextpnr log: ``{"delay_ns", "logic_ns", "from", "to", "sources"}``.
+
+    ``from`` and ``to`` are the first source and the last sink cell; ``sources`` the design's own
+    source lines the path passes, in order and without repeats (``hdl/accumulate.py:94``). None
+    when the log has no critical path report.
+    """
+    reports = re.split(r"Info: Critical path report for clock '[^']*' \(posedge -> posedge\):\n", text)
+    if len(reports) < 2:
+        return None
+    body = re.split(r"Info: Critical path report for cross-domain|Info: Max frequency", reports[-1])[0]
+    steps = re.findall(r"Info:\s+(clk-to-q|setup|logic|routing)\s+([\d.]+)\s+([\d.]+)", body)
+    cells = re.findall(r"(?:Source|Sink) (\S+)", body)
+    sources = []
+    for where in re.findall(r"Info:\s+(\S+\.py:\d+)", body):
+        short = re.sub(r"^.*?/((?:hdl|sim|firmware|quant)/)", r"\1", where)
+        if "site-packages" not in short and short not in sources:
+            sources.append(short)
+    if not steps or not cells:
+        return None
+    return {"delay_ns": float(steps[-1][2]), "logic_ns": sum(float(d) for kind, d, _ in steps if kind != "routing"),
+            "from": cells[0], "to": cells[-1], "sources": sources}
+
+
 def nextpnr_fmax(text):
     """The Fmax (MHz) of the last clock a nextpnr log or timing report names, or None."""
     fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", text)

@@ -63,7 +63,9 @@ def boards(root):
         fmax = f"**{r['fmax_mhz']:.1f} MHz**" if r.get("fmax_mhz") else "needs Vivado or openXC7"
         rate = r.get("samples_per_s_at_fmax") or r.get("samples_per_s_at_board_clock")
         where = "at Fmax" if r.get("samples_per_s_at_fmax") else f"at {r.get('board_clock_mhz', 0):g} MHz"
-        lines.append(f"| {r['board']} ({r['part']}) | {r['model']}, {r['lanes']} | {cell('luts')} | {_n(res.get('ffs'))} "
+        shipped = Path(r.get("model_file", "")).parent.name     # quant/assets/<encoding>/model.npz
+        model = f"{r['model']} {shipped}" if shipped in ("latency", "rate") else r["model"]
+        lines.append(f"| {r['board']} ({r['part']}) | {model}, {r['lanes']} | {cell('luts')} | {_n(res.get('ffs'))} "
                      f"| {cell('bram18')} | {cell('dsps')} | {fmax} | {_n(rate)} {where} | {_commit(r)} |")
     return lines
 

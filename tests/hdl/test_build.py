@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from firmware.image import pack
 from hdl.build import BOARDS, _bram18, estimate_memories, main
 from firmware.image import DeviceLimits
-from quant.quantize import save_network
+from quant.quantize import load_network, save_network
 from tests.helpers import random_network
 
 
@@ -107,3 +109,17 @@ def test_a_line_rate_the_clock_cannot_make_is_refused(tmp_path, small_model, cap
     assert main(["--board", "arty_a7", "--model", str(small_model), "--baud", "7000000", "--no-synth",
                  "--out", str(tmp_path)]) == 2
     assert "7000000 baud at 96000000" in capsys.readouterr().err
+
+
+def test_cycles_per_sample_use_the_samples_of_the_models_own_encoding():
+    """Regression: a build of the rate model counted cycles on the latency model's samples."""
+    from hdl.build import shipped_samples
+    from quant import assets
+    from quant.samples import load_samples
+
+    for name in assets.NAMES:
+        network = load_network(assets.model(name).quantized_model)
+        assert network.encoding == name
+        assert np.array_equal(shipped_samples(network), load_samples(assets.model(name).samples)[0])
+    small = random_network([24, 12, 100], seed=1, n_steps=20)
+    assert shipped_samples(small) is None

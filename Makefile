@@ -30,10 +30,13 @@ test-all: .installed
 results: .installed
 	$(PYTHON) -m quant.bench_train --device cpu --threads 2 --out docs/benchmarks
 	$(PYTHON) -m sim.bench_cycles --lanes 8 16 --samples 100 --rtl-samples 2 --rtl-lanes 8 --out docs/benchmarks/cycles
-	$(PYTHON) -m host.bench_link --samples 100 --lanes 8 --out docs/benchmarks/link
+	$(PYTHON) -m host.bench_link --samples 1000 --lanes 8 --out docs/benchmarks/link
 	$(PYTHON) -m host.fuzz --rounds 500 --images 200 --out docs/results/fuzz.json
 	for m in latency rate; do d=arty_a7_35-$$m-784-224-100-P8; \
 		$(PYTHON) -m hdl.build --board arty_a7 --model quant/assets/$$m/model.npz --out runs/build/$$d; \
+		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/; done
+	for p in 10 11 12; do d=arty_a7_35-latency-784-224-100-P$$p; \
+		$(PYTHON) -m hdl.build --board arty_a7 --lanes $$p --out runs/build/$$d; \
 		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/; done
 	$(PYTHON) -m hdl.build --board ulx3s_85f --out runs/build/ulx3s_85f-latency-784-224-100-P8
 	mkdir -p docs/builds/ulx3s_85f-latency-784-224-100-P8

@@ -4,7 +4,8 @@ Usage::
 
     python -m host.bench_link --samples 1000 --out docs/benchmarks/link
 
-For each encoding the first ``--samples`` MNIST test images are framed exactly as
+For each encoding (and its shipped model, unless ``--model`` names one for both) the first
+``--samples`` MNIST test images are framed exactly as
 :class:`host.device.Device` sends them: as IMAGE messages (the device encodes them), and, for
 comparison, as the STEPS step records of the spikes the device's encoder makes of them. The
 line carries 10 bits per byte (8N1) at ``--baud``; the core's samples/s for the same spikes come
@@ -71,7 +72,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m host.bench_link", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Exit codes: 0 measured; 2 bad arguments or files.")
-    p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network (.npz)")
+    p.add_argument("--model", type=Path,
+                   help="quantized network (.npz) for both encodings (default: each encoding's shipped model)")
     p.add_argument("--samples", type=int, default=1000, help="MNIST test images per encoding")
     p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="core lanes P for the cycle count")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="core clock")
@@ -84,23 +86,28 @@ def main(argv=None):
     in_range(p, "clock-mhz", args.clock_mhz, 0.001)
     in_range(p, "baud", args.baud, 1)
     try:
-        network = load_network(args.model)
+        networks = {encoding: load_network(args.model or assets.model(encoding).quantized_model)
+                    for encoding in ("rate", "latency")}
         test = load_images(default_data_dir("mnist"), "test")
     except (FileError, DatasetError) as problem:
         return error(problem, EXIT_USAGE)
-    pixels = intencode.to_pixels(test.images[:args.samples], network.config)
-    seeds = intencode.sample_seeds(args.seed, len(pixels))
+    seeds = intencode.sample_seeds(args.seed, args.samples)
     encodings = {}
-    for encoding in ("rate", "latency"):
-        encodings[encoding] = measure(network, args.lanes, pixels, encoding, seeds, args.clock_mhz, args.baud)
+    for encoding, network in networks.items():
+        pixels = intencode.to_pixels(test.images[:args.samples], network.config)
+        encodings[encoding] = {"model_encoding": network.encoding, **measure(
+            network, args.lanes, pixels, encoding, seeds, args.clock_mhz, args.baud)}
         print(json.dumps({encoding: encodings[encoding]}))
-    report = {"model": "-".join(map(str, network.sizes)), "model_encoding": network.encoding, "lanes": args.lanes,
-              "samples": len(pixels), "baud": args.baud, "clock_mhz": args.clock_mhz, "encodings": encodings,
+    network = networks["latency"]
+    report = {"model": "-".join(map(str, network.sizes)),
+              "model_encoding": "each encoding's own" if args.model is None else network.encoding, "lanes": args.lanes,
+              "samples": len(seeds), "baud": args.baud, "clock_mhz": args.clock_mhz, "encodings": encodings,
               **provenance("host.bench_link", argv)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     lines = [f"# Link bytes per sample ({report['model']}, P = {args.lanes}, {args.baud / 1e6:g} Mbaud, "
-             f"{args.clock_mhz:g} MHz, {len(pixels)} MNIST test images)", "", f"`{report['command']}`", "",
+             f"{args.clock_mhz:g} MHz, {len(seeds)} MNIST test images; models: {report['model_encoding']})", "",
+             f"`{report['command']}`", "",
              "| encoding | image bytes/sample | spike-record bytes/sample | input events/sample | link samples/s "
              "| core samples/s | link keeps up |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {e} | {r['bytes_per_sample']:.0f} | {r['spike_record_bytes_per_sample']:.0f} | "

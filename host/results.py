@@ -141,7 +141,7 @@ def defaults(root):
     lines = [f"`{r.get('command', 'python -m host.defaults')}` (commit {_commit(r)}): full MNIST test set, the "
              "device's encoder; resources from Yosys `synth_xilinx` of the Arty A7-35T build.", "",
              "| model | encoding | sizes | weight bits | P | float % | fixed point % | block RAM (18 kbit) | LUTs "
-             "| DSP | cycles/sample | fits |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| DSP | cycles/sample (one at a time) | fits |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in r["models"]:
         lines.append(f"| {m['name']} | {m['encoding']} | {'-'.join(map(str, m['sizes']))} | {m['weight_width']} "
                      f"| {m['lanes']} | {100 * m['float_test_accuracy']:.2f} | **{100 * m['fixed_test_accuracy']:.2f}** "

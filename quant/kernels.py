@@ -30,7 +30,11 @@ __all__ = ["available", "library", "layer_forward", "layer_backward", "events_fo
            "rate_encode", "KernelError"]
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "src_scan.c"
-FLAGS = ["-O3", "-ffast-math", "-march=native", "-fopenmp", "-fPIC", "-shared"]
+FLAGS = ["-O3", "-ffast-math", "-march=native", "-fopenmp", "-fPIC"]
+#: Linked without ``-ffast-math``: with it GCC (before 13) links ``crtfastmath.o`` into the shared
+#: library, whose constructor turns on flush-to-zero for the whole process that loads it, and every
+#: subnormal float in numpy, torch or hypothesis becomes zero from then on.
+LINK_FLAGS = ["-shared", "-fopenmp"]
 _library = None
 _failed = None
 
@@ -60,7 +64,7 @@ def build(verbose=False):
     compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise KernelError("no C compiler (gcc) found")
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler] + FLAGS).encode()
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler] + FLAGS + LINK_FLAGS).encode()
                          + _cpu_signature().encode()).hexdigest()[:16]
     target = _cache_dir() / key / "libsrc_scan.so"
     if target.exists():
@@ -69,13 +73,16 @@ def build(verbose=False):
     with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as tmp:
         partial = Path(tmp.name)
     try:
-        result = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True,
-                                text=True)
-        if result.returncode:
-            raise KernelError(f"{compiler} failed on {SOURCE.name}: {result.stderr.strip()[-500:]}")
+        objects = partial.with_suffix(".o")
+        for command in ([compiler, *FLAGS, "-c", str(SOURCE), "-o", str(objects)],
+                        [compiler, *LINK_FLAGS, str(objects), "-o", str(partial), "-lm"]):
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode:
+                raise KernelError(f"{compiler} failed on {SOURCE.name}: {result.stderr.strip()[-500:]}")
         partial.replace(target)  # atomic: a concurrent build finds a whole file or none
     finally:
         partial.unlink(missing_ok=True)
+        partial.with_suffix(".o").unlink(missing_ok=True)
     if verbose:
         print(f"built {target}")
     return target

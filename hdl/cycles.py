@@ -99,9 +99,6 @@ class CoreSchedule:
         self.blocks = [e.blocks for e in image.layers]
         self.n_classes = image.n_classes
         self.depth = queue_depth(max_blocks or max(self.blocks))
-        #: When a list: per cycle, ``(cycle, accumulate, update)``, each unit's issue (``("event",
-        #: layer)``, ``("end", layer)``, ``(layer, block)`` or None), for comparing with a simulation.
-        self.log = None
 
     def run(self, profiles, starts=None):
         """Cycles at which each sample's last result word leaves.
@@ -130,7 +127,7 @@ class CoreSchedule:
         queues = [None] + [deque() for _ in range(1, L)]   # words: [spikes left, last]
         finals = deque()                                  # (cycle, layer): a step's sums become final
         in_flight = deque()                               # (exit cycle, layer, block, row, parity)
-        left, acc_layer = 0, 0                            # groups of the current event still to issue
+        left = 0                                          # groups of the current event still to issue
         u_left, u_layer, u_block, u_job_row, u_job_parity = 0, 0, 0, 0, 0
         jobs = deque()                                    # readout jobs: (visible from, buffer, final)
         ro_state, ro_until, ro_job = "idle", 0, None
@@ -141,10 +138,9 @@ class CoreSchedule:
             # cycle frees its room only from the next one.
             levels = [0] + [len(queues[l]) for l in range(1, L)]
             # -- the accumulate unit -----------------------------------------------------------------
-            ended, acc_issue = None, None
+            ended = None
             if left:
                 left -= 1
-                acc_issue = ("event", acc_layer)
             else:
                 wants = [bool(queues[l]) and claimed[l] < 2 for l in range(1, L)]
                 chosen = None
@@ -161,17 +157,13 @@ class CoreSchedule:
                         head[0] -= 1
                         if head[0] == 0 and not head[1]:
                             queues[chosen].popleft()
-                        left, acc_layer = groups[chosen] - 1, chosen
-                        acc_issue = ("event", chosen)
+                        left = groups[chosen] - 1
                 elif claimed[0] < 2 and words and words[0][0] <= cycle:
                     _, is_end = words.popleft()
                     if is_end:
                         ended = 0
                     else:
-                        left, acc_layer = groups[0] - 1, 0
-                        acc_issue = ("event", 0)
-                if ended is not None:
-                    acc_issue = ("end", ended)
+                        left = groups[0] - 1
             final = None
             if finals and finals[0][0] == cycle:
                 final = finals.popleft()[1]
@@ -205,8 +197,6 @@ class CoreSchedule:
                         finishing = l
             if issued is not None:
                 in_flight.append((cycle + UPDATE_LATENCY, *issued))
-            if self.log is not None:
-                self.log.append((cycle, acc_issue, issued and issued[:2]))
 
             # -- exits: into the next queue or the readout ---------------------------------------------
             exiting = None

@@ -111,6 +111,8 @@ def load_images(directory, split="train"):
     """
     if split not in IDX_FILES:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(IDX_FILES)}")
+    if directory is None:   # what default_data_dir gives when there is no local copy
+        raise DatasetError("no local copy of the data set (../shared/data/<name>, or set SRC_DATA_DIR)")
     images_name, labels_name = IDX_FILES[split]
     images = read_idx(Path(directory) / images_name)
     labels = read_idx(Path(directory) / labels_name)

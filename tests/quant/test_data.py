@@ -110,3 +110,10 @@ def test_nmnist_frames_can_keep_counts():
 def test_nmnist_loader_refuses_to_download(tmp_path):
     with pytest.raises(DatasetError, match="cannot be downloaded"):
         load_nmnist(tmp_path, train=False)
+
+
+def test_no_local_copy_is_a_dataset_error():
+    """Regression: ``load_images(default_data_dir(...))`` without a local copy raised a TypeError
+    (a traceback from host.defaults and host.bench_link) instead of a clean DatasetError."""
+    with pytest.raises(DatasetError, match="no local copy"):
+        load_images(None, "test")

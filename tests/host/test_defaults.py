@@ -6,6 +6,9 @@ import pytest
 
 from host import defaults
 from quant import assets
+from quant.data import default_data_dir
+
+needs_mnist = pytest.mark.skipif(default_data_dir("mnist") is None, reason="no local copy of MNIST")
 
 SIZES = "784-224-100"
 
@@ -19,6 +22,7 @@ def _build_report(root, name, luts, capacity_luts=20800):
         "cycles_per_sample": 12345, "git_commit": "abc"}))
 
 
+@needs_mnist
 def test_the_latency_model_scores_on_the_test_set_what_its_manifest_says_on_the_same_images():
     # The manifest's figure comes from make_assets' own encoding of the first 200 test images
     # (latency coding has no seed): an independent path to the same predictions.
@@ -31,6 +35,7 @@ def test_the_latency_model_scores_on_the_test_set_what_its_manifest_says_on_the_
     assert (row["encoding"], row["sizes"]) == ("latency", manifest["sizes"])
 
 
+@needs_mnist
 def test_a_model_over_the_part_is_reported_as_not_fitting(tmp_path, monkeypatch, capsys):
     _build_report(tmp_path, "latency", luts=15000)
     _build_report(tmp_path, "rate", luts=25000)     # more LUTs than the XC7A35T has

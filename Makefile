@@ -31,6 +31,7 @@ results: .installed
 	$(PYTHON) -m quant.bench_train --device cpu --threads 2 --out docs/benchmarks
 	$(PYTHON) -m sim.bench_cycles --lanes 8 16 --samples 100 --rtl-samples 2 --rtl-lanes 8 --out docs/benchmarks/cycles
 	$(PYTHON) -m host.bench_link --samples 1000 --lanes 8 --out docs/benchmarks/link
+	$(PYTHON) -m quant.bench_encoder --out docs/results/encoder.json
 	$(PYTHON) -m host.fuzz --rounds 500 --images 200 --out docs/results/fuzz.json
 	for m in latency rate; do d=arty_a7_35-$$m-784-224-100-P8; \
 		$(PYTHON) -m hdl.build --board arty_a7 --model quant/assets/$$m/model.npz --out runs/build/$$d; \

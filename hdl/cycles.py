@@ -18,7 +18,7 @@ from collections import deque
 import numpy as np
 
 __all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "STATE_SPACING", "READOUT_FLUSH",
-           "ENCODER_PIPELINE", "FIFO_LATENCY", "queue_depth", "SampleProfile", "CoreSchedule", "sample_cycles",
+           "ENCODER_PIPELINE", "ENCODER_BYTE_CYCLES", "FIFO_LATENCY", "queue_depth", "SampleProfile", "CoreSchedule", "sample_cycles",
            "stream_cycles", "golden_profiles", "golden_cycles", "encoder_lead_cycles"]
 
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
@@ -37,7 +37,9 @@ SPAN = 4
 READOUT_FLUSH = 3
 #: Stages of :class:`hdl.encoder.ImageEncoder`'s hash pipeline, and the cycles a word takes
 #: through its event FIFO (``amaranth.lib.fifo.SyncFIFOBuffered``).
-ENCODER_PIPELINE, FIFO_LATENCY = 4, 2
+ENCODER_PIPELINE, FIFO_LATENCY = 7, 2
+#: Cycles the image encoder spends on each byte of an IMAGE's pixel stream (take it, 8 bits).
+ENCODER_BYTE_CYCLES = 9
 
 
 def queue_depth(max_blocks):
@@ -305,24 +307,25 @@ def golden_cycles(network, image, amplitudes):
     return last + 1, profile.ideal(image), result
 
 
-def encoder_lead_cycles(encoding, token_bytes, listed, never, n_steps):
-    """Cycles from :class:`hdl.encoder.ImageEncoder`'s ``start`` to its first event word, with a token
-    byte offered every cycle.
+def encoder_lead_cycles(encoding, stream_bytes, listed, never, n_steps):
+    """Cycles from :class:`hdl.encoder.ImageEncoder`'s ``start`` to its first event word, with a byte
+    of the pixel stream offered every cycle.
 
     ``listed`` pixels are non-zero, ``never`` of them never spike (latency coding). The image
     costs this once, before its first step; afterwards the encoder keeps ahead of the core
     (``tests/hdl/test_device.py`` checks that the shipped core never waits for it).
 
-    * rate coding, when the first listed pixel spikes at step 0: the tokens (one cycle each), the
-      end-of-tokens check (1), the key ``fmix32(seed)`` issued (1) and through the hash pipeline
+    * rate coding, when the first listed pixel spikes at step 0: the pixel stream
+      (``ENCODER_BYTE_CYCLES`` per byte: it is taken, then its 8 bits are decoded one per cycle), the
+      end-of-stream check (1), the key ``fmix32(seed)`` issued (1) and through the hash pipeline
       (``ENCODER_PIPELINE``), the first pixel issued (1) and through it, and the FIFO (2);
-    * latency coding: the tokens and the check (1), clearing the per-step counts (T), counting (4
+    * latency coding: the pixel stream and the check (1), clearing the per-step counts (T), counting (4
       cycles per listed pixel, 3 for one that never spikes, 1 to finish), the prefix sums (2T), the
       scatter (as the count), the first read of the sorted list (2) and the FIFO (2).
     """
     if encoding == "rate":
-        return token_bytes + 1 + 1 + ENCODER_PIPELINE + 1 + ENCODER_PIPELINE + FIFO_LATENCY
+        return ENCODER_BYTE_CYCLES * stream_bytes + 1 + 1 + ENCODER_PIPELINE + 1 + ENCODER_PIPELINE + FIFO_LATENCY
     if encoding == "latency":
         per_pass = 4 * listed - never + 1
-        return token_bytes + 1 + n_steps + per_pass + 2 * n_steps + per_pass + 2 + FIFO_LATENCY
+        return ENCODER_BYTE_CYCLES * stream_bytes + 1 + n_steps + per_pass + 2 * n_steps + per_pass + 2 + FIFO_LATENCY
     raise ValueError(f"unknown encoding {encoding!r}; expected 'rate' or 'latency'")

@@ -2,9 +2,11 @@
 
 Three phases per image:
 
-1. **decode** the pixel tokens of :func:`firmware.protocol.encode_image` into a list of the
-   non-zero pixels (index, value), checking the count and the values as the bytes pass;
-2. **prepare**: rate coding computes the key ``fmix32(seed)`` (through the hash pipeline);
+1. **decode** the pixel stream of :func:`firmware.protocol.encode_image` (exp-Golomb zero runs
+   and value codes, one bit per cycle) into a list of the non-zero pixels (index, value),
+   checking every rule of the format as the bits pass;
+2. **prepare**: rate coding computes the key ``fmix32(seed)`` (through the hash pipeline, whose
+   multiplications each take two stages: three 16 x 16 products, then their sum);
    latency coding sorts the list by spike step (a counting sort: count per step, prefix sums,
    scatter), so that the steps come out in order;
 3. **generate** ``T`` steps of events, each step closed by an ``end`` word: rate coding draws
@@ -19,7 +21,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from firmware.protocol import ZERO_RUN_LIMIT
+from firmware.protocol import IMAGE_PREFIX_LIMIT
 from quant.intencode import FMIX_C1, FMIX_C2, NEVER
 
 from .layouts import event_layout
@@ -33,6 +35,17 @@ _MASK = 0xFFFFFFFF
 
 def _bits(n):
     return max(1, (n - 1).bit_length())
+
+
+def _times(m, x, constant, name):
+    """``x * constant`` modulo 2**32 in two register stages: three 16 x 16 products, then their sum
+    (``x_lo c_lo + (x_lo c_hi + x_hi c_lo) 2**16``; ``x_hi c_hi`` lies past bit 31)."""
+    low, high = constant & 0xFFFF, constant >> 16
+    p0, p1, p2 = Signal(32, name=f"{name}_p0"), Signal(16, name=f"{name}_p1"), Signal(16, name=f"{name}_p2")
+    m.d.sync += [p0.eq(x[:16] * low), p1.eq(x[:16] * high), p2.eq(x[16:32] * low)]
+    product = Signal(32, name=f"{name}_product")
+    m.d.sync += product.eq(p0 + Cat(Const(0, 16), p1 + p2))
+    return product
 
 
 class ImageEncoder(wiring.Component):
@@ -57,22 +70,23 @@ class ImageEncoder(wiring.Component):
     seed : In(32)
     n_inputs, n_steps : In
     bytes : In(stream.Signature(8))
-        The pixel tokens.
+        The pixel stream.
     exhausted : In(1)
-        No token byte will follow.
+        No byte of the pixel stream will follow.
     events : Out(stream.Signature(event_layout))
         Input events, each step closed by an ``end`` word.
     table : In(data.StructLayout)
         Writes of the encoder tables (``which`` 0 rate thresholds, 1 latency steps).
     error : Out(1)
-        The tokens were malformed (sticky until ``start``); no event is generated then.
+        The pixel stream was malformed (sticky until ``start``); no event is generated then.
     decoding : Out(1)
-        Taking token bytes.
+        Decoding the pixel stream.
     busy : Out(1)
         An image is being encoded (from ``start`` to its last ``end`` word handed over).
     """
 
-    PIPELINE = 4  # hash stages between the list read and the FIFO
+    #: Register stages from a pixel's issue to its event word's push (list read, 5 for fmix32, compare).
+    PIPELINE = 7
 
     def __init__(self, config, max_inputs, max_steps, fifo_depth=16, rate_table=(), latency_table=()):
         self.config, self.max_inputs, self.max_steps, self.fifo_depth = config, max_inputs, max_steps, fifo_depth
@@ -123,100 +137,152 @@ class ImageEncoder(wiring.Component):
         m.d.comb += [word.index.eq(push_index), word.amplitude.eq(cfg.one), word.end.eq(push_end),
                      queue.w_data.eq(word), queue.w_en.eq(push)]
 
-        # -- the rate pipeline: list read, hash in stages, compare with the threshold ------------------
+        # -- the rate pipeline: list read, fmix32 in stages, compare with the threshold ----------------
+        # Stage s holds the word issued s cycles ago. A multiplication by a constant is cut in two
+        # stages (three 16 x 16 products, then their sum), so no stage holds more than one
+        # multiplier or one adder: the ECP5 timing report put the unpipelined hash on the
+        # critical path (pixel RAM -> xor-shift -> 32 x 32 multiply).
+        P = self.PIPELINE
         key, t = Signal(32), Signal(step_shape)
         issue, issue_end, issue_key = Signal(), Signal(), Signal()
         counter_in = Signal(32)     # (t << 16 | j) for a pixel; the seed when computing the key
-        v1, end1, key1, t1 = Signal(), Signal(), Signal(), Signal.like(t)
-        m.d.sync += [v1.eq(issue), end1.eq(issue_end), key1.eq(issue_key), t1.eq(t)]
-        seed1 = Signal(32)
+        valid = [Signal(name=f"hash_valid{s}") for s in range(P + 1)]
+        end = [Signal(name=f"hash_end{s}") for s in range(P + 1)]
+        is_key = [Signal(name=f"hash_key{s}") for s in range(P + 1)]
+        j = [Signal(index_shape, name=f"hash_index{s}") for s in range(P + 1)]
+        threshold = [Signal(17, name=f"hash_threshold{s}") for s in range(P + 1)]
+        m.d.comb += [valid[0].eq(issue), end[0].eq(issue_end), is_key[0].eq(issue_key),
+                     j[1].eq(list_rp.data.index), rate_rp.addr.eq(list_rp.data.value), threshold[2].eq(rate_rp.data)]
+        for s in range(1, P + 1):
+            m.d.sync += [valid[s].eq(valid[s - 1]), end[s].eq(end[s - 1]), is_key[s].eq(is_key[s - 1])]
+            if s >= 2:
+                m.d.sync += j[s].eq(j[s - 1])
+            if s >= 3:
+                m.d.sync += threshold[s].eq(threshold[s - 1])
+        t1, seed1 = Signal.like(t), Signal(32)
+        m.d.sync += t1.eq(t)
         with m.If(issue_key):
             m.d.sync += seed1.eq(counter_in)
-        # stage 1: the list entry is read; the table read starts; x ^= x >> 16 of (key ^ counter)
-        j1 = list_rp.data.index
-        x0 = Mux(key1, seed1, key ^ Cat(j1, Const(0, 16 - len(j1)), t1)[:32])
-        m.d.comb += rate_rp.addr.eq(list_rp.data.value)
-        v2, end2, key2, j2, x2 = Signal(), Signal(), Signal(), Signal.like(j1), Signal(32)
-        m.d.sync += [v2.eq(v1), end2.eq(end1), key2.eq(key1), j2.eq(j1), x2.eq((x0 ^ (x0 >> 16)) * FMIX_C1)]
-        # stage 2: x ^= x >> 13, times C2; the threshold arrives
-        v3, end3, key3, j3, x3, threshold = Signal(), Signal(), Signal(), Signal.like(j1), Signal(32), Signal(17)
-        m.d.sync += [v3.eq(v2), end3.eq(end2), key3.eq(key2), j3.eq(j2), threshold.eq(rate_rp.data),
-                     x3.eq((x2 ^ (x2 >> 13)) * FMIX_C2)]
-        # stage 3: the draw
+        # 1: the list entry (and the threshold read); 2: x ^= x >> 16 of (key ^ counter), or of the seed
+        x0 = Mux(is_key[1], seed1, key ^ Cat(j[1], Const(0, 16 - len(j[1])), t1)[:32])
+        x2 = Signal(32)
+        m.d.sync += x2.eq(x0 ^ (x0 >> 16))
+        # 3, 4: times C1; 5, 6: x ^= x >> 13, times C2; 7: x ^= x >> 16, the draw against the threshold
+        x4 = _times(m, x2, FMIX_C1, "c1")
+        x6 = _times(m, x4 ^ (x4 >> 13), FMIX_C2, "c2")
         hashed = Signal(32)
-        m.d.comb += hashed.eq(x3 ^ (x3 >> 16))
-        draw = hashed[32 - cfg.draw_bits:]
-        v4, end4, key4, j4, spike = Signal(), Signal(), Signal(), Signal.like(j1), Signal()
-        m.d.sync += [v4.eq(v3), end4.eq(end3), key4.eq(key3), j4.eq(j3), spike.eq(draw < threshold)]
-        with m.If(v3 & key3):
+        m.d.comb += hashed.eq(x6 ^ (x6 >> 16))
+        spike = Signal()
+        m.d.sync += spike.eq(hashed[32 - cfg.draw_bits:] < threshold[6])
+        with m.If(valid[6] & is_key[6]):
             m.d.sync += key.eq(hashed)
-        in_flight = Signal(range(self.PIPELINE + 2))
-        m.d.comb += in_flight.eq(v1 + v2 + v3 + v4)
+        in_flight = Signal(range(P + 2))
+        m.d.comb += in_flight.eq(sum(valid[1:]))
         room = Signal()
         m.d.comb += room.eq(queue.level + in_flight < self.fifo_depth - 1)
-        rate_push, rate_end = Signal(), Signal()
-        m.d.comb += [rate_push.eq(v4 & ~key4 & (spike | end4)), rate_end.eq(end4)]
+        rate_push, rate_end, j_out = Signal(), Signal(), j[P]
+        m.d.comb += [rate_push.eq(valid[P] & ~is_key[P] & (spike | end[P])), rate_end.eq(end[P])]
 
         # -- the sequencer -------------------------------------------------------------------------------
         latency = Signal()
         n_inputs, n_steps, seed = Signal.like(self.n_inputs), Signal.like(self.n_steps), Signal(32)
-        index = Signal(range(N + 2))     # pixels decoded so far
         count = Signal(range(N + 1))     # non-zero pixels listed
-        literal = Signal(8)               # literal values still to come in this run
         k = Signal(range(N + 1))
         acc = Signal(index_shape)
         ptr = Signal(range(N + 1))
         step_value = Signal(16)
 
-        byte = self.bytes.payload
-        take = Signal()
-        m.d.comb += take.eq(self.bytes.valid & self.bytes.ready)
-        m.d.comb += [list_wp.addr.eq(count), list_wp.data.index.eq(index), list_wp.data.value.eq(byte)]
+        # The pixel stream, one bit per cycle: a byte is taken when the last one's bits are spent.
+        shreg, have = Signal(8), Signal(range(9))
+        decode, shift = Signal(), Signal()
+        bit, at_end = shreg[7], Signal()
+        m.d.comb += [self.bytes.ready.eq(decode & (have == 0)), self.decoding.eq(decode),
+                     at_end.eq(self.exhausted & ~self.bytes.valid & (have == 0))]
+        with m.If(self.bytes.valid & self.bytes.ready):
+            m.d.sync += [shreg.eq(self.bytes.payload), have.eq(8)]
+        with m.Elif(shift):
+            m.d.sync += [shreg.eq(shreg << 1), have.eq(have - 1)]
+        with m.If(self.start):
+            m.d.sync += have.eq(0)
+        # A run code (zeros, then r + 1 in zeros + 1 bits) and a value code (1: the top value, else 0
+        # and pixel_bits bits) per listed pixel; ``pos`` is the index after the last listed pixel.
+        zeros, left = Signal(range(IMAGE_PREFIX_LIMIT + 1)), Signal(range(IMAGE_PREFIX_LIMIT + 1))
+        run, value = Signal(IMAGE_PREFIX_LIMIT + 1), Signal(cfg.pixel_bits)
+        pos, target = Signal(range(N + 1)), Signal(len(run) + 1 + _bits(N + 1))
+        next_value, write_value, beyond = Signal(cfg.pixel_bits), Signal(cfg.pixel_bits), Signal()
+        top = self.pixel_values - 1
+        m.d.comb += [target.eq(pos + run - 1), beyond.eq(target >= n_inputs),
+                     next_value.eq(Cat(bit, value[:-1]) if cfg.pixel_bits > 1 else bit),
+                     list_wp.addr.eq(count), list_wp.data.index.eq(target), list_wp.data.value.eq(write_value)]
 
         def fail():
             m.d.sync += self.error.eq(1)
             m.next = "FAILED"
 
+        def listed(v):
+            m.d.comb += [list_wp.en.eq(1), write_value.eq(v)]
+            m.d.sync += [count.eq(count + 1), pos.eq(target + 1), zeros.eq(0)]
+            m.next = "PREFIX"
+
         with m.FSM(name="encoder"):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [latency.eq(self.latency), seed.eq(self.seed), n_inputs.eq(self.n_inputs),
-                                 n_steps.eq(self.n_steps), index.eq(0), count.eq(0), literal.eq(0),
+                                 n_steps.eq(self.n_steps), count.eq(0), pos.eq(0), zeros.eq(0),
                                  self.error.eq(0), t.eq(0), k.eq(0)]
-                    m.next = "HEAD"
-            with m.State("HEAD"):
-                m.d.comb += [self.bytes.ready.eq(1), self.decoding.eq(1), self.busy.eq(1)]
-                with m.If(take):
-                    with m.If(byte < ZERO_RUN_LIMIT):
-                        with m.If(index + byte + 1 > n_inputs):
+                    m.next = "PREFIX"
+            with m.State("PREFIX"):
+                m.d.comb += [decode.eq(1), self.busy.eq(1)]
+                with m.If(have != 0):
+                    m.d.comb += shift.eq(1)
+                    with m.If(~bit):
+                        with m.If(zeros == IMAGE_PREFIX_LIMIT):
                             fail()
                         with m.Else():
-                            m.d.sync += index.eq(index + byte + 1)
+                            m.d.sync += zeros.eq(zeros + 1)
                     with m.Else():
-                        m.d.sync += literal.eq(byte - ZERO_RUN_LIMIT + 1)
-                        m.next = "LITERAL"
-                with m.Elif(self.exhausted & ~self.bytes.valid):
-                    with m.If(index != n_inputs):
-                        fail()
-                    with m.Elif(latency):
-                        m.d.sync += k.eq(0)
+                        m.d.sync += [run.eq(1), left.eq(zeros)]
+                        m.next = "SUFFIX"
+                        with m.If(zeros == 0):      # r = 0: the code is the single 1
+                            m.next = "FLAG"
+                with m.Elif(at_end):            # between codes, or in a run code's leading zeros
+                    m.next = "KEY"
+                    with m.If(latency):
                         m.next = "CLEAR"
-                    with m.Else():
-                        m.next = "KEY"
-            with m.State("LITERAL"):
-                m.d.comb += [self.bytes.ready.eq(1), self.decoding.eq(1), self.busy.eq(1)]
-                with m.If(take):
-                    with m.If((index == n_inputs) | (byte >= self.pixel_values)):
+            with m.State("SUFFIX"):
+                m.d.comb += [decode.eq(1), self.busy.eq(1)]
+                with m.If(have != 0):
+                    m.d.comb += shift.eq(1)
+                    m.d.sync += [run.eq(Cat(bit, run[:-1])), left.eq(left - 1)]
+                    with m.If(left == 1):
+                        m.next = "FLAG"
+                with m.Elif(at_end):
+                    fail()
+            with m.State("FLAG"):
+                m.d.comb += [decode.eq(1), self.busy.eq(1)]
+                with m.If(have != 0):
+                    m.d.comb += shift.eq(1)
+                    with m.If(beyond):
                         fail()
+                    with m.Elif(bit):
+                        listed(top)
                     with m.Else():
-                        with m.If(byte != 0):
-                            m.d.comb += list_wp.en.eq(1)
-                            m.d.sync += count.eq(count + 1)
-                        m.d.sync += [index.eq(index + 1), literal.eq(literal - 1)]
-                        with m.If(literal == 1):
-                            m.next = "HEAD"
-                with m.Elif(self.exhausted & ~self.bytes.valid):
-                    fail()   # a literal run cut short
+                        m.d.sync += [value.eq(0), left.eq(cfg.pixel_bits)]
+                        m.next = "VALUE"
+                with m.Elif(at_end):
+                    fail()
+            with m.State("VALUE"):
+                m.d.comb += [decode.eq(1), self.busy.eq(1)]
+                with m.If(have != 0):
+                    m.d.comb += shift.eq(1)
+                    m.d.sync += [value.eq(next_value), left.eq(left - 1)]
+                    with m.If(left == 1):
+                        with m.If(next_value == 0):
+                            fail()
+                        with m.Else():
+                            listed(next_value)
+                with m.Elif(at_end):
+                    fail()
 
             # Rate coding: the key fmix32(seed), through the pipeline, then T x (pixels, end).
             with m.State("KEY"):
@@ -224,7 +290,7 @@ class ImageEncoder(wiring.Component):
                 m.next = "KEY_WAIT"
             with m.State("KEY_WAIT"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(v4 & key4):
+                with m.If(valid[P] & is_key[P]):
                     m.d.sync += [k.eq(0), t.eq(0)]
                     m.next = "RATE"
             with m.State("RATE"):
@@ -316,5 +382,5 @@ class ImageEncoder(wiring.Component):
             m.d.sync += ptr.eq(0)
         # The rate pipeline's words go to the FIFO (the latency walk pushes its own).
         with m.If(rate_push):
-            m.d.comb += [push.eq(1), push_index.eq(j4), push_end.eq(rate_end)]
+            m.d.comb += [push.eq(1), push_index.eq(j_out), push_end.eq(rate_end)]
         return m

@@ -101,13 +101,14 @@ def link(root):
 def encoder(root):
     r = _load(root / "docs" / "results" / "encoder.json")
     lines = [f"`{r.get('command', 'python -m quant.bench_encoder')}` (commit {_commit(r)})", "",
-             "| encoding | model | test images | fixed point, snnTorch encoder | fixed point, device encoder | change |",
-             "|---|---|---|---|---|---|"]
+             "| encoding | model | pixel bits | test images | fixed point, snnTorch encoder "
+             "| fixed point, device encoder | change |",
+             "|---|---|---|---|---|---|---|"]
     for encoding in ("rate", "latency"):
         if encoding in r:
             e = r[encoding]
             change = 100 * (e["device_encoder_accuracy"] - e["torch_encoder_accuracy"])
-            lines.append(f"| {encoding} | `{Path(e['model']).name}` | {_n(e['test_samples'])} "
+            lines.append(f"| {encoding} | `{e['model']}` | {e.get('pixel_bits', 8)} | {_n(e['test_samples'])} "
                          f"| {_pct(e['torch_encoder_accuracy'], 2)} | {_pct(e['device_encoder_accuracy'], 2)} "
                          f"| {change:+.2f} pp |")
     return lines
@@ -152,20 +153,45 @@ def defaults(root):
 
 def quantize(root):
     """Every committed quantization report of a default-model candidate (``quantize-*-w*.json``)."""
-    lines = ["| report | sizes | weight bits | encoder | test images | float % | fixed point % | drop (pp) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| report | sizes | weight bits | pixel bits | encoder | test images | float % | fixed point % | drop (pp) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for path in sorted((root / "docs" / "results").glob("quantize-*-w*.json")):
         r = _load(path)
         width = r.get("weight_width") or int(re.search(r"-w(\d+)", path.name).group(1))
-        lines.append(f"| `{path.name}` | {'-'.join(map(str, r['sizes']))} | {width} | {r.get('encoder', 'device')} "
+        lines.append(f"| `{path.name}` | {'-'.join(map(str, r['sizes']))} | {width} | {r.get('pixel_bits', 8)} "
+                     f"| {r.get('encoder', 'device')} "
                      f"| {_n(r['samples'])} | {100 * r['float_accuracy']:.2f} | {100 * r['fixed_accuracy']:.2f} "
                      f"| {r['accuracy_drop_pp']:+.2f} |")
     return lines
 
 
+def table1(root):
+    """The paper's Table 1 at this project's budget (docs/results/table1.json, quant.reproduce)."""
+    r = _load(root / "docs" / "results" / "table1.json")
+    budget = (f"{r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}, "
+              f"{_n(r['limit_train']) if r.get('limit_train') else 'all'} training images, hidden width {r['width']}, "
+              f"T = {r['steps']}")
+    lines = [f"`{r.get('command', 'python -m quant.reproduce table1')}` (commit {_commit(r)}): {budget}; "
+             f"{len(r['cells'])} of {len(r['cells']) + len(r['missing'])} cells done. Each cell: this project's test "
+             "accuracy (the paper's, gap in pp).", "",
+             "| layers | neuron | MNIST rate | MNIST latency | Fashion rate | Fashion latency |",
+             "|---|---|---|---|---|---|"]
+    cells = {(c["dataset"], c["encoding"], c["layers"], c["neuron"]): c for c in r["cells"]}
+    for layers in (1, 2, 3, 5):
+        for neuron in ("src", "lif"):
+            row = []
+            for dataset in ("mnist", "fashion"):
+                for encoding in ("rate", "latency"):
+                    c = cells.get((dataset, encoding, layers, neuron))
+                    row.append("—" if c is None else f"{100 * c['test_accuracy']:.2f} ({100 * c['paper']:.2f}, "
+                               f"{100 * (c['test_accuracy'] - c['paper']):+.2f})")
+            lines.append(f"| {layers} | {neuron.upper()} | " + " | ".join(row) + " |")
+    return lines
+
+
 #: Table name in docs/RESULTS.md -> function of the repository root giving its lines.
 RENDERERS = {"boards": boards, "cycles": cycles, "link": link, "training-speed": training_speed, "fuzz": fuzz,
-             "encoder": encoder, "defaults": defaults, "quantize": quantize}
+             "encoder": encoder, "defaults": defaults, "quantize": quantize, "table1": table1}
 
 
 def render(text, root=ROOT):

@@ -2,14 +2,18 @@
 
 Usage::
 
-    python -m quant.bench_encoder --rate-model M.safetensors --latency-model L.safetensors --out docs/results/encoder.json
+    python -m quant.bench_encoder --out docs/results/encoder.json      # the shipped models
+    python -m quant.bench_encoder --rate-model M.safetensors --latency-model L.safetensors
 
-For each model (float safetensors, quantized with the default configuration) and its encoding,
+For each model and its encoding (by default the shipped models, float and quantized, with their
+own fixed-point configuration, pixel bits included; a given float model is quantized with the
+default configuration),
 the test images are encoded by snnTorch's float encoder (:mod:`quant.encode`: Bernoulli draws
 for rate coding) and by the device's integer encoder (:mod:`quant.intencode`: the counter-based
 hash, one seed per sample), and run on the float model and on the golden model (the device's
-own arithmetic). Latency coding gives the same spikes with both encoders (an exhaustive test
-holds the table to snnTorch's encoder), so its two figures are equal by construction.
+own arithmetic). At 8-bit pixels latency coding gives the same spikes with both encoders (an
+exhaustive test holds the table to snnTorch's encoder); with fewer pixel bits (the shipped
+latency model's 3) the difference is what the coarser pixels cost.
 
 Exit codes: 0 measured; 2 bad arguments or an unreadable model or data set.
 """
@@ -23,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import golden, intencode
+from . import assets, golden, intencode
 from .checkpoint import load_model
 from .cli import EXIT_USAGE, error, in_range
 from .data import DatasetError, default_data_dir, load_images
@@ -31,7 +35,15 @@ from .encode import encode
 from .files import FileError
 from .fixedpoint import DEFAULT
 from .provenance import provenance
-from .quantize import quantize_model
+from .quantize import load_network, quantize_model
+
+
+def _shown(path):
+    """``path`` relative to the repository where it lies inside it (reports name shipped files portably)."""
+    try:
+        return str(Path(path).resolve().relative_to(assets.ASSETS.parents[1]))
+    except ValueError:
+        return str(path)
 
 
 def accuracies(model, network, images, labels, encoding, seed, batch=500, progress=True):
@@ -58,16 +70,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m quant.bench_encoder", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Exit codes: 0 measured; 2 bad arguments or files.")
-    p.add_argument("--rate-model", type=Path, help="float model trained with rate coding (safetensors)")
-    p.add_argument("--latency-model", type=Path, help="float model trained with latency coding (safetensors)")
+    p.add_argument("--rate-model", type=Path,
+                   help="float model trained with rate coding (safetensors; default: the shipped one)")
+    p.add_argument("--latency-model", type=Path,
+                   help="float model trained with latency coding (safetensors; default: the shipped one)")
     p.add_argument("--limit", type=int, help="use only the first N test images (default: all 10 000)")
     p.add_argument("--seed", type=int, default=3, help="seed of both rate coders")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--out", type=Path, default=Path("runs/encoder.json"), help="report (JSON)")
     args = p.parse_args(argv)
     in_range(p, "limit", args.limit, 1)
-    if not (args.rate_model or args.latency_model):
-        p.error("give --rate-model, --latency-model or both")
+    shipped = not (args.rate_model or args.latency_model)
     if args.threads:
         torch.set_num_threads(args.threads)
     report = {}
@@ -75,12 +88,18 @@ def main(argv=None):
         test = load_images(default_data_dir("mnist"), "test")
         images, labels = test.images[:args.limit], test.labels[:args.limit]
         for encoding, path in (("rate", args.rate_model), ("latency", args.latency_model)):
-            if path is None:
+            if path is None and not shipped:
                 continue
-            model, config = load_model(path)
-            network = quantize_model(model, DEFAULT, config["encoding"], config["n_steps"])
+            if shipped:
+                path = assets.model(encoding).float_model
+                model, config = load_model(path)
+                network = load_network(assets.model(encoding).quantized_model)
+            else:
+                model, config = load_model(path)
+                network = quantize_model(model, DEFAULT, config["encoding"], config["n_steps"])
             result = accuracies(model, network, images, labels, encoding, args.seed)
-            report[encoding] = {"model": str(path), "trained_with": config["encoding"], "test_samples": len(images),
+            report[encoding] = {"model": _shown(path), "trained_with": config["encoding"], "test_samples": len(images),
+                                "pixel_bits": network.config.pixel_bits, "weight_width": network.config.weight_width,
                                 "torch_encoder_accuracy": result["torch_encoder"]["fixed_accuracy"],
                                 "device_encoder_accuracy": result["device_encoder"]["fixed_accuracy"],
                                 "float": {k: v["float_accuracy"] for k, v in result.items()}}

@@ -41,10 +41,13 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=3, help="seed of the rate coder (the host's default)")
     p.add_argument("--name", choices=assets.NAMES, default=assets.DEFAULT, help="which shipped model this is")
     p.add_argument("--weight-width", type=int, default=DEFAULT.weight_width, help="bits per weight")
+    p.add_argument("--pixel-bits", type=int, default=DEFAULT.pixel_bits,
+                   help="bits per pixel the device encoder sees (fixed-point config pixel_bits)")
     p.add_argument("--out", type=Path, help="asset folder (default: quant/assets/NAME)")
     args = p.parse_args(argv)
     in_range(p, "samples", args.samples, 1, 10_000)
     in_range(p, "weight-width", args.weight_width, *DEFAULT.field_ranges()["weight_width"])
+    in_range(p, "pixel-bits", args.pixel_bits, *DEFAULT.field_ranges()["pixel_bits"])
     args.out = args.out or assets.model(args.name).folder
     try:
         model, config = load_model(args.model)
@@ -56,7 +59,7 @@ def main(argv=None):
     if config["encoding"] != args.name:
         return error(f"{args.model} is {config['encoding']}-coded; the shipped model {args.name!r} must be "
                      f"{args.name}-coded", EXIT_USAGE)
-    cfg = DEFAULT.replace(weight_width=args.weight_width)
+    cfg = DEFAULT.replace(weight_width=args.weight_width, pixel_bits=args.pixel_bits)
     network = quantize_model(model, cfg, config["encoding"], config["n_steps"])
     images = test.images[:args.samples]
     labels = test.labels[:args.samples]
@@ -74,7 +77,8 @@ def main(argv=None):
     manifest = {
         "command": "python -m quant.make_assets " + " ".join(argv if argv is not None else sys.argv[1:]),
         "sizes": network.sizes, "encoding": config["encoding"], "n_steps": config["n_steps"],
-        "samples": int(len(labels)), "weight_width": args.weight_width, "encoder": "device",
+        "samples": int(len(labels)), "weight_width": args.weight_width,
+        "pixel_bits": args.pixel_bits, "encoder": "device",
         "config_digest": network.config.digest(),
         "float_accuracy_on_samples": float((float_pred == labels).mean()),
         "fixed_accuracy_on_samples": float((result.prediction == labels).mean()),

@@ -155,11 +155,14 @@ def main(argv=None):
                    help="image encoder for rate coding: the device's integer one or snnTorch's Bernoulli")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate-coded test spikes")
     p.add_argument("--weight-width", type=int, default=DEFAULT.weight_width, help="bits per weight")
+    p.add_argument("--pixel-bits", type=int, default=DEFAULT.pixel_bits,
+                   help="bits per pixel the device encoder sees (the test spikes are encoded from them)")
     args = p.parse_args(argv)
     try:
         model, config = load_model(args.model)
         stats = {}
-        network = quantize_model(model, DEFAULT.replace(weight_width=args.weight_width), config["encoding"],
+        network = quantize_model(model, DEFAULT.replace(weight_width=args.weight_width, pixel_bits=args.pixel_bits),
+                                 config["encoding"],
                                  config["n_steps"], stats)
         directory = args.data_dir or default_data_dir(args.dataset)
         if directory is None:
@@ -173,11 +176,12 @@ def main(argv=None):
     if args.out:
         save_network(args.out, network)
     report = {"model": str(args.model), "sizes": network.sizes, "weight_width": network.config.weight_width,
+              "pixel_bits": network.config.pixel_bits,
               "weight_frac": [l.weight_frac for l in network.layers],
               "config_digest": network.config.digest()[:16], **stats,
               "encoder": args.encoder,
               **compare(model, network, Batches(test, config["encoding"], args.batch_size, config["n_steps"],
-                                                seed=args.seed, encoder=args.encoder))}
+                                                seed=args.seed, encoder=args.encoder, config=network.config))}
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=1))

@@ -31,6 +31,7 @@ from . import checkpoint
 from .data import DatasetError, default_data_dir, load_images, load_nmnist, split_train_val
 from .encode import N_STEPS, encode
 from .fixedpoint import DEFAULT
+from .intencode import latency as latency_spikes
 from .intencode import rate_torch, to_pixels
 from .model import build_model
 from .srcparams import SRCParams
@@ -80,7 +81,14 @@ class Batches:
                 seeds = torch.randint(0, 1 << 32, (len(index),), generator=generator)
                 spikes = rate_torch(pixels, seeds, self.n_steps, self.config)
                 labels = torch.from_numpy(self.data.labels[index])
-            else:   # latency coding is the same with both encoders (quant.intencode.latency_table)
+            elif self.encoder == "device":
+                # The device's table on pixels of config.pixel_bits (at 8 bits the same spikes as
+                # the float encoder below, tests/quant/test_intencode.py).
+                pixels = to_pixels(self.data.images[index], self.config)
+                spikes = torch.from_numpy(latency_spikes(pixels, self.n_steps, self.config)).to(
+                    torch.get_default_dtype())
+                labels = torch.from_numpy(self.data.labels[index])
+            else:
                 images = torch.from_numpy(self.data.images[index])
                 spikes = encode(images, self.encoding, self.n_steps, generator=generator)
                 labels = torch.from_numpy(self.data.labels[index])
@@ -103,18 +111,19 @@ def train_step(model, optimizer, spikes, labels, clip=1.0):
 
 
 def evaluate(model, batches, device, desc="eval"):
-    """Accuracy and mean per-layer activity of ``model`` over ``batches``."""
+    """Accuracy, mean per-layer activity and mean cross-entropy loss of ``model`` over ``batches``."""
     model.eval()
-    correct, total, activity = 0, 0, None
+    correct, total, activity, loss = 0, 0, None, 0.0
     with torch.no_grad():
         for spikes, labels in tqdm(batches, desc=desc, leave=False, dynamic_ncols=True):
             logits, act = model(spikes.to(device))[:2]
             correct += int((logits.argmax(1).cpu() == labels).sum())
+            loss += float(F.cross_entropy(logits.cpu(), labels, reduction="sum"))
             total += len(labels)
             act = act.cpu() * len(labels)
             activity = act if activity is None else activity + act
     model.train()
-    return correct / max(total, 1), (activity / max(total, 1)).tolist()
+    return correct / max(total, 1), (activity / max(total, 1)).tolist(), loss / max(total, 1)
 
 
 def load_dataset(args):
@@ -152,6 +161,8 @@ def parse_args(argv=None):
     p.add_argument("--encoder", choices=ENCODERS, default="device",
                    help="image encoder: the device's integer encoders (rate: a counter-based hash per pixel and "
                         "step) or snnTorch's Bernoulli; latency coding is the same with both")
+    p.add_argument("--pixel-bits", type=int, default=DEFAULT.pixel_bits,
+                   help="bits per pixel the device encoder sees (fixed-point config pixel_bits)")
     p.add_argument("--neuron", choices=["src", "lif"], default="src", help="SRC network or the snnTorch LIF baseline")
     p.add_argument("--layers", type=int, default=2, help="spiking layers, counting the 10*classes output layer")
     p.add_argument("--width", type=int, default=512, help="neurons per hidden layer")
@@ -176,6 +187,9 @@ def parse_args(argv=None):
     for name in ("layers", "width", "epochs", "batch_size", "steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    low, high = DEFAULT.field_ranges()["pixel_bits"]
+    if not low <= args.pixel_bits <= high:
+        p.error(f"--pixel-bits must lie in [{low}, {high}], got {args.pixel_bits}")
     return args
 
 
@@ -190,6 +204,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     params = SRCParams.for_encoding(encoding)
+    config = DEFAULT.replace(pixel_bits=args.pixel_bits)
     model = build_model(args.neuron, n_inputs, args.layers, args.width, params=params).to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
@@ -211,13 +226,13 @@ def main(argv=None):
         log = json.loads(log_path.read_text()) if log_path.exists() else log
         print(f"resuming after epoch {start_epoch}")
 
-    val_batches = Batches(val, encoding, 256, args.steps, seed=args.seed + 1, encoder=args.encoder)
+    val_batches = Batches(val, encoding, 256, args.steps, seed=args.seed + 1, encoder=args.encoder, config=config)
     print(f"{args.neuron.upper()} {'-'.join(map(str, model.sizes))} on {args.dataset}/{encoding}: "
           f"{len(train)} train, {len(val)} val, {len(test)} test, device {args.device}")
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
     for epoch in range(start_epoch, last_epoch):
         batches = Batches(train, encoding, args.batch_size, args.steps, shuffle=True, seed=args.seed * 1000 + epoch + 2,
-                          encoder=args.encoder)
+                          encoder=args.encoder, config=config)
         total_loss, total_correct, seen, started = 0.0, 0, 0, time.time()
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", dynamic_ncols=True)
         for spikes, labels in bar:
@@ -228,9 +243,9 @@ def main(argv=None):
             total_correct += int((logits.argmax(1) == labels).sum())
             seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
-        val_acc, val_activity = evaluate(model, val_batches, args.device, "validate")
+        val_acc, val_activity, val_loss = evaluate(model, val_batches, args.device, "validate")
         entry = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_acc": total_correct / seen,
-                 "val_acc": val_acc, "val_activity": val_activity, "lr": scheduler.get_last_lr()[0],
+                 "val_acc": val_acc, "val_loss": val_loss, "val_activity": val_activity, "lr": scheduler.get_last_lr()[0],
                  "seconds": time.time() - started, "samples_per_s": seen / (time.time() - started)}
         log["epochs"].append(entry)
         print(json.dumps(entry))
@@ -247,9 +262,9 @@ def main(argv=None):
         print(f"stopped after epoch {last_epoch} of {args.epochs}; continue with --resume")
         return 0
     best, _ = checkpoint.load_model(model_path, args.device)
-    test_acc, test_activity = evaluate(best, Batches(test, encoding, 256, args.steps, seed=args.seed + 3,
-                                                     encoder=args.encoder), args.device, "test")
-    log["test"] = {"accuracy": test_acc, "activity": test_activity, "best_val_acc": best_val}
+    test_acc, test_activity, test_loss = evaluate(best, Batches(test, encoding, 256, args.steps, seed=args.seed + 3,
+                                                     encoder=args.encoder, config=config), args.device, "test")
+    log["test"] = {"accuracy": test_acc, "loss": test_loss, "activity": test_activity, "best_val_acc": best_val}
     log_path.write_text(json.dumps(log, indent=1))
     print(f"test accuracy {100 * test_acc:.2f} % (best validation {100 * best_val:.2f} %), "
           f"activity {[round(a, 4) for a in test_activity]}; model: {model_path}")

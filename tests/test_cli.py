@@ -43,6 +43,10 @@ def truncated(tmp_path_factory):
     ("sim.bench_cycles", ["--samples", "0"], "--samples must be in 1..10000"),
     ("host.bench_link", ["--lanes", "0"], "--lanes must be in 1..256"),
     ("quant.make_assets", ["--model", assets.FLOAT_MODEL, "--samples", "0"], "--samples must be in 1..10000"),
+    ("quant.make_assets", ["--model", assets.FLOAT_MODEL, "--pixel-bits", "9"], "--pixel-bits must be in 1..8"),
+    ("quant.train", ["--pixel-bits", "0"], "--pixel-bits must lie in [1, 8]"),
+    ("quant.reproduce", ["table1", "--epochs", "0"], "--epochs must be at least 1"),
+    ("quant.reproduce", ["table1", "--cells", "nothing-*"], "no cell of table1 matches"),
 ])
 def test_out_of_range_arguments_exit_2(module, args, message):
     assert_clean_error(run(module, *args), 2, message)

@@ -136,3 +136,39 @@ def test_the_written_spec_reproduces_the_normative_docstring():
 
     spec = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
     assert firmware.protocol.__doc__.strip() in spec
+
+
+# -- IMAGE payloads ---------------------------------------------------------------------------------
+
+def test_an_image_is_coded_as_hand_computed():
+    """Pixels [0, 0, 7, 5] at 3 bits: run 2 (r + 1 = 3: ``0 11``), the top value (``1``), run 0
+    (``1``), value 5 (``0 101``): the bits 011 1 1 0101, padded to 0x7A 0x80."""
+    from firmware.protocol import decode_image, encode_image
+
+    payload = encode_image([0, 0, 7, 5], "latency", 0x01020304, 3)
+    assert payload == bytes([1, 4, 3, 2, 1, 0x7A, 0x80])
+    encoding, seed, pixels = decode_image(payload, 4, 3)
+    assert (encoding, seed, pixels.tolist()) == ("latency", 0x01020304, [0, 0, 7, 5])
+    assert encode_image([0] * 9, "rate", 0, 8) == bytes(5)        # a blank image is the header alone
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 8).flatmap(lambda b: st.tuples(
+    st.just(b), st.lists(st.integers(0, (1 << b) - 1), min_size=1, max_size=1200))))
+def test_images_round_trip(case):
+    from firmware.protocol import decode_image, encode_image
+
+    pixel_bits, pixels = case
+    payload = encode_image(pixels, "rate", 7, pixel_bits)
+    assert decode_image(payload, len(pixels), pixel_bits)[2].tolist() == pixels
+
+
+def test_images_with_bad_arguments_are_refused():
+    from firmware.protocol import decode_image, encode_image
+
+    with pytest.raises(ProtocolError, match="pixels must lie"):
+        encode_image([0, 8], "rate", 0, 3)
+    with pytest.raises(ProtocolError, match="unknown encoding"):
+        encode_image([0, 1], "poisson", 0, 8)
+    with pytest.raises(ProtocolError, match="flags"):
+        decode_image(b"\x02" + bytes(4), 4, 8)

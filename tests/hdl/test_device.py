@@ -174,13 +174,13 @@ def test_images_are_encoded_on_the_device_as_the_emulator_does(networks):
     baked, other = networks
     rng = np.random.default_rng(11)
     images = [(rng.random(20) < 0.4) * rng.integers(1, 256, 20) for _ in range(3)]
-    image_frame = lambda px, enc, seed: encode_frame(Type.IMAGE, encode_image(px, enc, seed))
+    image_frame = lambda px, enc, seed: encode_frame(Type.IMAGE, encode_image(px, enc, seed, baked.config.pixel_bits))
     script = load_frames(other) + [
         image_frame(images[0], "rate", 7), image_frame(images[1], "latency", 0), image_frame(images[2], "rate", 99),
         encode_frame(Type.IMAGE, b"\x02\x00\x00\x00\x00\x13"),                      # unknown flag bit
         encode_frame(Type.IMAGE, b"\x00\x00\x00\x00"),                              # no room for the seed
-        encode_frame(Type.IMAGE, b"\x00\x01\x00\x00\x00\x12"),                      # 19 pixels of 20
-        encode_frame(Type.IMAGE, b"\x00\x01\x00\x00\x00\x10\x84\x01\x02"),          # a literal run cut short
+        encode_frame(Type.IMAGE, b"\x00\x01\x00\x00\x00\x0a\xc0"),                  # run 20: pixel 20 of 20
+        encode_frame(Type.IMAGE, b"\x00\x01\x00\x00\x00\xa8"),                      # run 0, a value cut short
         encode_frame(Type.STEPS, b"\x01\x00"),                                       # a STEPS sample begins...
         image_frame(images[0], "rate", 7),                                          # ...and an IMAGE drops it
         encode_frame(Type.VERIFY),
@@ -201,8 +201,8 @@ def test_the_baked_network_encodes_images_without_a_load(networks):
 
     baked, _ = networks
     pixels = (np.random.default_rng(9).random(24) < 0.5) * 200
-    script = [encode_frame(Type.IMAGE, encode_image(pixels, "rate", 5)),
-              encode_frame(Type.IMAGE, encode_image(pixels, "latency", 0))]
+    script = [encode_frame(Type.IMAGE, encode_image(pixels, "rate", 5, baked.config.pixel_bits)),
+              encode_frame(Type.IMAGE, encode_image(pixels, "latency", 0, baked.config.pixel_bits))]
     expected = emulate(script, baked)
     replies = exchange(make_device(baked), script, len(expected))
     assert replies == expected and all(Result.from_bytes(r.payload).input_events > 0 for r in replies)
@@ -222,7 +222,7 @@ def test_the_encoder_never_keeps_the_shipped_core_waiting(encoding):
     network = load_network(assets.QUANTIZED_MODEL)
     pixels = intencode.to_pixels(load_samples(assets.SAMPLES)[2][:1], network.config)[0]
     dut = SRCDevice(fw_image.pack(network, 8))
-    frame = encode_frame(Type.IMAGE, encode_image(pixels, encoding, 5))
+    frame = encode_frame(Type.IMAGE, encode_image(pixels, encoding, 5, network.config.pixel_bits))
     counts = {"waiting": 0, "cycles": 0}
 
     async def bench(ctx):

@@ -36,8 +36,9 @@ def run(pixels, encoding, seed, tokens=None, ready_every=1, n_steps=T, config=DE
         for byte in tokens:
             ctx.set(dut.bytes.payload, byte)
             ctx.set(dut.bytes.valid, 1)
-            await ctx.tick().until(dut.bytes.ready)
-            if ctx.get(dut.error):
+            # A malformed stream fails mid-byte; the encoder then takes no more bytes.
+            _, error = await ctx.tick().sample(dut.bytes.ready, dut.error).until(dut.bytes.ready | dut.error)
+            if error:
                 break
         ctx.set(dut.bytes.valid, 0)
         ctx.set(dut.exhausted, 1)
@@ -90,35 +91,63 @@ def test_a_blank_image_gives_empty_steps():
     assert not error and got == [[]] * T
 
 
-@pytest.mark.parametrize("tokens", [bytes([0x7F]),                 # 128 zeros: more than the 40 pixels
-                                     bytes([0x10]),                 # 17 pixels: fewer than 40
-                                     bytes([0x82, 5]),              # a literal run cut short
-                                     bytes([0x26, 0x81, 1, 2])],    # 39 zeros, then 2 pixels: 41
-                         ids=["too many zeros", "too few", "truncated", "too many literals"])
-def test_malformed_tokens_are_an_error(tokens):
+def bits(text):
+    """Bytes of a bit string (spaces for reading), most significant bit first, zero-padded."""
+    text = text.replace(" ", "")
+    text += "0" * (-len(text) % 8)
+    return bytes(int(text[k:k + 8], 2) for k in range(0, len(text), 8))
+
+
+# Malformed pixel streams of a 40-pixel image at 8-bit pixels, each breaking one rule of the format.
+MALFORMED = {
+    "pixel past the image": bits("00000 101001 1"),                # run 40 (r + 1 = 41): index 40 of 40
+    "run past the image": bits("00000 111111 1"),                  # run 62: index 62
+    "second pixel past the image": bits("00000 101000 1  1 1"),    # index 39, then run 0: index 40
+    "value 0": bits("1 0 00000000"),                               # run 0, a long value of 0
+    "16 leading zeros": bits("0000000000000000 1"),                 # more than IMAGE_PREFIX_LIMIT
+    "ends in a run code": bits("0000000 1"),                       # 7 zeros, then 1 of the 8 bits
+    "ends in a value": bits("1 0 10"),                             # run 0, flag 0, 6 of 8 value bits cut
+    "ends in a value after a run": bits("001 01"),                 # run 4, flag 0 (padding), value cut
+}
+
+
+@pytest.mark.parametrize("stream", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_streams_are_an_error(stream):
     from firmware.protocol import ProtocolError, decode_image
 
     with pytest.raises(ProtocolError):
-        decode_image(bytes(5) + tokens, N_INPUTS, 8)
-    steps, error = run(np.zeros(N_INPUTS, np.int64), "rate", 1, tokens=tokens)
+        decode_image(bytes(5) + stream, N_INPUTS, 8)
+    steps, error = run(np.zeros(N_INPUTS, np.int64), "rate", 1, tokens=stream)
     assert error and steps == []
 
 
-def test_fewer_pixel_bits_refuse_values_past_the_format():
-    cfg = DEFAULT.replace(pixel_bits=4)
+def test_padding_and_leading_zeros_at_the_end_are_accepted():
+    """A stream may end between codes or inside a run code's leading zeros (up to 15)."""
+    from firmware.protocol import decode_image
+
     pixels = np.zeros(N_INPUTS, np.int64)
-    pixels[5] = 9
-    got, error = run(pixels, "latency", 3, config=cfg)
-    assert not error and got == expected(pixels, "latency", 3, config=cfg)
-    _, error = run(pixels, "rate", 3, tokens=bytes([0x04, 0x80, 16, 0x21]), config=cfg)
-    assert error
+    pixels[2] = 255                                   # run 2 (011), then the top value (1)
+    for stream in (bits("011 1"), bits("011 1 0000 00000000")):      # 4 and 12 zero bits at the end
+        assert (decode_image(bytes(5) + stream, N_INPUTS, 8)[2] == pixels).all()
+        got, error = run(pixels, "latency", 1, tokens=stream)
+        assert not error and got == expected(pixels, "latency", 1)
+
+
+def test_fewer_pixel_bits_take_their_own_top_and_value_codes():
+    cfg = DEFAULT.replace(pixel_bits=3)
+    pixels = np.zeros(N_INPUTS, np.int64)
+    pixels[[0, 5, 6, 39]] = [7, 1, 4, 7]
+    for encoding in ("rate", "latency"):
+        got, error = run(pixels, encoding, 3, config=cfg)
+        assert not error and got == expected(pixels, encoding, 3, config=cfg)
+        assert sum(map(len, got)) > 0
 
 
 def _lead(pixels, encoding, seed):
     """Cycles from ``start`` to the first event word, a token byte offered every cycle."""
     dut = ImageEncoder(DEFAULT, N_INPUTS, 16, fifo_depth=8, rate_table=intencode.rate_thresholds(DEFAULT),
                        latency_table=intencode.latency_table(DEFAULT, T))
-    tokens = encode_image(pixels, encoding, seed)[5:]
+    tokens = encode_image(pixels, encoding, seed, DEFAULT.pixel_bits)[5:]
     out = {}
 
     async def bench(ctx):

@@ -120,7 +120,7 @@ def test_3_mbaud_stays_selectable(tmp_path, network):
     from firmware.protocol import encode_image
 
     pixels = (np.random.default_rng(9).random(24) < 0.5) * 200
-    exchanges = [{"send": encode_frame(Type.IMAGE, encode_image(pixels, "rate", 5))}, {"send": encode_frame(Type.VERIFY)}]
+    exchanges = [{"send": encode_frame(Type.IMAGE, encode_image(pixels, "rate", 5, network.config.pixel_bits))}, {"send": encode_frame(Type.VERIFY)}]
     report = run_uart_script(fw_image.pack(network, LANES), exchanges, tmp_path, divisor=_divisor(3_000_000),
                              timeout=TIMEOUT * 4, quiet=4000)
     assert report["replies"] == reference(network, exchanges) and report["overrun"] == 0

@@ -66,7 +66,7 @@ Pixels after the last coded one are zero; the stream ends with zero bits to the 
 byte. The payload is malformed (BAD_PAYLOAD) when a coded pixel lies at or past ``n_inputs``, a
 coded value is 0, a run code has more than :data:`IMAGE_PREFIX_LIMIT` leading zeros, or the
 payload ends inside a code other than in a run code's leading zeros. (Latency-coded MNIST at the
-shipped 3-bit pixels: about 78 bytes of pixels per image; rate-coded at 8 bits: about 193.)
+shipped 4-bit pixels: about 93 bytes of pixels per image; rate-coded at 8 bits: about 195.)
 An IMAGE while a STEPS sample is in progress drops that sample and is
 answered SEQUENCE detail 3.
 

@@ -190,6 +190,7 @@ class ImageEncoder(wiring.Component):
         k = Signal(range(N + 1))
         acc = Signal(index_shape)
         ptr = Signal(range(N + 1))
+        entry, listed_left = Signal(sorted_entry), Signal()    # the walk's registered sorted entry
         step_value = Signal(16)
 
         # The pixel stream, one bit per cycle: a byte is taken when the last one's bits are spent.
@@ -358,19 +359,22 @@ class ImageEncoder(wiring.Component):
                     m.next = "SCATTER_READ"
                 with m.Else():
                     m.next = "PREFIX_READ"
+            # The walk compares a registered copy of the sorted entry: block RAM's output is slow.
             with m.State("WALK_READ"):
                 m.d.comb += [self.busy.eq(1), sort_rp.addr.eq(ptr)]
+                m.next = "WALK_LATCH"
+            with m.State("WALK_LATCH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [entry.eq(sort_rp.data), listed_left.eq(ptr != acc)]
                 m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~queue.w_rdy):
-                    m.d.comb += sort_rp.addr.eq(ptr)
-                with m.Elif((ptr != acc) & (sort_rp.data.step == t)):
-                    m.d.comb += [push.eq(1), push_index.eq(sort_rp.data.index)]
+                with m.If(queue.w_rdy & listed_left & (entry.step == t)):
+                    m.d.comb += [push.eq(1), push_index.eq(entry.index)]
                     m.d.sync += ptr.eq(ptr + 1)
                     m.next = "WALK_READ"
-                with m.Else():
-                    m.d.comb += [push.eq(1), push_end.eq(1), sort_rp.addr.eq(ptr)]
+                with m.Elif(queue.w_rdy):
+                    m.d.comb += [push.eq(1), push_end.eq(1)]
                     m.d.sync += t.eq(t + 1)
                     with m.If(t == n_steps - 1):
                         m.next = "DRAIN"

@@ -21,3 +21,7 @@ def test_a_changed_report_changes_its_table(tmp_path):
     assert changed != text and "| 7 |" in changed
     (tmp_path / "RESULTS.md").write_text(text)
     assert main(["--check", "--file", str(tmp_path / "RESULTS.md")]) == 0   # reads the repository's reports
+
+
+def test_the_reproduction_tables_are_those_of_the_committed_grid():
+    assert main(["--check", "--file", str(ROOT / "docs" / "REPRODUCTION.md")]) == 0

@@ -5,6 +5,7 @@ Usage::
     python -m quant.reproduce table1 --epochs 2 --limit-train 20000     # run (or continue) the grid
     python -m quant.reproduce table1 --epochs 2 --limit-train 20000 --list   # what is done, what is left
     python -m quant.reproduce deep --epochs 5 --width 128
+    python -m quant.reproduce table1 --epochs 1 --results docs/results --plot docs/figures   # Figure 4
 
 Grids
 -----
@@ -30,6 +31,7 @@ reached); 2 bad arguments or data.
 import argparse
 import fnmatch
 import json
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -133,6 +135,54 @@ def summary(grid, budget, results):
     return {**budget, "cells": rows, "missing": missing}
 
 
+def plot(grid, results, out):
+    """The grid's figures from its finished cells' logs, as PNG files in ``out``; returns their paths.
+
+    ``table1``: Figure 4, the mean spiking activity (eq. 2, averaged over layers) of each MNIST
+    network on the test set, rate and latency coding side by side. ``deep``: Figure 5, validation
+    loss and accuracy per epoch of each depth, SRC and LIF.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    logs = {c: finished(Path(results) / grid / f"{c.name}.json") for c in cells(grid)}
+    logs = {c: log for c, log in logs.items() if log is not None}
+    if grid == "table1":
+        networks = [(n_layers, neuron) for neuron in ("src", "lif") for n_layers in (1, 2, 3, 5)]
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for k, encoding in enumerate(("rate", "latency")):
+            heights = [statistics.fmean(logs[c]["test"]["activity"]) if c in logs else 0.0
+                       for c in (Cell("mnist", encoding, n, neuron) for n, neuron in networks)]
+            ax.bar([x + 0.4 * k - 0.2 for x in range(len(networks))], heights, width=0.4, label=f"{encoding} coding")
+        ax.set_xticks(range(len(networks)), [f"{neuron.upper()} {n}L" for n, neuron in networks])
+        ax.set_xlabel("network (neuron, layers)")
+        ax.set_ylabel("mean spiking activity (eq. 2)")
+        ax.set_title("Figure 4: activity on the MNIST test set (missing bars: cell not run yet)")
+        ax.legend()
+        path = out / "figure4-activity.png"
+    else:
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+        for c, log in logs.items():
+            epochs = [e["epoch"] for e in log["epochs"]]
+            style = "-" if c.neuron == "src" else "--"
+            ax_loss.plot(epochs, [e.get("val_loss") for e in log["epochs"]], style, label=f"{c.neuron.upper()} {c.layers}L")
+            ax_acc.plot(epochs, [e["val_acc"] for e in log["epochs"]], style, label=f"{c.neuron.upper()} {c.layers}L")
+        for ax, name in ((ax_loss, "validation loss"), (ax_acc, "validation accuracy")):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(name)
+            ax.legend()
+        fig.suptitle("Figure 5: deep SRC and LIF networks, MNIST rate coding")
+        path = out / "figure5-deep.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
 def _commit(paths, message):
     """``git add`` and ``git commit`` of ``paths`` in their repository (a failure is reported, not
     fatal: the files stay)."""
@@ -165,6 +215,8 @@ def parse_args(argv=None):
                    help="folder of the finished cells' logs and the grid summaries (docs/results to publish)")
     p.add_argument("--commit", action="store_true", help="git-commit each finished cell's log and the summary")
     p.add_argument("--list", action="store_true", help="print the grid's state and exit")
+    p.add_argument("--plot", type=Path, metavar="DIR",
+                   help="write the grid's figures (from its finished cells in --results) to DIR and exit")
     args = p.parse_args(argv)
     for name in ("epochs", "limit_train", "limit_val", "limit_test", "width", "steps", "threads", "max_cells"):
         in_range(p, name.replace("_", "-"), getattr(args, name), 1)
@@ -187,6 +239,10 @@ def main(argv=None):
     if previous and previous != budget:
         return error(f"{summary_path} holds a grid run with {previous}; this run asks for {budget}: "
                      f"finish it with the same budget or pass another --results", EXIT_USAGE)
+    if args.plot:
+        for path in plot(args.grid, args.results, args.plot):
+            print(f"wrote {path}")
+        return 0
     done = 0
     for cell in todo:
         published = args.results / args.grid / f"{cell.name}.json"

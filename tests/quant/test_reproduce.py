@@ -35,6 +35,8 @@ def test_a_grid_resumes_cell_by_cell_and_keeps_its_budget(tmp_path, capsys):
     for row in summary["cells"]:
         assert 0 <= row["test_accuracy"] <= 1 and row["paper"] == pytest.approx(
             reproduce.PAPER_TABLE1[("mnist", row["encoding"], 1, "src")] / 100)
+    assert reproduce.main(base + ["--plot", str(tmp_path / "figures")]) == 0   # Figure 4 from the two cells
+    assert (tmp_path / "figures" / "figure4-activity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     capsys.readouterr()
     assert reproduce.main([*base[:2], "2", *base[3:]]) == 2                   # another epoch budget
     assert "error:" in capsys.readouterr().err

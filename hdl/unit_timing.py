@@ -70,22 +70,29 @@ class Harness(Elaboratable):
 
 def unit(name, network, lanes):
     """The unit ``name`` of a device built for ``network`` at ``lanes``."""
-    from firmware.image import pack
+    from firmware.image import DeviceLimits, pack
 
+    from .accumulate import AccumulateUnit
     from .core import SRCCore
     from .device import SRCDevice
     from .encoder import ImageEncoder
+    from .layer_table import row_layout
+    from .layouts import accumulator_width
     from .neuron import NeuronLane
+    from .update import UpdateUnit
 
     image = pack(network, lanes)
-    if name == "device":
-        return SRCDevice(image)
-    if name == "encoder":
-        return ImageEncoder(network.config, network.layers[0].n_in, network.n_steps)
-    core = SRCCore(image)
-    if name == "lane":
-        return NeuronLane(network.config, core.acc_width, core.update.min_shift, core.update.max_shift)
-    return {"core": core, "accumulate": core.accumulate, "update": core.update}[name]
+    cfg, limits = network.config, DeviceLimits.exact(image)
+    width = accumulator_width(cfg, limits)
+    units = {
+        "device": lambda: SRCDevice(image),
+        "core": lambda: SRCCore(image),
+        "encoder": lambda: ImageEncoder(cfg, network.layers[0].n_in, network.n_steps),
+        "accumulate": lambda: AccumulateUnit(image, limits, width),
+        "update": lambda: UpdateUnit(image, limits, width, row_layout(cfg, limits, lanes)),
+        "lane": lambda: NeuronLane(cfg, width, *cfg.acc_shift_range),
+    }
+    return units[name]()
 
 
 def measure(dut, work, name, freq_mhz=100, log=print):

@@ -197,7 +197,9 @@ class ImageEncoder(wiring.Component):
         shreg, have = Signal(8), Signal(range(9))
         decode, shift = Signal(), Signal()
         bit, at_end = shreg[7], Signal()
+        # Every decoding state consumes the bit it is offered.
         m.d.comb += [self.bytes.ready.eq(decode & (have == 0)), self.decoding.eq(decode),
+                     shift.eq(decode & (have != 0)),
                      at_end.eq(self.exhausted & ~self.bytes.valid & (have == 0))]
         with m.If(self.bytes.valid & self.bytes.ready):
             m.d.sync += [shreg.eq(self.bytes.payload), have.eq(8)]
@@ -235,7 +237,6 @@ class ImageEncoder(wiring.Component):
             with m.State("PREFIX"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
                 with m.If(have != 0):
-                    m.d.comb += shift.eq(1)
                     with m.If(~bit):
                         with m.If(zeros == IMAGE_PREFIX_LIMIT):
                             fail()
@@ -253,7 +254,6 @@ class ImageEncoder(wiring.Component):
             with m.State("SUFFIX"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
                 with m.If(have != 0):
-                    m.d.comb += shift.eq(1)
                     m.d.sync += [run.eq(Cat(bit, run[:-1])), left.eq(left - 1)]
                     with m.If(left == 1):
                         m.next = "FLAG"
@@ -262,7 +262,6 @@ class ImageEncoder(wiring.Component):
             with m.State("FLAG"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
                 with m.If(have != 0):
-                    m.d.comb += shift.eq(1)
                     with m.If(beyond):
                         fail()
                     with m.Elif(bit):
@@ -275,7 +274,6 @@ class ImageEncoder(wiring.Component):
             with m.State("VALUE"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
                 with m.If(have != 0):
-                    m.d.comb += shift.eq(1)
                     m.d.sync += [value.eq(next_value), left.eq(left - 1)]
                     with m.If(left == 1):
                         with m.If(next_value == 0):

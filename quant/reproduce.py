@@ -257,8 +257,9 @@ def main(argv=None):
             print(f"stopped after {done} cells; run again to continue")
             return 1
         out = args.runs / args.grid / cell.name
-        print(f"== {cell.name}: python -m quant.train {' '.join(train_argv(cell, args, out))}", flush=True)
-        status = train.main(train_argv(cell, args, out))
+        argv_cell = train_argv(cell, args, out)
+        print(f"== {cell.name}: python -m quant.train {' '.join(argv_cell)}", flush=True)
+        status = train.main(argv_cell)
         if status != 0:
             return error(f"training {cell.name} failed (exit {status})", status)
         log = finished(out / "log.json")

@@ -130,18 +130,22 @@ class _FusedLayer(torch.autograd.Function):
     """Step 2 of a layer (module docstring) as one kernel each way: ``u``, ``b`` -> ``s``."""
 
     @staticmethod
-    def forward(ctx, u, bias, params, backend):
+    def forward(ctx, u, bias, params, backend, bypass=True):
         s, h, x, _, _, active = backend.layer_forward(u.contiguous(), bias.contiguous(), params)
         ctx.save_for_backward(h, x)
-        ctx.params, ctx.backend = params, backend
+        ctx.params, ctx.backend, ctx.bypass = params, backend, bypass
         ctx.active = active   # read by SRCLayer: the layer's activity without another pass over s
         return s
 
     @staticmethod
     def backward(ctx, g_s):
         h, x = ctx.saved_tensors
+        if not ctx.bypass:
+            # The plain ReLU's gradient: none where the neuron is silent (h <= 0); the kernels
+            # apply the rest of the chain (tanh and the leaky scan) unchanged.
+            g_s = g_s * (h > 0)
         g_u, g_b = ctx.backend.layer_backward(g_s, h, x, ctx.params)
-        return g_u, g_b, None, None
+        return g_u, g_b, None, None, None
 
 
 class _EventProjection(torch.autograd.Function):
@@ -186,6 +190,10 @@ class SRCLayer(nn.Module):
     implementation : str
         ``fused`` or ``dense`` (module docstring); ``fused`` runs ``dense`` where no kernel is
         available (another device, no C compiler).
+    bypass : bool
+        The ReLU bypass of the paper's section 4.4 (the default): the gradient passes through
+        ``s = ReLU(h)`` as if it were the identity. ``False`` trains with the plain ReLU's gradient
+        (the paper's Figure 2 ablation); the forward pass is the same either way.
 
     Attributes
     ----------
@@ -196,11 +204,11 @@ class SRCLayer(nn.Module):
         :meth:`clamp_` after every optimizer step to keep it at most ``params.b_h_max``.
     """
 
-    def __init__(self, in_features, out_features, params=PAPER, implementation="fused"):
+    def __init__(self, in_features, out_features, params=PAPER, implementation="fused", bypass=True):
         super().__init__()
         if implementation not in ("fused", "dense"):
             raise ValueError(f"unknown implementation {implementation!r}; expected 'fused' or 'dense'")
-        self.params, self.implementation = params, implementation
+        self.params, self.implementation, self.bypass = params, implementation, bool(bypass)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.full((out_features,), params.b_h_init))
         nn.init.xavier_uniform_(self.weight)
@@ -224,7 +232,7 @@ class SRCLayer(nn.Module):
             density = float(spike_activity(s_in[::10]))
         sparse = backend.__name__.endswith("kernels") and density <= EVENT_DENSITY_LIMIT
         u = _EventProjection.apply(s_in, self.weight) if sparse else s_in @ self.weight.T
-        s = _FusedLayer.apply(u, self.bias, self.params, backend)
+        s = _FusedLayer.apply(u, self.bias, self.params, backend, self.bypass)
         self.last_activity = (s.grad_fn.active if s.grad_fn is not None else None)
         if return_states:
             with torch.no_grad():
@@ -243,7 +251,7 @@ class SRCLayer(nn.Module):
         else:
             drive = spike_scan(xb, p)
         h = torch.tanh(xb + drive)
-        s = relu_bypass(h)
+        s = relu_bypass(h) if self.bypass else torch.relu(h)
         if return_states:
             return s, {"i": i, "x": x, "h": h, "h_s": hs, "s": s}
         return s
@@ -313,18 +321,20 @@ class SRCNet(nn.Module):
         Cell constants shared by all layers.
     implementation : str
         ``fused`` (default) or ``dense``: see :class:`SRCLayer`.
+    bypass : bool
+        The ReLU bypass in every layer (default), or the plain ReLU gradient: see :class:`SRCLayer`.
     """
 
     neuron = "src"
 
-    def __init__(self, sizes, n_classes=10, params=PAPER, implementation="fused"):
+    def __init__(self, sizes, n_classes=10, params=PAPER, implementation="fused", bypass=True):
         super().__init__()
         if sizes[-1] != n_classes * params.group_size:
             raise ValueError(f"last layer has {sizes[-1]} neurons; the readout needs "
                              f"{n_classes}*{params.group_size} = {n_classes * params.group_size}")
         self.sizes = list(sizes)
         self.params = params
-        self.layers = nn.ModuleList(SRCLayer(a, b, params, implementation) for a, b in zip(sizes, sizes[1:]))
+        self.layers = nn.ModuleList(SRCLayer(a, b, params, implementation, bypass) for a, b in zip(sizes, sizes[1:]))
         self.readout = Readout(n_classes, params)
 
     def clamp_(self):
@@ -411,16 +421,19 @@ class LIFNet(nn.Module):
         return logits, torch.stack(activity)
 
 
-def build_model(neuron, n_inputs, layers, width, n_classes=10, params=PAPER, implementation="fused"):
+def build_model(neuron, n_inputs, layers, width, n_classes=10, params=PAPER, implementation="fused", bypass=True):
     """Build ``neuron`` (``src`` or ``lif``) with ``layers`` layers: ``layers-1`` hidden of ``width``, then the output.
 
-    ``layers`` counts the output layer, as the paper's Table 1 does (1 layer = 784 -> 100).
+    ``layers`` counts the output layer, as the paper's Table 1 does (1 layer = 784 -> 100). ``bypass``
+    (SRC only) is the ReLU bypass, see :class:`SRCLayer`.
     """
     if layers < 1:
         raise ValueError(f"layers must be at least 1, got {layers}")
     sizes = [n_inputs] + [width] * (layers - 1) + [n_classes * params.group_size]
     if neuron == "src":
-        return SRCNet(sizes, n_classes, params, implementation)
+        return SRCNet(sizes, n_classes, params, implementation, bypass)
+    if not bypass:
+        raise ValueError("the ReLU bypass is an SRC training choice; the LIF baseline has none to turn off")
     if neuron == "lif":
         return LIFNet(sizes, n_classes, params)
     raise ValueError(f"unknown neuron {neuron!r}; expected 'src' or 'lif'")

@@ -5,6 +5,7 @@ Usage::
     python -m quant.reproduce table1 --epochs 2 --limit-train 20000     # run (or continue) the grid
     python -m quant.reproduce table1 --epochs 2 --limit-train 20000 --list   # what is done, what is left
     python -m quant.reproduce deep --epochs 5 --width 128
+    python -m quant.reproduce bypass --epochs 3 --width 128
     python -m quant.reproduce table1 --epochs 1 --results docs/results --plot docs/figures   # Figure 4
 
 Grids
@@ -15,6 +16,10 @@ Grids
 ``deep``
     Figure 5: 5, 10 and 15 layers, SRC and LIF, MNIST rate coding; per-epoch validation loss and
     accuracy.
+``bypass``
+    Figure 2: 5-layer SRC, MNIST rate coding, with and without the ReLU bypass (section 4.4), two
+    seeds each; per-epoch validation loss and accuracy. The paper: without it 5-layer networks do
+    not learn.
 
 Every cell is one ``python -m quant.train`` run with the paper's hyper-parameters and the grid's
 budget (``--epochs``, ``--limit-train``, ``--width``: the same for every cell of a grid, and
@@ -63,7 +68,9 @@ PAPER_TABLE1 = {
 }
 #: quant.train's name of each data set.
 _TRAIN_DATASET = {"mnist": "mnist", "fashion": "fashion-mnist"}
-GRIDS = ("table1", "deep")
+GRIDS = ("table1", "deep", "bypass")
+#: Grids whose cells record validation loss and accuracy per epoch (figures over epochs).
+_PER_EPOCH = ("deep", "bypass")
 
 
 @dataclass(frozen=True)
@@ -74,13 +81,20 @@ class Cell:
     encoding: str
     layers: int
     neuron: str
+    #: The ReLU bypass (SRC only; Figure 2 turns it off).
+    bypass: bool = True
+    #: Added to the grid's ``--seed`` (Figure 2 repeats cells over seeds).
+    seed: int = 0
 
     @property
     def name(self):
-        return f"{self.dataset}-{self.encoding}-{self.neuron}-L{self.layers}"
+        return (f"{self.dataset}-{self.encoding}-{self.neuron}-L{self.layers}"
+                + ("" if self.bypass else "-nobypass") + (f"-seed{self.seed}" if self.seed else ""))
 
     @property
     def paper(self):
+        if not self.bypass:
+            return None
         return PAPER_TABLE1.get((self.dataset, self.encoding, self.layers, self.neuron))
 
 
@@ -91,6 +105,8 @@ def cells(grid):
                 for d in ("mnist", "fashion") for e in ("rate", "latency")]
     if grid == "deep":
         return [Cell("mnist", "rate", n_layers, n) for n_layers in (5, 10, 15) for n in ("src", "lif")]
+    if grid == "bypass":
+        return [Cell("mnist", "rate", 5, "src", bypass, seed) for seed in (0, 1) for bypass in (True, False)]
     raise ValueError(f"unknown grid {grid!r}; expected one of {', '.join(GRIDS)}")
 
 
@@ -98,7 +114,9 @@ def train_argv(cell, args, out):
     """``python -m quant.train`` arguments of one cell under the grid's budget."""
     argv = ["--dataset", _TRAIN_DATASET[cell.dataset], "--encoding", cell.encoding, "--neuron", cell.neuron,
             "--layers", str(cell.layers), "--width", str(args.width), "--epochs", str(args.epochs),
-            "--steps", str(args.steps), "--seed", str(args.seed), "--out", str(out)]
+            "--steps", str(args.steps), "--seed", str(args.seed + cell.seed), "--out", str(out)]
+    if not cell.bypass:
+        argv.append("--no-relu-bypass")
     for flag, value in (("--limit-train", args.limit_train), ("--limit-val", args.limit_val),
                         ("--limit-test", args.limit_test), ("--threads", args.threads)):
         if value is not None:
@@ -126,9 +144,10 @@ def summary(grid, budget, results):
             missing.append(cell.name)
             continue
         row = {"dataset": cell.dataset, "encoding": cell.encoding, "layers": cell.layers, "neuron": cell.neuron,
+               **({} if grid == "table1" else {"bypass": cell.bypass, "seed": budget["seed"] + cell.seed}),
                "test_accuracy": log["test"]["accuracy"], "paper": None if cell.paper is None else cell.paper / 100,
                "epochs_run": len(log["epochs"]), "seconds": sum(e["seconds"] for e in log["epochs"])}
-        if grid == "deep":
+        if grid in _PER_EPOCH:
             row["val_accuracy"] = [e["val_acc"] for e in log["epochs"]]
             row["val_loss"] = [e.get("val_loss") for e in log["epochs"]]
         rows.append(row)
@@ -140,7 +159,8 @@ def plot(grid, results, out):
 
     ``table1``: Figure 4, the mean spiking activity (eq. 2, averaged over layers) of each MNIST
     network on the test set, rate and latency coding side by side. ``deep``: Figure 5, validation
-    loss and accuracy per epoch of each depth, SRC and LIF.
+    loss and accuracy per epoch of each depth, SRC and LIF. ``bypass``: Figure 2, the same curves of
+    the 5-layer SRC with and without the ReLU bypass, per seed.
     """
     import matplotlib
 
@@ -168,15 +188,23 @@ def plot(grid, results, out):
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
         for c, log in logs.items():
             epochs = [e["epoch"] for e in log["epochs"]]
-            style = "-" if c.neuron == "src" else "--"
-            ax_loss.plot(epochs, [e.get("val_loss") for e in log["epochs"]], style, label=f"{c.neuron.upper()} {c.layers}L")
-            ax_acc.plot(epochs, [e["val_acc"] for e in log["epochs"]], style, label=f"{c.neuron.upper()} {c.layers}L")
+            if grid == "deep":
+                style, label = ("-" if c.neuron == "src" else "--"), f"{c.neuron.upper()} {c.layers}L"
+            else:
+                style = "-" if c.bypass else "--"
+                label = f"{'with' if c.bypass else 'without'} bypass, seed {c.seed}"
+            ax_loss.plot(epochs, [e.get("val_loss") for e in log["epochs"]], style, marker="o", label=label)
+            ax_acc.plot(epochs, [e["val_acc"] for e in log["epochs"]], style, marker="o", label=label)
         for ax, name in ((ax_loss, "validation loss"), (ax_acc, "validation accuracy")):
             ax.set_xlabel("epoch")
             ax.set_ylabel(name)
             ax.legend()
-        fig.suptitle("Figure 5: deep SRC and LIF networks, MNIST rate coding")
-        path = out / "figure5-deep.png"
+        if grid == "deep":
+            fig.suptitle("Figure 5: deep SRC and LIF networks, MNIST rate coding")
+            path = out / "figure5-deep.png"
+        else:
+            fig.suptitle("Figure 2: 5-layer SRC with and without the ReLU bypass, MNIST rate coding")
+            path = out / "figure2-bypass.png"
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -204,7 +232,7 @@ def parse_args(argv=None):
     p.add_argument("--limit-train", type=int, help="train every cell on the first N training samples")
     p.add_argument("--limit-val", type=int, help="validate on the first N validation samples")
     p.add_argument("--limit-test", type=int, help="test on the first N test samples (default: all 10 000)")
-    p.add_argument("--width", type=int, help="neurons per hidden layer (default: 512 for table1, 128 for deep)")
+    p.add_argument("--width", type=int, help="neurons per hidden layer (default: 512 for table1, 128 for deep and bypass)")
     p.add_argument("--steps", type=int, default=200, help="sequence length T (the paper: 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of every cell")
     p.add_argument("--threads", type=int, help="CPU threads for torch")

@@ -164,6 +164,9 @@ def parse_args(argv=None):
     p.add_argument("--pixel-bits", type=int, default=DEFAULT.pixel_bits,
                    help="bits per pixel the device encoder sees (fixed-point config pixel_bits)")
     p.add_argument("--neuron", choices=["src", "lif"], default="src", help="SRC network or the snnTorch LIF baseline")
+    p.add_argument("--no-relu-bypass", dest="relu_bypass", action="store_false",
+                   help="SRC only: train with the plain ReLU's gradient instead of the paper's bypass "
+                        "(ds/dh = 1 everywhere, section 4.4); the paper's Figure 2 ablation")
     p.add_argument("--layers", type=int, default=2, help="spiking layers, counting the 10*classes output layer")
     p.add_argument("--width", type=int, default=512, help="neurons per hidden layer")
     p.add_argument("--epochs", type=int, default=100, help="training epochs (paper: 100, 200 for Fashion-MNIST)")
@@ -187,6 +190,8 @@ def parse_args(argv=None):
     for name in ("layers", "width", "epochs", "batch_size", "steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not args.relu_bypass and args.neuron != "src":
+        p.error("--no-relu-bypass applies to SRC networks only (the LIF baseline has no bypass)")
     low, high = DEFAULT.field_ranges()["pixel_bits"]
     if not low <= args.pixel_bits <= high:
         p.error(f"--pixel-bits must lie in [{low}, {high}], got {args.pixel_bits}")
@@ -205,7 +210,8 @@ def main(argv=None):
         return 2
     params = SRCParams.for_encoding(encoding)
     config = DEFAULT.replace(pixel_bits=args.pixel_bits)
-    model = build_model(args.neuron, n_inputs, args.layers, args.width, params=params).to(args.device)
+    model = build_model(args.neuron, n_inputs, args.layers, args.width, params=params,
+                        bypass=args.relu_bypass).to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)

@@ -45,6 +45,7 @@ def truncated(tmp_path_factory):
     ("quant.make_assets", ["--model", assets.FLOAT_MODEL, "--samples", "0"], "--samples must be in 1..10000"),
     ("quant.make_assets", ["--model", assets.FLOAT_MODEL, "--pixel-bits", "9"], "--pixel-bits must be in 1..8"),
     ("quant.train", ["--pixel-bits", "0"], "--pixel-bits must lie in [1, 8]"),
+    ("quant.train", ["--neuron", "lif", "--no-relu-bypass"], "--no-relu-bypass applies to SRC networks only"),
     ("quant.reproduce", ["table1", "--epochs", "0"], "--epochs must be at least 1"),
     ("quant.reproduce", ["table1", "--cells", "nothing-*"], "no cell of table1 matches"),
 ])

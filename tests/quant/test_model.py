@@ -119,6 +119,34 @@ def test_relu_bypass_gives_silent_neurons_a_gradient():
     assert float(plain[0].abs().sum()) == 0.0
 
 
+@pytest.mark.parametrize("implementation", ["fused", "dense"])
+def test_without_the_bypass_the_gradient_is_the_plain_relus(implementation):
+    # Figure 2's ablation: the same layer trained with ReLU's own gradient (none through silent
+    # steps) must equal the step-by-step recurrence written with torch.relu, and differ from the bypass.
+    torch.manual_seed(3)
+    layer = SRCLayer(10, 5, implementation=implementation, bypass=False).double()
+    with torch.no_grad():
+        layer.weight.mul_(6)
+        layer.bias.fill_(-4.0)
+    s_in = (torch.rand(60, 2, 10) < 0.4).double()
+    target = torch.randn(60, 2, 5, dtype=torch.float64)
+    s = layer(s_in)
+    assert 0 < int((s > 0).sum()) < s.numel(), "the check needs both silent and spiking steps"
+    (s * target).sum().backward()
+    w, b = layer.weight.detach(), layer.bias.detach()
+    plain = _grads(lambda x, w_, b_: naive_src(x, w_, b_, bypass=False)["s"], w, b, s_in, target)
+    torch.testing.assert_close(layer.weight.grad, plain[0])
+    torch.testing.assert_close(layer.bias.grad, plain[1])
+    bypassed = _grads(lambda x, w_, b_: naive_src(x, w_, b_)["s"], w, b, s_in, target)
+    assert not torch.allclose(layer.weight.grad, bypassed[0], atol=1e-6)
+
+
+def test_only_the_src_network_has_a_bypass_to_turn_off():
+    assert all(not layer.bypass for layer in build_model("src", 8, 3, 6, bypass=False).layers)
+    with pytest.raises(ValueError, match="bypass"):
+        build_model("lif", 8, 2, 6, bypass=False)
+
+
 def test_bias_is_clamped_after_every_optimizer_step():
     torch.manual_seed(2)
     model = build_model("src", 16, 2, 8)

@@ -18,6 +18,19 @@ def test_table1_has_the_papers_32_cells():
     assert [c.layers for c in reproduce.cells("deep")] == [5, 5, 10, 10, 15, 15]
 
 
+def test_the_bypass_grid_pairs_each_seed_with_and_without_the_bypass():
+    cells = reproduce.cells("bypass")
+    assert [(c.layers, c.neuron, c.bypass, c.seed) for c in cells] == [
+        (5, "src", True, 0), (5, "src", False, 0), (5, "src", True, 1), (5, "src", False, 1)]
+    assert len({c.name for c in cells}) == 4
+    args = reproduce.parse_args(["bypass", "--seed", "7"])
+    assert args.width == 128
+    argv = reproduce.train_argv(cells[3], args, reproduce.Path("/nonexistent"))
+    assert "--no-relu-bypass" in argv and argv[argv.index("--seed") + 1] == "8"
+    assert "--no-relu-bypass" not in reproduce.train_argv(cells[2], args, reproduce.Path("/nonexistent"))
+    assert cells[1].paper is None and cells[0].paper == 98.39
+
+
 @needs_mnist
 def test_a_grid_resumes_cell_by_cell_and_keeps_its_budget(tmp_path, capsys):
     base = ["table1", "--epochs", "1", "--limit-train", "64", "--limit-val", "32", "--limit-test", "32",
@@ -40,3 +53,18 @@ def test_a_grid_resumes_cell_by_cell_and_keeps_its_budget(tmp_path, capsys):
     capsys.readouterr()
     assert reproduce.main([*base[:2], "2", *base[3:]]) == 2                   # another epoch budget
     assert "error:" in capsys.readouterr().err
+
+
+@needs_mnist
+def test_the_bypass_grid_trains_both_variants_and_plots_figure2(tmp_path):
+    base = ["bypass", "--epochs", "2", "--limit-train", "64", "--limit-val", "32", "--limit-test", "32",
+            "--steps", "5", "--width", "8", "--threads", "1",
+            "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    assert reproduce.main(base + ["--max-cells", "2"]) == 1
+    summary = json.loads((tmp_path / "results" / "bypass.json").read_text())
+    assert [(c["bypass"], c["seed"]) for c in summary["cells"]] == [(True, 0), (False, 0)]
+    assert all(len(c["val_accuracy"]) == len(c["val_loss"]) == 2 for c in summary["cells"])
+    log = json.loads((tmp_path / "results" / "bypass" / "mnist-rate-src-L5-nobypass.json").read_text())
+    assert log["args"]["relu_bypass"] == "False"
+    assert reproduce.main(base + ["--plot", str(tmp_path / "figures")]) == 0
+    assert (tmp_path / "figures" / "figure2-bypass.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

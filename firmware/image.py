@@ -102,6 +102,11 @@ def pack(network, lanes):
     """Pack a :class:`quant.golden.QuantizedNetwork` for a core with ``lanes`` lanes."""
     if lanes < 1:
         raise ImageError(f"lanes must be at least 1, got {lanes}")
+    if network.recurrent:
+        # The image format and the core carry feed-forward layers only; packing W alone would
+        # silently drop the lateral weights.
+        raise ImageError(f"{network.shape_name()}: recurrent layers {network.recurrent} cannot be packed for the "
+                         f"device yet (feed-forward layers only); run them on the golden model")
     cfg = network.config
     entries, weight_rows, bias_rows = [], [], []
     weight_base = block_base = 0

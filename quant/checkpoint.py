@@ -30,10 +30,12 @@ def model_config(model, encoding, n_steps):
     return {
         "neuron": model.neuron,
         "sizes": model.sizes,
-        "n_classes": model.readout.n_classes,
+        "n_classes": model.n_classes if hasattr(model, "n_classes") else model.readout.n_classes,
         "params": dataclasses.asdict(model.params),
         "encoding": encoding,
         "n_steps": n_steps,
+        # Indices of the SRC layers with lateral weights (absent in files from before them: none).
+        "recurrent": list(getattr(model, "recurrent", [])),
     }
 
 
@@ -67,7 +69,12 @@ def read_model_config(path):
         raise CheckpointError(f"{path}: format {metadata.get('format')!r}, expected {FORMAT!r}")
     try:
         config = json.loads(metadata["config"])
-        config["params"] = SRCParams(**config["params"])
+        if config.get("neuron") == "rlif":
+            from .baseline import LIFSynapticParams
+
+            config["params"] = LIFSynapticParams(**config["params"])
+        else:
+            config["params"] = SRCParams(**config["params"])
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: malformed model configuration ({error})") from None
     return config, tensors
@@ -75,13 +82,24 @@ def read_model_config(path):
 
 def load_model(path, device="cpu"):
     """Rebuild the model saved in ``path``. Returns ``(model, config)``."""
+    from .baseline import RecurrentLIFNet
     from .model import LIFNet, SRCNet
 
     config, tensors = read_model_config(path)
-    cls = {"src": SRCNet, "lif": LIFNet}.get(config["neuron"])
+    cls = {"src": SRCNet, "lif": LIFNet, "rlif": RecurrentLIFNet}.get(config["neuron"])
     if cls is None:
         raise CheckpointError(f"{path}: unknown neuron type {config['neuron']!r}")
-    model = cls(config["sizes"], config["n_classes"], config["params"])
+    recurrent = config.get("recurrent", [])
+    if recurrent and cls is LIFNet:
+        raise CheckpointError(f"{path}: recurrent layers {recurrent} in a {config['neuron']!r} model")
+    try:
+        if cls is RecurrentLIFNet:   # its own neuron constants, not the SRC's
+            model = cls(config["sizes"], config["n_classes"], config["params"], recurrent=recurrent)
+        else:
+            model = (cls(config["sizes"], config["n_classes"], config["params"], recurrent=recurrent) if recurrent
+                     else cls(config["sizes"], config["n_classes"], config["params"]))
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path}: malformed model configuration ({error})") from None
     try:
         model.load_state_dict(tensors)
     except RuntimeError as error:

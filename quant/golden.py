@@ -14,6 +14,11 @@ and is counted)::
     h_s  = (Z*h_s[t-1] + (ONE_C - Z)*(h[t-1] << (hs_frac - state_frac))) >> coef_frac
     s    = max(h, 0)                                                      an output event where s > 0
 
+A **recurrent** layer also takes its own spikes of the previous step as input events (``s[-1] =
+0``): its ``acc`` sums ``W[n, j]*a`` over the layer below's events of step t and ``W_rec[n, m]*s_m[t-1]``
+over its own events of step t-1, exactly, in one accumulator (``W`` and ``W_rec`` share the
+layer's ``weight_frac``), so the hardware can treat ``W_rec`` as ``n_out`` more input rows.
+
 Layers run in order within a step, each consuming the events of the layer below at the same
 step. At the end of the step the readout integrators update::
 
@@ -22,8 +27,8 @@ step. At the end of the step the readout integrators update::
 
 The prediction is ``argmax v`` at the last step, ties to the lowest class. All states start at 0.
 
-Because the layers are feed-forward, the model evaluates one layer over all ``T`` steps before
-the next, which gives the same numbers as the hardware's step-major order. The step's sum
+Because no layer depends on a layer above it, the model evaluates one layer over all ``T`` steps
+before the next, which gives the same numbers as the hardware's step-major order. The step's sum
 ``acc`` is exact integer arithmetic; it runs through a float64 matrix product only because
 every partial sum is an integer below ``2**53`` (checked), where float64 is exact.
 """
@@ -74,15 +79,28 @@ class QuantizedLayer:
         Fractional bits of this layer's weights.
     bias : numpy.ndarray
         ``int64`` ``(n_out,)``, state format, at most ``b_h_max``.
+    weight_rec : numpy.ndarray or None
+        A recurrent layer's lateral weights, ``int64`` ``(n_out, n_out)``, in ``weight_frac`` and
+        ``[-weight_max, weight_max]`` as ``weight``; ``None`` for a feed-forward layer.
     """
 
     weight: np.ndarray
     weight_frac: int
     bias: np.ndarray
+    weight_rec: np.ndarray = None
+
+    @property
+    def recurrent(self):
+        return self.weight_rec is not None
 
     @property
     def n_in(self):
         return self.weight.shape[1]
+
+    @property
+    def fan_in(self):
+        """Input rows of the layer's weights: ``n_in``, plus ``n_out`` lateral ones when recurrent."""
+        return self.n_in + (self.n_out if self.recurrent else 0)
 
     @property
     def n_out(self):
@@ -117,12 +135,19 @@ class QuantizedNetwork:
                 raise ValueError(f"layer {k} takes {layer.n_in} inputs but layer {k - 1} has {self.layers[k - 1].n_out} neurons")
             if np.abs(layer.weight).max(initial=0) > cfg.weight_max:
                 raise ValueError(f"layer {k}: weights exceed +-{cfg.weight_max} ({cfg.weight_width}-bit)")
+            if layer.recurrent:
+                if layer.weight_rec.shape != (layer.n_out, layer.n_out):
+                    raise ValueError(f"layer {k}: recurrent weights of shape {layer.weight_rec.shape}, "
+                                     f"expected ({layer.n_out}, {layer.n_out})")
+                if np.abs(layer.weight_rec).max(initial=0) > cfg.weight_max:
+                    raise ValueError(f"layer {k}: recurrent weights exceed +-{cfg.weight_max} "
+                                     f"({cfg.weight_width}-bit)")
             if layer.bias.shape != (layer.n_out,):
                 raise ValueError(f"layer {k}: bias shape {layer.bias.shape}, expected ({layer.n_out},)")
             if layer.bias.min(initial=0) < cfg.bias_min or layer.bias.max(initial=cfg.b_h_max) > cfg.b_h_max:
                 raise ValueError(f"layer {k}: biases outside [{cfg.bias_min}, {cfg.b_h_max}]")
-            if cfg.acc_width(layer.n_in) > ACC_BITS:
-                raise ValueError(f"layer {k}: fan-in {layer.n_in} needs a {cfg.acc_width(layer.n_in)}-bit accumulator")
+            if cfg.acc_width(layer.fan_in) > ACC_BITS:
+                raise ValueError(f"layer {k}: fan-in {layer.fan_in} needs a {cfg.acc_width(layer.n_in)}-bit accumulator")
             if not (isinstance(layer.weight_frac, (int, np.integer)) and 0 <= layer.weight_frac <= cfg.max_weight_frac):
                 raise ValueError(f"layer {k}: weight_frac {layer.weight_frac} outside 0..{cfg.max_weight_frac} "
                                  f"(max_weight_frac)")
@@ -135,6 +160,16 @@ class QuantizedNetwork:
     @property
     def sizes(self):
         return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def recurrent(self):
+        """Indices of the recurrent layers."""
+        return [k for k, layer in enumerate(self.layers) if layer.recurrent]
+
+    def shape_name(self):
+        """The network's shape as ``784-400-R400-100`` (``R``: a recurrent layer)."""
+        return "-".join([str(self.sizes[0])] + [("R" if layer.recurrent else "") + str(layer.n_out)
+                                                for layer in self.layers])
 
 
 @dataclass
@@ -201,6 +236,9 @@ def _layer(layer, amplitudes, cfg, counts, key, record):
     out = np.empty((n_steps, batch, layer.n_out), np.int64)
     states = {k: np.empty_like(out) for k in ("i", "x", "h", "h_s")} if record else None
     for t in range(n_steps):
+        if layer.recurrent and t:
+            # The layer's own events of step t-1 are more inputs of step t, in the same exact sum.
+            acc[t] += exact_matmul(out[t - 1], layer.weight_rec.T)
         i = saturate(round_shift(c["alpha"] * i, cfg.coef_frac) + round_shift(acc[t], acc_shift),
                      cfg.i_min, cfg.i_max, counts, key)
         x = lookup(x_lut, i, cfg.i_frac - cfg.x_lut_frac)

@@ -45,8 +45,17 @@ def _round_half_up(values):
     return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
 
 
-def quantize_layer(weight, bias, cfg, stats=None):
-    """Quantize one layer's float ``weight`` ``(n_out, n_in)`` and ``bias`` ``(n_out,)``."""
+def quantize_layer(weight, bias, cfg, stats=None, weight_rec=None):
+    """Quantize one layer's float ``weight`` ``(n_out, n_in)`` and ``bias`` ``(n_out,)``.
+
+    A recurrent layer's ``weight_rec`` ``(n_out, n_out)`` shares the layer's binary point (the
+    hardware sums both in one accumulator), chosen from the largest of all its weights.
+    """
+    if weight_rec is not None:
+        weight = np.concatenate([np.asarray(weight, dtype=np.float64), np.asarray(weight_rec, dtype=np.float64)], 1)
+        layer = quantize_layer(weight, bias, cfg, stats)
+        n_in = weight.shape[1] - weight.shape[0]
+        return QuantizedLayer(layer.weight[:, :n_in], layer.weight_frac, layer.bias, layer.weight[:, n_in:])
     weight = np.asarray(weight, dtype=np.float64)
     largest = float(np.abs(weight).max(initial=0.0))
     # The largest binary point at which the largest weight fits, within 0..max_weight_frac (a layer
@@ -67,7 +76,8 @@ def quantize_model(model, config=None, encoding="rate", n_steps=200, stats=None)
     if getattr(model, "neuron", None) != "src":
         raise QuantizationError(f"only SRC networks can be quantized, got {getattr(model, 'neuron', type(model))!r}")
     cfg = (config or DEFAULT).replace(params=model.params)
-    layers = [quantize_layer(layer.weight.detach().cpu().numpy(), layer.bias.detach().cpu().numpy(), cfg, stats)
+    layers = [quantize_layer(layer.weight.detach().cpu().numpy(), layer.bias.detach().cpu().numpy(), cfg, stats,
+                             layer.weight_rec.detach().cpu().numpy() if getattr(layer, "recurrent", False) else None)
               for layer in model.layers]
     return QuantizedNetwork(layers, model.readout.n_classes, cfg, encoding, n_steps)
 
@@ -81,6 +91,8 @@ def save_network(path, network):
     for k, layer in enumerate(network.layers):
         arrays[f"weight{k}"] = layer.weight.astype(np.int32)
         arrays[f"bias{k}"] = layer.bias.astype(np.int32)
+        if layer.recurrent:
+            arrays[f"weight_rec{k}"] = layer.weight_rec.astype(np.int32)
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
 
@@ -90,7 +102,8 @@ def load_network(path):
     header, arrays = read_npz(path, QUANT_FORMAT, QuantizationError, "quantized network")
     try:
         config = FixedPointConfig.from_dict(header["config"])
-        layers = [QuantizedLayer(arrays[f"weight{k}"].astype(np.int64), int(frac), arrays[f"bias{k}"].astype(np.int64))
+        layers = [QuantizedLayer(arrays[f"weight{k}"].astype(np.int64), int(frac), arrays[f"bias{k}"].astype(np.int64),
+                                 arrays[f"weight_rec{k}"].astype(np.int64) if f"weight_rec{k}" in arrays else None)
                   for k, frac in enumerate(header["weight_frac"])]
     except (KeyError, TypeError, ValueError) as error:
         raise QuantizationError(f"{path}: not a valid quantized network ({type(error).__name__}: {error})") from None
@@ -175,7 +188,7 @@ def main(argv=None):
         test = test.subset(np.arange(min(args.limit_test, len(test))))
     if args.out:
         save_network(args.out, network)
-    report = {"model": str(args.model), "sizes": network.sizes, "weight_width": network.config.weight_width,
+    report = {"model": str(args.model), "sizes": network.sizes, "network": network.shape_name(), "weight_width": network.config.weight_width,
               "pixel_bits": network.config.pixel_bits,
               "weight_frac": [l.weight_frac for l in network.layers],
               "config_digest": network.config.digest()[:16], **stats,

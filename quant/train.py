@@ -163,10 +163,15 @@ def parse_args(argv=None):
                         "step) or snnTorch's Bernoulli; latency coding is the same with both")
     p.add_argument("--pixel-bits", type=int, default=DEFAULT.pixel_bits,
                    help="bits per pixel the device encoder sees (fixed-point config pixel_bits)")
-    p.add_argument("--neuron", choices=["src", "lif"], default="src", help="SRC network or the snnTorch LIF baseline")
+    p.add_argument("--neuron", choices=["src", "lif", "rlif"], default="src",
+                   help="SRC network, the snnTorch LIF baseline, or the recurrent LIF baseline of ST-RSBP's class "
+                        "(quant.baseline: synaptic current, refractory period, one output neuron per class)")
     p.add_argument("--no-relu-bypass", dest="relu_bypass", action="store_false",
                    help="SRC only: train with the plain ReLU's gradient instead of the paper's bypass "
                         "(ds/dh = 1 everywhere, section 4.4); the paper's Figure 2 ablation")
+    p.add_argument("--recurrent", type=int, nargs="+", default=[], metavar="LAYER",
+                   help="SRC or rlif: layers (numbered from 1, the first spiking layer) with lateral weights from "
+                        "their own spikes of the previous step, e.g. --layers 3 --recurrent 2 for 784-W-RW-100")
     p.add_argument("--layers", type=int, default=2, help="spiking layers, counting the 10*classes output layer")
     p.add_argument("--width", type=int, default=512, help="neurons per hidden layer")
     p.add_argument("--epochs", type=int, default=100, help="training epochs (paper: 100, 200 for Fashion-MNIST)")
@@ -192,6 +197,11 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if not args.relu_bypass and args.neuron != "src":
         p.error("--no-relu-bypass applies to SRC networks only (the LIF baseline has no bypass)")
+    if args.recurrent and args.neuron == "lif":
+        p.error("--recurrent applies to SRC networks and the rlif baseline, not to snnTorch's LIF")
+    for layer in args.recurrent:
+        if not 1 <= layer <= args.layers:
+            p.error(f"--recurrent {layer}: layers are numbered 1..{args.layers}")
     low, high = DEFAULT.field_ranges()["pixel_bits"]
     if not low <= args.pixel_bits <= high:
         p.error(f"--pixel-bits must lie in [{low}, {high}], got {args.pixel_bits}")
@@ -211,7 +221,7 @@ def main(argv=None):
     params = SRCParams.for_encoding(encoding)
     config = DEFAULT.replace(pixel_bits=args.pixel_bits)
     model = build_model(args.neuron, n_inputs, args.layers, args.width, params=params,
-                        bypass=args.relu_bypass).to(args.device)
+                        bypass=args.relu_bypass, recurrent=[k - 1 for k in args.recurrent]).to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
@@ -233,7 +243,8 @@ def main(argv=None):
         print(f"resuming after epoch {start_epoch}")
 
     val_batches = Batches(val, encoding, 256, args.steps, seed=args.seed + 1, encoder=args.encoder, config=config)
-    print(f"{args.neuron.upper()} {'-'.join(map(str, model.sizes))} on {args.dataset}/{encoding}: "
+    shape = [str(n) if k - 1 not in getattr(model, "recurrent", []) else f"R{n}" for k, n in enumerate(model.sizes)]
+    print(f"{args.neuron.upper()} {'-'.join(shape)} on {args.dataset}/{encoding}: "
           f"{len(train)} train, {len(val)} val, {len(test)} test, device {args.device}")
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
     for epoch in range(start_epoch, last_epoch):

@@ -46,6 +46,8 @@ def truncated(tmp_path_factory):
     ("quant.make_assets", ["--model", assets.FLOAT_MODEL, "--pixel-bits", "9"], "--pixel-bits must be in 1..8"),
     ("quant.train", ["--pixel-bits", "0"], "--pixel-bits must lie in [1, 8]"),
     ("quant.train", ["--neuron", "lif", "--no-relu-bypass"], "--no-relu-bypass applies to SRC networks only"),
+    ("quant.train", ["--layers", "3", "--recurrent", "4"], "--recurrent 4: layers are numbered 1..3"),
+    ("quant.train", ["--neuron", "lif", "--recurrent", "1"], "--recurrent applies to SRC networks and the rlif"),
     ("quant.reproduce", ["table1", "--epochs", "0"], "--epochs must be at least 1"),
     ("quant.reproduce", ["table1", "--cells", "nothing-*"], "no cell of table1 matches"),
 ])

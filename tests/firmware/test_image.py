@@ -31,6 +31,13 @@ def test_pack_layout_and_round_trip(network, lanes):
         assert a.weight_frac == c.weight_frac and np.array_equal(a.weight, c.weight) and np.array_equal(a.bias, c.bias)
 
 
+def test_a_recurrent_network_is_refused_not_packed_without_its_lateral_weights():
+    torch.manual_seed(0)
+    recurrent = quantize_model(SRCNet([30, 17, 100], recurrent=[0]), n_steps=50)
+    with pytest.raises(ImageError, match=r"30-R17-100: recurrent layers \[0\] cannot be packed"):
+        pack(recurrent, 4)
+
+
 def _recrc(blob):
     body = bytes(blob[:-4])
     return body + struct.pack("<I", zlib.crc32(body))

@@ -18,6 +18,19 @@ def test_model_round_trip(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_recurrent_model_round_trips_with_its_recurrent_layers(tmp_path):
+    model = build_model("src", 20, 3, 8, recurrent=[1])
+    with torch.no_grad():
+        model.layers[1].weight_rec.normal_()
+    save_model(tmp_path / "r.safetensors", model, "rate", 200)
+    loaded, config = load_model(tmp_path / "r.safetensors")
+    assert config["recurrent"] == [1] and loaded.recurrent == [1]
+    assert torch.equal(loaded.layers[1].weight_rec, model.layers[1].weight_rec)
+    spikes = (torch.rand(20, 2, 20) < 0.3).float()
+    with torch.no_grad():
+        assert torch.equal(loaded(spikes)[0], model(spikes)[0])
+
+
 def test_corrupt_model_file_is_rejected(tmp_path):
     model = build_model("src", 20, 1, 8)
     path = tmp_path / "m.safetensors"

@@ -167,3 +167,80 @@ def test_bad_inputs_are_rejected():
         QuantizedNetwork([QuantizedLayer(w + 128, 7, np.full(100, -1024))], 10, DEFAULT)
     with pytest.raises(ValueError, match="biases outside"):
         QuantizedNetwork([QuantizedLayer(w, 7, np.full(100, -1000))], 10, DEFAULT)
+
+
+def _scalar_recurrent(weight, weight_rec, bias, wfrac, inputs, cfg=DEFAULT):
+    """(i, h, h_s, s) of every step and neuron of a recurrent layer, scalar ints."""
+    c, x_lut, h_lut = cfg.constants, cfg.x_lut, cfg.h_lut
+
+    def lut(table, v, shift):
+        k = min(rshift(abs(v), shift), len(table) - 1)
+        return table[k] if v >= 0 else -table[k]
+
+    n = len(bias)
+    i, h, hs, s = [0] * n, [0] * n, [0] * n, [0] * n
+    trace = []
+    for amps in inputs:
+        acc = [sum(int(w) * int(a) for w, a in zip(weight[k], amps))
+               + sum(int(w) * a for w, a in zip(weight_rec[k], s)) for k in range(n)]
+        new = []
+        for k in range(n):
+            i[k] = max(cfg.i_min, min(cfg.i_max, rshift(c["alpha"] * i[k], cfg.coef_frac)
+                                      + rshift(acc[k], wfrac + cfg.state_frac - cfg.i_frac)))
+            x = lut(x_lut, i[k], cfg.i_frac - cfg.x_lut_frac)
+            pre = (x + int(bias[k]) + rshift(c["r"] * h[k], cfg.coef_frac)
+                   + rshift(c["r_s"] * hs[k], cfg.coef_frac + cfg.hs_frac - cfg.state_frac))
+            z = c["z_dep"] if h[k] >= cfg.half else c["z_hyp"]
+            hs[k] = rshift(z * hs[k] + (c["one_coef"] - z) * h[k] * (1 << (cfg.hs_frac - cfg.state_frac)),
+                           cfg.coef_frac)
+            h[k] = lut(h_lut, pre, cfg.state_frac - cfg.h_lut_frac)
+            new.append(max(h[k], 0))
+        s = new
+        trace.append((list(i), list(h), list(hs), list(s)))
+    return trace
+
+
+def test_a_recurrent_layer_matches_the_scalar_reference():
+    rng = np.random.default_rng(4)
+    n_in, n = 6, 100
+    weight = rng.integers(-127, 128, (n, n_in))
+    weight_rec = rng.integers(-60, 61, (n, n))
+    bias = rng.integers(-1200, -1024, n)
+    inputs = (rng.random((30, n_in)) < 0.5) * 256
+    net = QuantizedNetwork([QuantizedLayer(weight, 7, bias, weight_rec)], 10, DEFAULT)
+    assert net.recurrent == [0] and net.shape_name() == "6-R100"
+    r = golden.run(net, inputs[:, None, :], record=True)
+    ref = _scalar_recurrent(weight, weight_rec, bias, 7, inputs.tolist())
+    assert sum(sum(v > 0 for v in step[3]) for step in ref) > 50, "the lateral path must carry spikes"
+    for t, (i, h, hs, s) in enumerate(ref):
+        for name, values in (("i", i), ("h", h), ("h_s", hs), ("s", s)):
+            assert r.states[0][name][t, 0].tolist() == values, (t, name)
+    # The lateral weights matter: without them the same layer gives other states.
+    plain = golden.run(QuantizedNetwork([QuantizedLayer(weight, 7, bias)], 10, DEFAULT), inputs[:, None, :], record=True)
+    assert not np.array_equal(plain.states[0]["h"], r.states[0]["h"])
+
+
+def test_recurrent_weights_are_checked():
+    w, b = np.zeros((100, 8), np.int64), np.full(100, -1024)
+    with pytest.raises(ValueError, match="recurrent weights of shape"):
+        QuantizedNetwork([QuantizedLayer(w, 7, b, np.zeros((100, 99), np.int64))], 10, DEFAULT)
+    with pytest.raises(ValueError, match="recurrent weights exceed"):
+        QuantizedNetwork([QuantizedLayer(w, 7, b, np.full((100, 100), 200, np.int64))], 10, DEFAULT)
+
+
+def test_a_wide_recurrent_network_tracks_the_float_model():
+    torch.manual_seed(7)
+    model = SRCNet([40, 30, 100], recurrent=[0]).double()
+    with torch.no_grad():
+        model.layers[0].weight_rec.uniform_(-0.3, 0.3)
+        for layer in model.layers:
+            layer.weight.mul_(3)
+            layer.bias.uniform_(-6, -4)
+    spikes = (torch.rand(100, 8, 40) < 0.2).double()
+    with torch.no_grad():
+        _, _, states = model(spikes, return_states=True)
+    r = golden.run(quantize_model(model, WIDE), spikes.numpy().astype(bool), record=True)
+    assert r.spike_counts[0].sum() > 100
+    for k in range(2):
+        err = np.abs(r.states[k]["h"] / 2.0 ** WIDE.state_frac - states[k]["h"].numpy())
+        assert (err > 1e-2).mean() < 0.03 and np.quantile(err, 0.99) < 0.03, k

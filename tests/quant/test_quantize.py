@@ -57,3 +57,20 @@ def test_corrupt_or_foreign_files_are_rejected(tmp_path):
 def test_lif_models_cannot_be_quantized():
     with pytest.raises(QuantizationError, match="only SRC"):
         quantize_model(build_model("lif", 20, 1, 8))
+
+
+def test_a_recurrent_layer_shares_one_binary_point_and_round_trips(tmp_path):
+    # The lateral weights are the larger here: they set the layer's binary point.
+    layer = quantize_layer(np.array([[0.1, -0.2]]), np.array([-4.0]), DEFAULT, weight_rec=np.array([[0.9]]))
+    assert layer.weight_frac == 7 and layer.weight.tolist() == [[13, -26]] and layer.weight_rec.tolist() == [[115]]
+    torch.manual_seed(1)
+    model = build_model("src", 20, 3, 16, recurrent=[1])
+    with torch.no_grad():
+        model.layers[1].weight_rec.uniform_(-0.5, 0.5)
+    net = quantize_model(model)
+    assert net.recurrent == [1] and net.shape_name() == "20-16-R16-100"
+    save_network(tmp_path / "r.npz", net)
+    back = load_network(tmp_path / "r.npz")
+    assert back.recurrent == [1] and np.array_equal(back.layers[1].weight_rec, net.layers[1].weight_rec)
+    spikes = np.random.default_rng(0).random((40, 2, 20)) < 0.3
+    assert np.array_equal(golden.run(back, spikes).scores, golden.run(net, spikes).scores)

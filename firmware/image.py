@@ -4,10 +4,12 @@ Layout (``P`` = lanes, ``nb(l) = ceil(n_out(l) / P)`` blocks of layer ``l``):
 
 * **weights**: layer ``l``'s word for input ``j`` and output block ``b`` is at
   ``weight_base(l) + j*nb(l) + b``; lane ``p`` of it holds ``W_l[b*P + p, j]`` (0 past ``n_out``).
+  A **recurrent** layer has ``n_out`` more input rows after its ``n_in``: row ``n_in + m`` holds
+  ``W_rec[:, m]``, the weights of its own neuron ``m``'s spike of the previous step.
 * **biases** and **neuron state**: layer ``l``'s block ``b`` is at ``block_base(l) + b``; lane
   ``p`` holds neuron ``b*P + p``. Padding lanes get the most negative bias and never spike.
-* **layer table**: per layer ``n_in``, ``n_out``, ``blocks``, ``weight_base``, ``block_base``
-  and ``acc_shift = weight_frac + state_frac - i_frac`` (the shift from the exact product sum
+* **layer table**: per layer ``n_in``, ``n_out``, ``recurrent`` (0 or 1), ``blocks``,
+  ``weight_base``, ``block_base`` and ``acc_shift = weight_frac + state_frac - i_frac`` (the shift from the exact product sum
   to the synaptic state format).
 
 Words are lists of per-lane Python ints; the gateware packs them into memory words.
@@ -42,10 +44,16 @@ class LayerEntry:
 
     n_in: int
     n_out: int
+    recurrent: int
     blocks: int
     weight_base: int
     block_base: int
     acc_shift: int
+
+    @property
+    def fan_in(self):
+        """Input rows of the layer's weights: ``n_in``, and ``n_out`` lateral ones when recurrent."""
+        return self.n_in + (self.n_out if self.recurrent else 0)
 
 
 @dataclass
@@ -95,33 +103,36 @@ class DeviceImage:
 
     @property
     def max_fan_in(self):
-        return max(layer.n_in for layer in self.layers)
+        return max(layer.fan_in for layer in self.layers)
+
+    @property
+    def recurrent(self):
+        """Indices of the recurrent layers."""
+        return tuple(k for k, e in enumerate(self.layers) if e.recurrent)
 
 
 def pack(network, lanes):
     """Pack a :class:`quant.golden.QuantizedNetwork` for a core with ``lanes`` lanes."""
     if lanes < 1:
         raise ImageError(f"lanes must be at least 1, got {lanes}")
-    if network.recurrent:
-        # The image format and the core carry feed-forward layers only; packing W alone would
-        # silently drop the lateral weights.
-        raise ImageError(f"{network.shape_name()}: recurrent layers {network.recurrent} cannot be packed for the "
-                         f"device yet (feed-forward layers only); run them on the golden model")
     cfg = network.config
     entries, weight_rows, bias_rows = [], [], []
     weight_base = block_base = 0
     for k, layer in enumerate(network.layers):
         blocks = -(-layer.n_out // lanes)
-        padded = np.zeros((blocks * lanes, layer.n_in), np.int64)
-        padded[:layer.n_out] = layer.weight
-        # (n_in, blocks, lanes): input-major, then output block, then lane.
-        weight_rows.append(padded.T.reshape(layer.n_in, blocks, lanes).reshape(-1, lanes))
+        padded = np.zeros((blocks * lanes, layer.fan_in), np.int64)
+        padded[:layer.n_out, :layer.n_in] = layer.weight
+        if layer.recurrent:
+            padded[:layer.n_out, layer.n_in:] = layer.weight_rec
+        # (fan_in, blocks, lanes): input-major, then output block, then lane.
+        weight_rows.append(padded.T.reshape(layer.fan_in, blocks, lanes).reshape(-1, lanes))
         bias = np.full(blocks * lanes, cfg.bias_min, np.int64)
         bias[:layer.n_out] = layer.bias
         bias_rows.append(bias.reshape(blocks, lanes))
         acc_shift = layer.weight_frac + cfg.state_frac - cfg.i_frac
-        entries.append(LayerEntry(layer.n_in, layer.n_out, blocks, weight_base, block_base, acc_shift))
-        weight_base += layer.n_in * blocks
+        entries.append(LayerEntry(layer.n_in, layer.n_out, int(layer.recurrent), blocks, weight_base, block_base,
+                                  acc_shift))
+        weight_base += layer.fan_in * blocks
         block_base += blocks
     return DeviceImage(lanes, entries, np.concatenate(weight_rows), np.concatenate(bias_rows),
                        network.n_classes, network.n_steps, cfg)
@@ -131,7 +142,7 @@ def pack(network, lanes):
 #
 #   offset  size  field
 #   0       4     magic b"SRCI"
-#   4       2     format version (1)
+#   4       2     format version (3)
 #   6       2     lanes
 #   8       2     layers L
 #   10      2     classes
@@ -141,7 +152,7 @@ def pack(network, lanes):
 #   48      4     weight words W
 #   52      4     state blocks B
 #   56      J     configuration JSON (canonical, UTF-8)
-#   ...     24*L  layer table: n_in, n_out, blocks, weight_base, block_base (u32), acc_shift (i32)
+#   ...     28*L  layer table: n_in, n_out, recurrent, blocks, weight_base, block_base (u32), acc_shift (i32)
 #   ...     2*W*lanes  weights, int16
 #   ...     2*B*lanes  biases, int16
 #   ...     2*X   x LUT, uint16 (X entries from the configuration)
@@ -157,9 +168,9 @@ import struct as _struct
 import zlib as _zlib
 
 MAGIC = b"SRCI"
-VERSION = 2
+VERSION = 3
 _HEADER = _struct.Struct("<4sHHHHHH32sII")
-_ENTRY = _struct.Struct("<IIIIIi")
+_ENTRY = _struct.Struct("<IIIIIIi")
 #: Bytes of the fixed header, and of one layer-table row.
 HEADER_SIZE, TABLE_ENTRY_SIZE = _HEADER.size, _ENTRY.size
 
@@ -172,7 +183,7 @@ def to_bytes(image):
                                  len(config_json), bytes.fromhex(cfg.digest()), len(image.weights), image.state_blocks))
     out += config_json
     for e in image.layers:
-        out += _ENTRY.pack(e.n_in, e.n_out, e.blocks, e.weight_base, e.block_base, e.acc_shift)
+        out += _ENTRY.pack(*(getattr(e, name) for name in TABLE_FIELDS))
     out += np.asarray(image.weights, "<i2").tobytes()
     out += np.asarray(image.biases, "<i2").tobytes()
     out += np.asarray(cfg.x_lut, "<u2").tobytes()
@@ -253,11 +264,12 @@ def _check_tables(rate_table, latency_table, config, n_steps):
 def _check_table(image):
     weight_base = block_base = 0
     for k, e in enumerate(image.layers):
-        if e.blocks != -(-e.n_out // image.lanes) or e.weight_base != weight_base or e.block_base != block_base:
+        if (e.blocks != -(-e.n_out // image.lanes) or e.weight_base != weight_base or e.block_base != block_base
+                or e.recurrent not in (0, 1)):
             raise ImageError(f"layer table row {k} is inconsistent: {e}")
         if k and e.n_in != image.layers[k - 1].n_out:
             raise ImageError(f"layer {k} takes {e.n_in} inputs but layer {k - 1} has {image.layers[k - 1].n_out} neurons")
-        weight_base += e.n_in * e.blocks
+        weight_base += e.fan_in * e.blocks
         block_base += e.blocks
     if weight_base != len(image.weights) or block_base != image.state_blocks:
         raise ImageError("layer table does not cover the weight and bias memories")
@@ -278,15 +290,33 @@ class DeviceLimits:
         Depths of the weight memory and of the bias/state/spike memories.
     max_steps : int
         Longest sequence ``T``.
+    recurrent : tuple of int
+        The layers built recurrent (each has its own spike queue in the core): a network must have
+        exactly these recurrent layers.
     """
 
-    def __init__(self, max_layers, max_inputs, max_neurons, weight_words, state_blocks, max_steps=1024):
+    def __init__(self, max_layers, max_inputs, max_neurons, weight_words, state_blocks, max_steps=1024, recurrent=()):
         self.max_layers, self.max_inputs, self.max_neurons = max_layers, max_inputs, max_neurons
         self.weight_words, self.state_blocks, self.max_steps = weight_words, state_blocks, max_steps
+        self.recurrent = tuple(sorted(set(int(k) for k in recurrent)))
+        if any(not 0 <= k < max_layers for k in self.recurrent):
+            raise ValueError(f"recurrent layers {self.recurrent} outside 0..{max_layers - 1}")
 
     def __repr__(self):
         return (f"DeviceLimits({self.max_layers}, {self.max_inputs}, {self.max_neurons}, {self.weight_words}, "
-                f"{self.state_blocks}, {self.max_steps})")
+                f"{self.state_blocks}, {self.max_steps}, recurrent={self.recurrent})")
+
+    @property
+    def max_fan_in(self):
+        """The most input rows of any layer: inputs or neurons, and a layer's own neurons when recurrent."""
+        return max(self.max_inputs, self.max_neurons) + (self.max_neurons if self.recurrent else 0)
+
+    @property
+    def recurrent_mask(self):
+        """The recurrent layers as a bit mask (bit ``k``: layer ``k``), as IDENTITY carries them."""
+        if any(k >= 16 for k in self.recurrent):
+            raise FitError(f"recurrent layers {list(self.recurrent)}: IDENTITY names recurrent layers among the first 16")
+        return sum(1 << k for k in self.recurrent)
 
     def __eq__(self, other):
         return isinstance(other, DeviceLimits) and repr(self) == repr(other)
@@ -295,7 +325,7 @@ class DeviceLimits:
     def exact(cls, image):
         """The smallest limits that hold ``image``."""
         return cls(len(image.layers), image.layers[0].n_in, max(e.n_out for e in image.layers),
-                   len(image.weights), image.state_blocks, max(image.n_steps, 2))
+                   len(image.weights), image.state_blocks, max(image.n_steps, 2), image.recurrent)
 
     def problems(self, image):
         """What of ``image`` does not fit, as a list of phrases (empty when it fits)."""
@@ -312,6 +342,8 @@ class DeviceLimits:
             problems.append(f"{image.state_blocks} neuron blocks > {self.state_blocks}")
         if image.n_steps > self.max_steps:
             problems.append(f"T = {image.n_steps} > {self.max_steps}")
+        if image.recurrent != self.recurrent:
+            problems.append(f"recurrent layers {list(image.recurrent)}, the core is built for {list(self.recurrent)}")
         return problems
 
     def check(self, image):
@@ -326,7 +358,7 @@ HEADER_FIELDS = {"magic": (0, 4), "version": (4, 2), "lanes": (6, 2), "layers": 
                  "steps": (12, 2), "json_length": (14, 2), "digest": (16, 32), "weight_words": (48, 4),
                  "state_blocks": (52, 4)}
 #: Fields of a layer-table row, in file order (and in the order of the core's table addresses).
-TABLE_FIELDS = ("n_in", "n_out", "blocks", "weight_base", "block_base", "acc_shift")
+TABLE_FIELDS = ("n_in", "n_out", "recurrent", "blocks", "weight_base", "block_base", "acc_shift")
 
 
 class DeviceRules:
@@ -342,8 +374,9 @@ class DeviceRules:
        and digest of the configuration;
     2. ``steps``, ``weight_words`` and ``state_blocks`` lie in :meth:`header_ranges`;
     3. every layer-table field lies in :meth:`table_ranges` and the table is the one
-       :func:`pack` writes: ``blocks = ceil(n_out / lanes)``, ``weight_base`` and ``block_base``
-       the running sums of ``n_in * blocks`` and ``blocks``, ``n_in`` of a layer equal to
+       :func:`pack` writes: ``recurrent`` as the device's layer is built (``limits.recurrent``),
+       ``blocks = ceil(n_out / lanes)``, ``weight_base`` and ``block_base`` the running sums of
+       ``(n_in + recurrent * n_out) * blocks`` and ``blocks``, ``n_in`` of a layer equal to
        ``n_out`` of the one below, ``n_classes * group_size`` neurons in the output layer, and the
        sums equal to the header's ``weight_words`` and ``state_blocks``;
     4. every weight lies in ``[-weight_max, weight_max]`` and every bias in ``[bias_min, b_h_max]``
@@ -396,8 +429,9 @@ class DeviceRules:
 
     def table_ranges(self, row):
         """The fields of layer-table row ``row``: name -> ``(low, high)``, inclusive."""
+        flag = int(row in self.limits.recurrent)
         return {"n_in": (1, self.limits.max_inputs if row == 0 else self.limits.max_neurons),
-                "n_out": (1, self.limits.max_neurons), "blocks": (1, self.max_blocks),
+                "n_out": (1, self.limits.max_neurons), "recurrent": (flag, flag), "blocks": (1, self.max_blocks),
                 "weight_base": (0, self.limits.weight_words - 1), "block_base": (0, self.limits.state_blocks - 1),
                 "acc_shift": self.config.acc_shift_range}
 
@@ -492,7 +526,7 @@ class DeviceRules:
                                  f"({weight_base}, {block_base})")
             if k and e.n_in != layers[k - 1].n_out:
                 raise ImageError(f"layer {k} takes {e.n_in} inputs but layer {k - 1} has {layers[k - 1].n_out} neurons")
-            weight_base += e.n_in * e.blocks
+            weight_base += e.fan_in * e.blocks
             block_base += e.blocks
         if layers[-1].n_out != self.output_neurons:
             raise ImageError(f"output layer has {layers[-1].n_out} neurons, the readout needs {self.output_neurons}")
@@ -507,7 +541,9 @@ def to_network(image):
 
     cfg, layers = image.config, []
     for e in image.layers:
-        rows = image.weights[e.weight_base:e.weight_base + e.n_in * e.blocks].reshape(e.n_in, e.blocks * image.lanes)
+        rows = image.weights[e.weight_base:e.weight_base + e.fan_in * e.blocks].reshape(e.fan_in, e.blocks * image.lanes)
         bias = image.biases[e.block_base:e.block_base + e.blocks].reshape(-1)[:e.n_out]
-        layers.append(QuantizedLayer(rows[:, :e.n_out].T.copy(), e.acc_shift - cfg.state_frac + cfg.i_frac, bias.copy()))
+        weight = rows[:, :e.n_out].T.copy()
+        layers.append(QuantizedLayer(weight[:, :e.n_in].copy(), e.acc_shift - cfg.state_frac + cfg.i_frac, bias.copy(),
+                                     weight[:, e.n_in:].copy() if e.recurrent else None))
     return QuantizedNetwork(layers, image.n_classes, cfg, n_steps=image.n_steps)

@@ -37,7 +37,8 @@ Any request may instead get ERROR 0xFF: code u8, offending type u8, detail u16.
 Reply payloads (integers little-endian)
 ---------------------------------------
 * IDENTITY: protocol version u8 (:data:`PROTOCOL_VERSION`), lanes u16, layers u8, classes u8,
-  max inputs u16, max neurons u16, max steps u16, weight words u32, state blocks u32, SHA-256
+  max inputs u16, max neurons u16, max steps u16, weight words u32, state blocks u32, recurrent
+  layers u16 (bit ``k``: layer ``k`` is built recurrent; an image must have exactly these), SHA-256
   digest of the fixed-point configuration (32 bytes), loaded u8, CRC-32 of the loaded image u32.
   Layers and classes are those the device computes; the rest bound what it can load
   (:class:`firmware.image.DeviceRules`).
@@ -113,7 +114,7 @@ RECORD_GAP_LIST, GAP_LIST_MAX_EVENTS = 0x80, 128
 #: Gaps below ``GAP_SHORT_LIMIT`` take one byte, the rest (up to ``GAP_MAX``) two.
 GAP_SHORT_LIMIT, GAP_MAX = 0x80, 0x7FFF
 MAX_PAYLOAD = 4096
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 
 class Type(enum.IntEnum):
@@ -486,15 +487,16 @@ class Identity:
     max_steps: int
     weight_words: int
     state_blocks: int
+    recurrent: int
     config_digest: str
     loaded: bool
     checksum: int
-    _FORMAT = struct.Struct("<BHBBHHHII32sBI")
+    _FORMAT = struct.Struct("<BHBBHHHIIH32sBI")
 
     def to_bytes(self):
         return self._FORMAT.pack(self.protocol, self.lanes, self.layers, self.classes, self.max_inputs,
                                  self.max_neurons, self.max_steps, self.weight_words, self.state_blocks,
-                                 bytes.fromhex(self.config_digest), int(self.loaded), self.checksum)
+                                 self.recurrent, bytes.fromhex(self.config_digest), int(self.loaded), self.checksum)
 
     @classmethod
     def from_bytes(cls, data):
@@ -502,11 +504,16 @@ class Identity:
             raise ProtocolError("IDENTITY payload is empty")
         if data[0] != PROTOCOL_VERSION:
             # Read no further: another version's layout differs. The version is reported.
-            return cls(data[0], 0, 0, 0, 0, 0, 0, 0, 0, "00" * 32, False, 0)
+            return cls(data[0], 0, 0, 0, 0, 0, 0, 0, 0, 0, "00" * 32, False, 0)
         if len(data) != cls._FORMAT.size:
             raise ProtocolError(f"IDENTITY payload is {len(data)} bytes, expected {cls._FORMAT.size}")
         f = cls._FORMAT.unpack(data)
-        return cls(*f[:9], f[9].hex(), bool(f[10]), f[11])
+        return cls(*f[:10], f[10].hex(), bool(f[11]), f[12])
+
+    @property
+    def recurrent_layers(self):
+        """The recurrent layers' indices, from the mask."""
+        return tuple(k for k in range(16) if self.recurrent >> k & 1)
 
 
 @dataclass(frozen=True)

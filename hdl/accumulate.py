@@ -72,7 +72,7 @@ class AccumulateUnit(wiring.Component):
             "issue": In(data.StructLayout({"valid": 1, "end": 1, "layer": bits(self.layers), "parity": 1,
                                            "blocks": unsigned(bits(self.max_blocks + 1)),
                                            "base": unsigned(bits(limits.weight_words + 1)),
-                                           "index": unsigned(bits(max(limits.max_inputs, limits.max_neurons))),
+                                           "index": unsigned(bits(limits.max_fan_in)),
                                            "group": unsigned(bits(self.groups)),
                                            "amplitude": unsigned(cfg.spike_width)})),
             "done": Out(data.StructLayout({"valid": 1, "layer": bits(self.layers)})),

@@ -5,7 +5,9 @@ The parts, each its own module: the :class:`~hdl.layer_table.LayerTable` (per-la
 :class:`~hdl.update.UpdateUnit` (biases, neuron state and the neuron lanes), a
 :class:`~hdl.spike_queue.SpikeQueue` between consecutive layers (layer ``l``'s spikes are layer
 ``l + 1``'s input events), the :class:`~hdl.readout.Readout` (class sums, integrators, results) and
-the :class:`~hdl.scheduler.Scheduler`, which decides each cycle what the two units do. This module
+the :class:`~hdl.scheduler.Scheduler`, which decides each cycle what the two units do. A
+recurrent layer has one more queue, its own: its spikes of step ``t`` are its own input events
+of step ``t + 1`` (the lateral weights are more input rows). This module
 only wires them: the run-time load port to the part each write is for, the units to the
 scheduler, the update unit's exits to the next queue or the readout, and the trace port.
 """
@@ -85,8 +87,10 @@ class SRCCore(wiring.Component):
         self.update = UpdateUnit(image, self.limits, self.acc_width, self.table.row)
         self.readout = Readout(cfg, P, image.n_classes, max_blocks)
         self.queues = [None] + [SpikeQueue(cfg, P, max_blocks, queue_depth(max_blocks)) for _ in range(1, L)]
+        self.own_queues = {l: SpikeQueue(cfg, P, max_blocks, queue_depth(max_blocks)) for l in self.limits.recurrent}
         self.scheduler = Scheduler(cfg, self.limits, P, L, self.table.row,
-                                   (self.accumulate.issue.shape(), self.update.issue.shape()), queue_depth(max_blocks))
+                                   (self.accumulate.issue.shape(), self.update.issue.shape()), queue_depth(max_blocks),
+                                   self.limits.recurrent)
         super().__init__({
             "events": In(stream.Signature(event_layout(cfg, self.limits.max_inputs))),
             "result": Out(stream.Signature(result_layout(cfg, image.n_classes))),
@@ -105,6 +109,8 @@ class SRCCore(wiring.Component):
         queues = self.queues
         for l in range(1, L):
             m.submodules[f"queue{l}"] = queues[l]
+        for l, queue in self.own_queues.items():
+            m.submodules[f"own_queue{l}"] = queue
         rows, n_steps = table.rows, table.n_steps
         m.d.comb += [upd.rows.eq(rows), acc.read.eq(upd.acc_read), upd.acc_data.eq(acc.read_data)]
         wiring.connect(m, wiring.flipped(self.result), readout.result)
@@ -133,12 +139,22 @@ class SRCCore(wiring.Component):
             m.d.comb += [sched.spikes[l].valid.eq(event.valid), sched.spikes[l].end.eq(event.end),
                          sched.spikes[l].index.eq(event.index), sched.spikes[l].amplitude.eq(event.amplitude),
                          sched.levels[l].eq(queues[l].level), queues[l].take.eq(sched.take[l])]
+        for l, queue in self.own_queues.items():
+            event = queue.event
+            m.d.comb += [sched.own[l].valid.eq(event.valid), sched.own[l].end.eq(event.end),
+                         sched.own[l].index.eq(event.index), sched.own[l].amplitude.eq(event.amplitude),
+                         sched.own_levels[l].eq(queue.level), queue.take.eq(sched.take_own[l])]
 
         # -- exits: to the next layer's queue, or to the readout; the trace --------------------------------
         out = upd.exit
         spikes = [out.lanes[p].s for p in range(P)]
         for l in range(L):
             is_here = out.valid & (out.layer == l)
+            if l in self.own_queues:
+                # Back into the layer itself for the next step; a sample's last step feeds nothing.
+                q = self.own_queues[l]
+                m.d.comb += [q.push.valid.eq(is_here & (out.t != n_steps - 1)), q.push.block.eq(out.block),
+                             q.push.last.eq(out.last), q.push.spikes.eq(Cat(*spikes))]
             if l + 1 < L:
                 q = queues[l + 1]
                 m.d.comb += [q.push.valid.eq(is_here), q.push.block.eq(out.block), q.push.last.eq(out.last),

@@ -8,7 +8,8 @@ layer, how many of its neurons spike. The tests hold it equal to simulation, one
 and for samples streamed back to back.
 
 The event-driven ideal of a sample is the busier unit's work: ``sum E(l) * ceil(nb(l) / 4)``
-accumulate cycles (``E(l)`` events entering layer ``l``, four blocks of ``nb(l)`` per cycle) or
+accumulate cycles (``E(l)`` events entering layer ``l``, a recurrent layer's own spikes of its
+steps ``0 .. T-2`` included, four blocks of ``nb(l)`` per cycle) or
 ``sum nb(l)`` update cycles, over the steps. The *utilisation* of a stream of samples is that
 ideal over the cycles each sample really costs. Pure Python (no Amaranth).
 """
@@ -80,6 +81,8 @@ class SampleProfile:
         """The busier unit's cycles for this sample (see the module's description)."""
         blocks = [e.blocks for e in image.layers]
         accumulate = sum(int(np.sum(e)) * ((nb + SPAN - 1) // SPAN) for e, nb in zip(self.events, blocks))
+        accumulate += sum(int(np.sum(self.block_spikes[l][:-1])) * ((blocks[l] + SPAN - 1) // SPAN)
+                          for l in image.recurrent)
         return max(accumulate, self.n_steps * sum(blocks))
 
 
@@ -99,6 +102,7 @@ class CoreSchedule:
 
     def __init__(self, image, max_blocks=None):
         self.blocks = [e.blocks for e in image.layers]
+        self.recurrent = image.recurrent
         self.n_classes = image.n_classes
         self.depth = queue_depth(max_blocks or max(self.blocks))
 
@@ -127,6 +131,10 @@ class CoreSchedule:
         u_parity, u_row = [0] * L, [0] * L          # u_row: steps of layer l started so far (all samples)
         readout_busy = [False, False]
         queues = [None] + [deque() for _ in range(1, L)]   # words: [spikes left, last]
+        own = {l: deque() for l in self.recurrent}         # a recurrent layer's own spikes, the same words
+        own_reserved = {l: 0 for l in self.recurrent}
+        owed = {l: False for l in self.recurrent}          # its own end of the previous step is to come
+        a_step = {l: 0 for l in self.recurrent}
         finals = deque()                                  # (cycle, layer): a step's sums become final
         in_flight = deque()                               # (exit cycle, layer, block, row, parity)
         left = 0                                          # groups of the current event still to issue
@@ -139,33 +147,48 @@ class CoreSchedule:
             # The queues' fill levels as registered at the start of the cycle: a word taken this
             # cycle frees its room only from the next one.
             levels = [0] + [len(queues[l]) for l in range(1, L)]
+            own_levels = {l: len(q) for l, q in own.items()}
             # -- the accumulate unit -----------------------------------------------------------------
             ended = None
             if left:
                 left -= 1
             else:
-                wants = [bool(queues[l]) and claimed[l] < 2 for l in range(1, L)]
+                # The sources in the scheduler's order: deepest layer first, a recurrent layer's own
+                # queue before the one below; a recurrent layer's step closes only once it owes nothing.
                 chosen = None
-                for l in reversed(range(1, L)):
-                    if wants[l - 1]:
-                        chosen = l
+                for l in reversed(range(L)):
+                    if l in own and own[l] and claimed[l] < 2:
+                        chosen = (l, own[l])
                         break
+                    if l and queues[l] and claimed[l] < 2 and not (queues[l][0][0] == 0 and owed.get(l)):
+                        chosen = (l, queues[l])
+                        break
+                    if not l and claimed[0] < 2 and words and words[0][0] <= cycle and not (words[0][1] and owed.get(0)):
+                        chosen = (0, None)
                 if chosen is not None:
-                    head = queues[chosen][0]
-                    if head[0] == 0:                      # the step's end
-                        queues[chosen].popleft()
-                        ended = chosen
+                    l, queue = chosen
+                    if queue is None:
+                        _, is_end = words.popleft()
+                        step_end = is_end
+                        if not is_end:
+                            left = groups[0] - 1
                     else:
-                        head[0] -= 1
-                        if head[0] == 0 and not head[1]:
-                            queues[chosen].popleft()
-                        left = groups[chosen] - 1
-                elif claimed[0] < 2 and words and words[0][0] <= cycle:
-                    _, is_end = words.popleft()
-                    if is_end:
-                        ended = 0
-                    else:
-                        left = groups[0] - 1
+                        head = queue[0]
+                        step_end = head[0] == 0
+                        if step_end:
+                            queue.popleft()
+                        else:
+                            head[0] -= 1
+                            if head[0] == 0 and not head[1]:
+                                queue.popleft()
+                            left = groups[l] - 1
+                    if step_end and queue is not None and l in own and queue is own[l]:
+                        owed[l] = False                   # the layer's own end: nothing issued
+                    elif step_end:
+                        ended = l
+                        if l in owed:
+                            owed[l] = a_step[l] != n_steps - 1
+                            a_step[l] = (a_step[l] + 1) % n_steps
             final = None
             if finals and finals[0][0] == cycle:
                 final = finals.popleft()[1]
@@ -187,6 +210,8 @@ class CoreSchedule:
                         room = depth - levels[l + 1] - reserved[l + 1] >= blocks[l]
                     else:
                         room = not readout_busy[u_parity[l]]
+                    if l in own:
+                        room = room and depth - own_levels[l] - own_reserved[l] >= blocks[l]
                     if summed[l] and since[l] >= STATE_SPACING and room:
                         started = l
                         break
@@ -206,6 +231,10 @@ class CoreSchedule:
                 _, l, b, row, parity = in_flight.popleft()
                 exiting = l
                 last = b == blocks[l] - 1
+                if l in own and row % n_steps != n_steps - 1:
+                    count = int(spike_rows[l][row][b])
+                    if count or last:
+                        own[l].append([count, last])
                 if l + 1 < L:
                     count = int(spike_rows[l][row][b])
                     if count or last:
@@ -235,12 +264,16 @@ class CoreSchedule:
                     since[l] += 1
             if started is not None:
                 since[started] = 1
+                if started in own:
+                    own_reserved[started] += blocks[started]
                 if started + 1 < L:
                     reserved[started + 1] += blocks[started]
                 else:
                     readout_busy[u_parity[started]] = True
             if exiting is not None and exiting + 1 < L:
                 reserved[exiting + 1] -= 1
+            if exiting is not None and exiting in own:
+                own_reserved[exiting] -= 1
             if ended is not None:
                 claimed[ended] += 1
             if final is not None:

@@ -138,7 +138,8 @@ class SRCDevice(wiring.Component):
         held_checksum = Signal(32)  # 0 while no model is held
         m.d.comb += held_checksum.eq(Mux(loaded, checksum, 0))
         identity = Identity(PROTOCOL_VERSION, core.lanes, n_layers, n_classes, limits.max_inputs, limits.max_neurons,
-                            limits.max_steps, limits.weight_words, limits.state_blocks, cfg.digest(), False, 0)
+                            limits.max_steps, limits.weight_words, limits.state_blocks, limits.recurrent_mask, cfg.digest(),
+                            False, 0)
         identity = identity.to_bytes()[:-5]  # loaded and the checksum follow from the registers
         signed_scores = [Signal(signed(32), name=f"score32_{k}") for k in range(n_classes)]
         m.d.comb += [s.eq(scores[k]) for k, s in enumerate(signed_scores)]

@@ -17,6 +17,7 @@ def row_layout(config, limits, lanes):
     return data.StructLayout({
         "n_in": unsigned(bits(max(limits.max_inputs, limits.max_neurons) + 1)),
         "n_out": unsigned(bits(limits.max_neurons + 1)),
+        "recurrent": 1,
         "blocks": unsigned(bits(max_blocks + 1)),
         "weight_base": unsigned(bits(limits.weight_words + 1)),
         "block_base": unsigned(bits(limits.state_blocks + 1)),

@@ -16,7 +16,7 @@ __all__ = ["accumulator_width", "event_layout", "result_layout", "lane_state_lay
 
 def accumulator_width(config, limits):
     """Signed bits of a step sum: the largest fan-in of any layer within ``limits``, exactly."""
-    return config.acc_width(max(limits.max_inputs, limits.max_neurons))
+    return config.acc_width(limits.max_fan_in)
 
 
 def bits(n):
@@ -52,13 +52,13 @@ def trace_layout(config, lanes, limits):
 #: encoder's tables: the core ignores them).
 LOAD_WEIGHTS, LOAD_BIASES, LOAD_TABLE, LOAD_X_LUT, LOAD_H_LUT, LOAD_RATE_TABLE, LOAD_LATENCY_TABLE = range(7)
 # Fields of a layer-table row (firmware.image.TABLE_FIELDS) are at addresses ``layer * 8 + field``.
-#: The ``LOAD_TABLE`` address of ``T`` (field 6 of layer 0).
-STEPS_ADDRESS = 6
+#: The ``LOAD_TABLE`` address of ``T`` (field 7 of layer 0, after the row's seven).
+STEPS_ADDRESS = 7
 
 
 def load_layout(config, lanes, limits):
     """A run-time write: ``memory`` is one of ``LOAD_*``; a whole word of ``lanes`` values for weights and
-    biases, one value for a layer-table field (address ``layer*8 + field``, T at address 6) or a LUT entry."""
+    biases, one value for a layer-table field (address ``layer*8 + field``, T at :data:`STEPS_ADDRESS`) or a LUT entry."""
     depth = max(limits.weight_words, limits.state_blocks, config.x_lut_size, config.h_lut_size, 8 * limits.max_layers,
                 1 << config.pixel_bits)
     return data.StructLayout({"memory": 3, "address": unsigned(bits(depth)),

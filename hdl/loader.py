@@ -112,8 +112,10 @@ class ImageLoader(wiring.Component):
 
         # The layer table, as it arrives: this row's fields and the running sums of the rows before.
         n_in, n_out, blocks = Signal(32), Signal(32), Signal(32)
+        fan_in = Signal(33)        # n_in, plus n_out for a recurrent layer: its weight rows
         prev_n_out = Signal(32)
-        span = Signal(64)          # n_in * blocks: this row's weight words
+        span = Signal(64)          # fan_in * blocks: this row's weight words
+        recurrent_rows = Array(Const(rules.table_ranges(k)["recurrent"][0], 1) for k in range(n_layers + 1))
         weight_sum, block_sum = Signal(64), Signal(32)
 
         bad = Signal()  # a rule broken by this cycle's byte: no write for it either
@@ -179,10 +181,15 @@ class ImageLoader(wiring.Component):
                             first_row, later_rows = rules.table_ranges(0)[name], rules.table_ranges(1)[name]
                             number = full.as_signed() if first_row[0] < 0 else full
                             with m.If(field == f):
-                                with m.If(outside(number, first_row) if first_row == later_rows else
-                                          Mux(row == 0, outside(number, first_row), outside(number, later_rows))):
-                                    fail()
-                                self._table_rules(m, name, full, row, n_in, n_out, blocks, prev_n_out, span,
+                                if name == "recurrent":
+                                    # Each row's own: the layers the core is built recurrent.
+                                    with m.If(full != recurrent_rows[row]):
+                                        fail()
+                                else:
+                                    with m.If(outside(number, first_row) if first_row == later_rows else
+                                              Mux(row == 0, outside(number, first_row), outside(number, later_rows))):
+                                        fail()
+                                self._table_rules(m, name, full, row, n_in, n_out, fan_in, blocks, prev_n_out, span,
                                                   weight_sum, block_sum, fail)
                                 emit(LOAD_TABLE, row * 8 + f,
                                      full[:cfg.acc_shift_width] if name == "acc_shift" else full)
@@ -265,7 +272,8 @@ class ImageLoader(wiring.Component):
         # ``restart`` returns every register (CRC, counts, FSM, ``error``) to its reset value.
         return ResetInserter(self.restart)(m)
 
-    def _table_rules(self, m, name, full, row, n_in, n_out, blocks, prev_n_out, span, weight_sum, block_sum, fail):
+    def _table_rules(self, m, name, full, row, n_in, n_out, fan_in, blocks, prev_n_out, span, weight_sum, block_sum,
+                     fail):
         """Rule 3 of :class:`~firmware.image.DeviceRules` for one completed field: the table ``pack`` writes."""
         P = self.rules.lanes
         if name == "n_in":
@@ -274,9 +282,11 @@ class ImageLoader(wiring.Component):
                 fail()
         elif name == "n_out":
             m.d.sync += n_out.eq(full)
+        elif name == "recurrent":
+            m.d.sync += fan_in.eq(n_in + Mux(full[0], n_out, 0))
         elif name == "blocks":
             # blocks = ceil(n_out / P), as two comparisons with constant multiples.
-            m.d.sync += [blocks.eq(full), span.eq(n_in[:16] * full[:16])]
+            m.d.sync += [blocks.eq(full), span.eq(fan_in[:17] * full[:16])]
             with m.If((full * P < n_out) | (full * P >= n_out + P)):
                 fail()
         elif name == "weight_base":

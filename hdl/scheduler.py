@@ -7,11 +7,16 @@ through the neuron lanes). The scheduler decides, one decision per unit per cycl
 * the accumulate unit takes, from the deepest layer that has one, the next input event (or the
   step's end), provided that layer has fewer than two steps of sums waiting to be updated (its
   sums are double-buffered by step parity); layer 0's events come from ``events``, the others'
-  from the queue below them;
+  from the queue below them. A **recurrent** layer has a second source, its own queue: its spikes
+  of step ``t - 1``, which are inputs ``n_in + m`` of step ``t``. It is served before the queue
+  below (its spikes are the older), its step end issues nothing, and the layer's step ``t`` may
+  close (the end from below be taken) only after its own end of step ``t - 1`` (``owed``); the
+  spikes of a sample's last step are not queued, so step 0 owes nothing;
 * the update unit starts, for the shallowest layer whose next step's sums are complete, that
   step's blocks, provided the layer's previous step started :attr:`~hdl.update.UpdateUnit.STATE_SPACING`
-  cycles ago (its state is written back by then), the queue to the next layer has room for every
-  block, and (for the output layer) the readout's buffer for the step is free.
+  cycles ago (its state is written back by then), the queue to the next layer (and a recurrent
+  layer's own queue) has room for every block, and (for the output layer) the readout's buffer for
+  the step is free.
 
 So layer 0 accumulates step ``t + 1`` while upper layers finish step ``t``, samples follow each
 other without a gap, and a unit waits only for data. :class:`hdl.cycles.CoreSchedule` replays
@@ -49,6 +54,8 @@ class Scheduler(wiring.Component):
         The accumulate unit's and the update unit's ``issue`` layouts.
     queue_depth : int
         Words of each queue between layers.
+    recurrent : tuple of int
+        The recurrent layers (each with its own queue).
 
     Members
     -------
@@ -63,6 +70,8 @@ class Scheduler(wiring.Component):
         Words in each of those queues.
     take : Out(layers)
         Bit ``l``: the head of layer ``l``'s queue is taken this cycle.
+    own, own_levels, take_own :
+        As ``spikes``, ``levels`` and ``take``, for each recurrent layer's own queue (other entries unused).
     accumulate, update : Out(data.StructLayout)
         The units' issue words.
     accumulated : In(data.StructLayout)
@@ -75,8 +84,9 @@ class Scheduler(wiring.Component):
         Sticky: an input event named an input past layer 0's size (it was dropped).
     """
 
-    def __init__(self, config, limits, lanes, layers, row, issue_layouts, queue_depth):
+    def __init__(self, config, limits, lanes, layers, row, issue_layouts, queue_depth, recurrent=()):
         self.layers, self.depth, self.max_steps = layers, queue_depth, limits.max_steps
+        self.recurrent = tuple(recurrent)
         self.max_blocks = -(-limits.max_neurons // lanes)
         accumulate, update = issue_layouts
         super().__init__({
@@ -86,6 +96,9 @@ class Scheduler(wiring.Component):
             "spikes": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
             "levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
             "take": Out(layers),
+            "own": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
+            "own_levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
+            "take_own": Out(layers),
             "accumulate": Out(accumulate),
             "update": Out(update),
             "accumulated": In(data.StructLayout({"valid": 1, "layer": bits(layers)})),
@@ -109,10 +122,12 @@ class Scheduler(wiring.Component):
         since = Array(Signal(range(UpdateUnit.STATE_SPACING + 1), name=f"since{l}", init=UpdateUnit.STATE_SPACING)
                       for l in range(L))
         reserved = Array(Signal(range(depth + 1), name=f"reserved{l}") for l in range(L))
+        own_reserved = Array(Signal(range(depth + 1), name=f"own_reserved{l}") for l in range(L))
         readout_busy = Array(Signal(name=f"readout_busy{b}") for b in range(2))
 
         ended, finishing, started = self._accumulate(m, claimed, a_parity), Signal(L), Signal(L)
-        self._update(m, claimed, summed, u_parity, u_step, since, reserved, readout_busy, finishing, started)
+        self._update(m, claimed, summed, u_parity, u_step, since, reserved, own_reserved, readout_busy, finishing,
+                     started)
 
         # -- the bookkeeping --------------------------------------------------------------------------
         for l in range(L):
@@ -124,9 +139,11 @@ class Scheduler(wiring.Component):
             with m.If(finishing[l]):
                 m.d.sync += [u_parity[l].eq(~u_parity[l]),
                              u_step[l].eq(Mux(u_step[l] == self.n_steps - 1, 0, u_step[l] + 1))]
+            leaving = self.exit.valid & (self.exit.layer == l)
             if l + 1 < L:
-                leaving = self.exit.valid & (self.exit.layer == l)
                 m.d.sync += reserved[l + 1].eq(reserved[l + 1] + Mux(started[l], rows[l].blocks, 0) - leaving)
+            if l in self.recurrent:
+                m.d.sync += own_reserved[l].eq(own_reserved[l] + Mux(started[l], rows[l].blocks, 0) - leaving)
         with m.If(self.readout_done.valid):
             m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
         return m
@@ -139,32 +156,61 @@ class Scheduler(wiring.Component):
         a_layer, a_base, a_index = Signal(range(L)), Signal.like(issue.base), Signal.like(issue.index)
         a_amp, a_par = Signal.like(issue.amplitude), Signal()
         a_group, a_blocks = Signal.like(issue.group), Signal.like(issue.blocks)
+        # A recurrent layer's step, and whether its own end of the previous step is still to come.
+        a_step = Array(Signal(range(self.max_steps), name=f"a_step{l}") for l in range(L))
+        owed = Array(Signal(name=f"owed{l}") for l in range(L))
         events = self.events
-        sources = [(events.valid, events.payload.end, events.payload.index, events.payload.amplitude)]
-        sources += [(self.spikes[l].valid, self.spikes[l].end, self.spikes[l].index, self.spikes[l].amplitude)
-                    for l in range(1, L)]
-        wants = [Signal(name=f"a_wants{l}") for l in range(L)]
-        for l, (valid, _, _, _) in enumerate(sources):
-            m.d.comb += wants[l].eq(valid & (claimed[l] < 2))
+        # The sources, highest priority first: the deepest layer first (it finishes the oldest step),
+        # and within a recurrent layer its own queue before the one below.
+        sources = []   # (layer, own, valid, end, index, amplitude)
+        for l in reversed(range(L)):
+            if l in self.recurrent:
+                own = self.own[l]
+                sources.append((l, True, own.valid, own.end, rows[l].n_in + own.index, own.amplitude))
+            if l:
+                below = self.spikes[l]
+                sources.append((l, False, below.valid, below.end, below.index, below.amplitude))
+            else:
+                sources.append((0, False, events.valid, events.payload.end, events.payload.index,
+                                events.payload.amplitude))
+        wants, may = [], []
+        for l, own, valid, end, _, _ in sources:
+            want = Signal(name=f"a_wants{l}{'_own' if own else ''}")
+            gate = claimed[l] < 2
+            if not own and l in self.recurrent:
+                gate = gate & ~(end & owed[l])     # the step closes after the layer's own spikes of the last
+            m.d.comb += want.eq(valid & gate)
+            wants.append(want)
+            may.append(gate)
         with m.If(left != 0):
             m.d.comb += [issue.valid.eq(1), issue.layer.eq(a_layer), issue.base.eq(a_base), issue.index.eq(a_index),
                          issue.amplitude.eq(a_amp),
                          issue.parity.eq(a_par), issue.group.eq(a_group + 1), issue.blocks.eq(a_blocks)]
             m.d.sync += [left.eq(left - 1), a_group.eq(a_group + 1)]
         with m.Else():
-            # Deepest layer first: it finishes the oldest step. Layer 0 is asked for input only when no
-            # deeper layer has work and its sums have room.
-            m.d.comb += events.ready.eq((claimed[0] < 2) & ~any_of(wants[1:]))
-            for l, (_, end, index, amplitude) in enumerate(sources):
+            for k, (l, own, _, end, index, amplitude) in enumerate(sources):
                 row = rows[l]
-                with m.If(wants[l] & ~any_of(wants[l + 1:])):
-                    if l > 0:
-                        m.d.comb += self.take[l].eq(1)
+                chosen = wants[k] & ~any_of(wants[:k])
+                if l == 0 and not own:
+                    # Layer 0 is asked for input only when nothing before it has work and it may take it
+                    # (whether or not a word is offered: ready does not wait for valid).
+                    m.d.comb += events.ready.eq(may[k] & ~any_of(wants[:k]))
+                elif own:
+                    m.d.comb += self.take_own[l].eq(chosen)
+                else:
+                    m.d.comb += self.take[l].eq(chosen)
+                with m.If(chosen):
                     with m.If(end):
-                        m.d.comb += [issue.valid.eq(1), issue.end.eq(1), issue.layer.eq(l), issue.parity.eq(a_parity[l]),
-                                     ended[l].eq(1)]
-                        m.d.sync += a_parity[l].eq(~a_parity[l])
-                    with m.Elif((l == 0) & (index >= row.n_in)):
+                        if own:
+                            m.d.sync += owed[l].eq(0)     # nothing to issue: the step may now close
+                        else:
+                            m.d.comb += [issue.valid.eq(1), issue.end.eq(1), issue.layer.eq(l),
+                                         issue.parity.eq(a_parity[l]), ended[l].eq(1)]
+                            m.d.sync += a_parity[l].eq(~a_parity[l])
+                            if l in self.recurrent:
+                                last = a_step[l] == self.n_steps - 1
+                                m.d.sync += [a_step[l].eq(Mux(last, 0, a_step[l] + 1)), owed[l].eq(~last)]
+                    with m.Elif(Const(l == 0 and not own) & (index >= row.n_in)):
                         m.d.sync += self.error.eq(1)     # an input past the layer: dropped
                     with m.Else():
                         m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.base.eq(row.weight_base),
@@ -175,7 +221,8 @@ class Scheduler(wiring.Component):
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
         return ended
 
-    def _update(self, m, claimed, summed, u_parity, u_step, since, reserved, readout_busy, finishing, started):
+    def _update(self, m, claimed, summed, u_parity, u_step, since, reserved, own_reserved, readout_busy, finishing,
+                started):
         """The update unit's decision: drives ``update``, ``finishing`` and ``started`` (bit per layer)."""
         L, rows, issue, depth = self.layers, self.rows, self.update, self.depth
         u_left, u_layer = Signal(range(self.max_blocks + 1)), Signal(range(L))
@@ -186,6 +233,8 @@ class Scheduler(wiring.Component):
                 room = depth - self.levels[l + 1] - reserved[l + 1] >= rows[l].blocks
             else:
                 room = ~readout_busy[u_parity[l]]
+            if l in self.recurrent:
+                room = room & (depth - self.own_levels[l] - own_reserved[l] >= rows[l].blocks)
             ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
         last_block = Signal()
         with m.If(u_left != 0):

@@ -208,7 +208,7 @@ class Device:
         """The :class:`firmware.image.DeviceRules` of the identified device, for networks in ``config``."""
         i = self.identity or self.identify()
         limits = fw_image.DeviceLimits(i.layers, i.max_inputs, i.max_neurons, i.weight_words, i.state_blocks,
-                                       i.max_steps)
+                                       i.max_steps, i.recurrent_layers)
         return fw_image.DeviceRules(config, i.lanes, i.layers, i.classes, limits)
 
     def load_model(self, network, force=False):

@@ -6,6 +6,7 @@ Usage::
     python -m quant.reproduce table1 --epochs 2 --limit-train 20000 --list   # what is done, what is left
     python -m quant.reproduce deep --epochs 5 --width 128
     python -m quant.reproduce bypass --epochs 3 --width 128
+    python -m quant.reproduce recurrent --epochs 1 --width 400
     python -m quant.reproduce table1 --epochs 1 --results docs/results --plot docs/figures   # Figure 4
 
 Grids
@@ -20,6 +21,11 @@ Grids
     Figure 2: 5-layer SRC, MNIST rate coding, with and without the ReLU bypass (section 4.4), two
     seeds each; per-epoch validation loss and accuracy. The paper: without it 5-layer networks do
     not learn.
+``recurrent``
+    Issue 17's comparison on Fashion-MNIST, rate coding, 784-W-RW-...: the recurrent SRC
+    (784-400-R400-100 at ``--width 400``), the same network feed-forward, and the recurrent LIF
+    baseline of ST-RSBP's class (:mod:`quant.baseline`, 784-400-R400-10, learning rate 0.001),
+    beside ST-RSBP's published 90.13 %; the summary's ``fashion`` entry holds the four numbers.
 
 Every cell is one ``python -m quant.train`` run with the paper's hyper-parameters and the grid's
 budget (``--epochs``, ``--limit-train``, ``--width``: the same for every cell of a grid, and
@@ -68,7 +74,12 @@ PAPER_TABLE1 = {
 }
 #: quant.train's name of each data set.
 _TRAIN_DATASET = {"mnist": "mnist", "fashion": "fashion-mnist"}
-GRIDS = ("table1", "deep", "bypass")
+GRIDS = ("table1", "deep", "bypass", "recurrent")
+#: ST-RSBP's published Fashion-MNIST accuracy (784-400-R400-10; Zhang & Li, NeurIPS 2019).
+ST_RSBP_FASHION = 0.9013
+#: The recurrent LIF baseline's learning rate: of 0.005 (the SRC's) and 0.001, the better on one
+#: epoch of 3,200 Fashion-MNIST samples (28 % and 36 %).
+BASELINE_LR = 0.001
 #: Grids whose cells record validation loss and accuracy per epoch (figures over epochs).
 _PER_EPOCH = ("deep", "bypass")
 
@@ -85,15 +96,18 @@ class Cell:
     bypass: bool = True
     #: Added to the grid's ``--seed`` (Figure 2 repeats cells over seeds).
     seed: int = 0
+    #: Layers (numbered from 1) with lateral weights.
+    recurrent: tuple = ()
 
     @property
     def name(self):
         return (f"{self.dataset}-{self.encoding}-{self.neuron}-L{self.layers}"
+                + "".join(f"-R{k}" for k in self.recurrent)
                 + ("" if self.bypass else "-nobypass") + (f"-seed{self.seed}" if self.seed else ""))
 
     @property
     def paper(self):
-        if not self.bypass:
+        if not self.bypass or self.recurrent or self.neuron == "rlif":
             return None
         return PAPER_TABLE1.get((self.dataset, self.encoding, self.layers, self.neuron))
 
@@ -105,6 +119,9 @@ def cells(grid):
                 for d in ("mnist", "fashion") for e in ("rate", "latency")]
     if grid == "deep":
         return [Cell("mnist", "rate", n_layers, n) for n_layers in (5, 10, 15) for n in ("src", "lif")]
+    if grid == "recurrent":
+        return [Cell("fashion", "rate", 3, "src", recurrent=(2,)), Cell("fashion", "rate", 3, "src"),
+                Cell("fashion", "rate", 3, "rlif", recurrent=(2,))]
     if grid == "bypass":
         return [Cell("mnist", "rate", 5, "src", bypass, seed) for seed in (0, 1) for bypass in (True, False)]
     raise ValueError(f"unknown grid {grid!r}; expected one of {', '.join(GRIDS)}")
@@ -117,6 +134,10 @@ def train_argv(cell, args, out):
             "--steps", str(args.steps), "--seed", str(args.seed + cell.seed), "--out", str(out)]
     if not cell.bypass:
         argv.append("--no-relu-bypass")
+    if cell.recurrent:
+        argv += ["--recurrent", *map(str, cell.recurrent)]
+    if cell.neuron == "rlif":
+        argv += ["--lr", str(BASELINE_LR)]
     for flag, value in (("--limit-train", args.limit_train), ("--limit-val", args.limit_val),
                         ("--limit-test", args.limit_test), ("--threads", args.threads)):
         if value is not None:
@@ -144,14 +165,21 @@ def summary(grid, budget, results):
             missing.append(cell.name)
             continue
         row = {"dataset": cell.dataset, "encoding": cell.encoding, "layers": cell.layers, "neuron": cell.neuron,
-               **({} if grid == "table1" else {"bypass": cell.bypass, "seed": budget["seed"] + cell.seed}),
+               **({} if grid == "table1" else {"bypass": cell.bypass, "seed": budget["seed"] + cell.seed,
+                                               "recurrent": list(cell.recurrent)}),
                "test_accuracy": log["test"]["accuracy"], "paper": None if cell.paper is None else cell.paper / 100,
                "epochs_run": len(log["epochs"]), "seconds": sum(e["seconds"] for e in log["epochs"])}
         if grid in _PER_EPOCH:
             row["val_accuracy"] = [e["val_acc"] for e in log["epochs"]]
             row["val_loss"] = [e.get("val_loss") for e in log["epochs"]]
         rows.append(row)
-    return {**budget, "cells": rows, "missing": missing}
+    report = {**budget, "cells": rows, "missing": missing}
+    if grid == "recurrent":
+        accuracy = {(r["neuron"], bool(r["recurrent"])): r["test_accuracy"] for r in rows}
+        report["fashion"] = {"src_recurrent": accuracy.get(("src", True)), "src_feedforward": accuracy.get(("src", False)),
+                             "lif_recurrent_baseline": accuracy.get(("rlif", True)),
+                             "st_rsbp_published": ST_RSBP_FASHION}
+    return report
 
 
 def plot(grid, results, out):
@@ -190,9 +218,13 @@ def plot(grid, results, out):
             epochs = [e["epoch"] for e in log["epochs"]]
             if grid == "deep":
                 style, label = ("-" if c.neuron == "src" else "--"), f"{c.neuron.upper()} {c.layers}L"
-            else:
+            elif grid == "bypass":
                 style = "-" if c.bypass else "--"
                 label = f"{'with' if c.bypass else 'without'} bypass, seed {c.seed}"
+            else:
+                style = "-" if c.neuron == "src" else "--"
+                label = {"src": "SRC", "rlif": "LIF baseline"}[c.neuron] + (" recurrent" if c.recurrent else
+                                                                             " feed-forward")
             ax_loss.plot(epochs, [e.get("val_loss") for e in log["epochs"]], style, marker="o", label=label)
             ax_acc.plot(epochs, [e["val_acc"] for e in log["epochs"]], style, marker="o", label=label)
         for ax, name in ((ax_loss, "validation loss"), (ax_acc, "validation accuracy")):
@@ -202,9 +234,12 @@ def plot(grid, results, out):
         if grid == "deep":
             fig.suptitle("Figure 5: deep SRC and LIF networks, MNIST rate coding")
             path = out / "figure5-deep.png"
-        else:
+        elif grid == "bypass":
             fig.suptitle("Figure 2: 5-layer SRC with and without the ReLU bypass, MNIST rate coding")
             path = out / "figure2-bypass.png"
+        else:
+            fig.suptitle("Recurrent layers: Fashion-MNIST, rate coding (ST-RSBP published: 90.13 %)")
+            path = out / "recurrent-fashion.png"
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -232,7 +267,7 @@ def parse_args(argv=None):
     p.add_argument("--limit-train", type=int, help="train every cell on the first N training samples")
     p.add_argument("--limit-val", type=int, help="validate on the first N validation samples")
     p.add_argument("--limit-test", type=int, help="test on the first N test samples (default: all 10 000)")
-    p.add_argument("--width", type=int, help="neurons per hidden layer (default: 512 for table1, 128 for deep and bypass)")
+    p.add_argument("--width", type=int, help="neurons per hidden layer (default: 512 for table1, 400 for recurrent, 128 for deep and bypass)")
     p.add_argument("--steps", type=int, default=200, help="sequence length T (the paper: 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of every cell")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -249,7 +284,7 @@ def parse_args(argv=None):
     for name in ("epochs", "limit_train", "limit_val", "limit_test", "width", "steps", "threads", "max_cells"):
         in_range(p, name.replace("_", "-"), getattr(args, name), 1)
     if args.width is None:
-        args.width = 512 if args.grid == "table1" else 128
+        args.width = {"table1": 512, "recurrent": 400}.get(args.grid, 128)
     return args
 
 

@@ -101,7 +101,7 @@ class DeviceModel:
     def identity(self):
         r, limits = self.rules, self.rules.limits
         return Identity(PROTOCOL_VERSION, r.lanes, r.layers, r.classes, limits.max_inputs, limits.max_neurons,
-                        limits.max_steps, limits.weight_words, limits.state_blocks, r.config.digest(),
+                        limits.max_steps, limits.weight_words, limits.state_blocks, limits.recurrent_mask, r.config.digest(),
                         self.loaded is not None, fw_image.checksum(self.loaded[1]) if self.loaded else 0)
 
     def handle(self, event):

@@ -43,8 +43,10 @@ def nmnist_event_bytes(x, y, p, t):
     return bytes(out)
 
 
-def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30, params=None):
-    """A quantized SRC network with Xavier weights scaled up (so that neurons fire) and biases in ``bias``."""
+def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30, params=None, recurrent=(),
+                   lateral=1.0):
+    """A quantized SRC network with Xavier weights scaled up (so that neurons fire) and biases in ``bias``;
+    the ``recurrent`` layers' lateral weights uniform in ``[-lateral, lateral]``."""
     import torch
 
     from quant.model import SRCNet
@@ -52,11 +54,13 @@ def random_network(sizes, seed, weight_scale=4.0, bias=(-6.0, -4.0), n_steps=30,
     from quant.srcparams import PAPER
 
     torch.manual_seed(seed)
-    model = SRCNet(sizes, params=params or PAPER)
+    model = SRCNet(sizes, params=params or PAPER, recurrent=recurrent)
     with torch.no_grad():
         for layer in model.layers:
             layer.weight.mul_(weight_scale)
             layer.bias.uniform_(*bias)
+            if layer.recurrent:
+                layer.weight_rec.uniform_(-lateral, lateral)
     return quantize_model(model, n_steps=n_steps)
 
 

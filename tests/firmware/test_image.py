@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from firmware.image import ImageError, checksum, from_bytes, pack, to_bytes, to_network
+from firmware.image import FitError, ImageError, checksum, from_bytes, pack, to_bytes, to_network
 from quant.fixedpoint import DEFAULT
 from quant.model import SRCNet
 from quant.quantize import quantize_model
@@ -31,11 +31,41 @@ def test_pack_layout_and_round_trip(network, lanes):
         assert a.weight_frac == c.weight_frac and np.array_equal(a.weight, c.weight) and np.array_equal(a.bias, c.bias)
 
 
-def test_a_recurrent_network_is_refused_not_packed_without_its_lateral_weights():
+@pytest.mark.parametrize("lanes", [1, 4, 7])
+def test_a_recurrent_layer_packs_its_lateral_rows_after_its_inputs(lanes):
     torch.manual_seed(0)
-    recurrent = quantize_model(SRCNet([30, 17, 100], recurrent=[0]), n_steps=50)
-    with pytest.raises(ImageError, match=r"30-R17-100: recurrent layers \[0\] cannot be packed"):
-        pack(recurrent, 4)
+    model = SRCNet([30, 17, 100], recurrent=[0])
+    with torch.no_grad():
+        model.layers[0].weight_rec.uniform_(-0.5, 0.5)
+    network = quantize_model(model, n_steps=50)
+    image = pack(network, lanes)
+    e0, e1 = image.layers
+    assert (e0.recurrent, e0.fan_in, e1.recurrent) == (1, 47, 0)
+    assert e1.weight_base == 47 * e0.blocks and image.recurrent == (0,)
+    # Row n_in + m of layer 0 holds W_rec[:, m]: lane p of block b is neuron b*lanes + p.
+    m, b, p = 3, 0, min(lanes, 17) - 1
+    assert image.weights[(30 + m) * e0.blocks + b, p] == network.layers[0].weight_rec[b * lanes + p, m]
+    back = to_network(from_bytes(to_bytes(image), DEFAULT.digest()))
+    assert back.recurrent == [0]
+    for a, c in zip(network.layers, back.layers):
+        assert np.array_equal(a.weight, c.weight) and (a.weight_rec is None) == (c.weight_rec is None)
+    assert np.array_equal(back.layers[0].weight_rec, network.layers[0].weight_rec)
+
+
+def test_a_device_takes_only_its_own_recurrent_layers(network):
+    from firmware.image import DeviceLimits, DeviceRules
+
+    torch.manual_seed(0)
+    recurrent = pack(quantize_model(SRCNet([30, 17, 100], recurrent=[0]), n_steps=50), 4)
+    feed_forward = pack(network, 4)
+    limits = DeviceLimits.exact(recurrent)
+    assert limits.recurrent == (0,) and limits.max_fan_in == max(30, 100) + 100 and limits.recurrent_mask == 1
+    rules = DeviceRules.for_image(recurrent)
+    assert rules.validate(to_bytes(recurrent)).recurrent == (0,)
+    with pytest.raises(ImageError, match=r"row 0: recurrent = 0 outside 1..1"):
+        rules.validate(to_bytes(feed_forward))
+    with pytest.raises(FitError, match=r"recurrent layers \[0\], the core is built for \[\]"):
+        DeviceLimits.exact(feed_forward).check(recurrent)
 
 
 def _recrc(blob):

@@ -120,8 +120,8 @@ def test_malformed_step_records_are_rejected(records, message):
 
 
 def test_reply_payloads_round_trip():
-    identity = Identity(PROTOCOL_VERSION, 8, 2, 10, 784, 512, 1024, 1000, 80, "ab" * 32, True, 0xDEADBEEF)
-    assert Identity.from_bytes(identity.to_bytes()) == identity
+    identity = Identity(PROTOCOL_VERSION, 8, 2, 10, 784, 512, 1024, 1000, 80, 0b10, "ab" * 32, True, 0xDEADBEEF)
+    assert Identity.from_bytes(identity.to_bytes()) == identity and identity.recurrent_layers == (1,)
     assert Identity.from_bytes(bytes([2]) + bytes(20)).protocol == 2   # another version: only its number is read
     result = Result((1, -2, 3), 2, 77, (10, 20), 12345)
     assert Result.from_bytes(result.to_bytes()) == result

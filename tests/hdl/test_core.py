@@ -258,3 +258,25 @@ def test_a_core_refused_at_construction_leaves_no_unused_elaboratable_warning(mo
         assert "24 inputs > 16" in refuse()
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, UnusedElaboratable)]
+
+
+@pytest.mark.parametrize("sizes, recurrent, lanes", [([24, 12, 100], [0], 4), ([16, 9, 7, 100], [1], 3),
+                                                     ([12, 100], [0], 8)])
+def test_a_recurrent_network_matches_golden_state_by_state_and_cycle_by_cycle(sizes, recurrent, lanes):
+    """The lateral path: each recurrent layer's spikes of step t come back as its inputs of t + 1."""
+    from hdl.cycles import CoreSchedule, SampleProfile
+
+    network = random_network(sizes, seed=30 + lanes, n_steps=20, recurrent=recurrent)
+    samples = rate_samples(sizes[0], 20, 3, seed=lanes, p=0.4)
+    result = golden.run(network, np.stack(samples, axis=1), record=True)
+    own = sum(int(np.count_nonzero(result.states[k]["s"][:-1])) for k in recurrent)
+    assert own > 20, "the lateral path must carry events"
+    for stream in (False, True):
+        measured = check_network(network, lanes, samples, stream=stream)
+        image = pack(network, lanes)
+        profiles = [SampleProfile.from_spikes(image, a, [st["s"][:, k] for st in result.states])
+                    for k, a in enumerate(samples)]
+        if stream:
+            assert measured == [d + 1 for d in CoreSchedule(image).run(profiles)]
+        else:
+            assert measured == [CoreSchedule(image).run([p])[0] + 1 for p in profiles]

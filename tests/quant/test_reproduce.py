@@ -68,3 +68,25 @@ def test_the_bypass_grid_trains_both_variants_and_plots_figure2(tmp_path):
     assert log["args"]["relu_bypass"] == "False"
     assert reproduce.main(base + ["--plot", str(tmp_path / "figures")]) == 0
     assert (tmp_path / "figures" / "figure2-bypass.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_recurrent_grid_compares_three_networks_of_one_shape():
+    cells = reproduce.cells("recurrent")
+    assert [(c.neuron, c.layers, c.recurrent) for c in cells] == [("src", 3, (2,)), ("src", 3, ()), ("rlif", 3, (2,))]
+    assert cells[0].name == "fashion-rate-src-L3-R2" and cells[0].paper is None and cells[2].paper is None
+    args = reproduce.parse_args(["recurrent"])
+    assert args.width == 400
+    argv = reproduce.train_argv(cells[2], args, reproduce.Path("/nonexistent"))
+    assert argv[argv.index("--recurrent") + 1] == "2" and argv[argv.index("--lr") + 1] == str(reproduce.BASELINE_LR)
+    assert "--recurrent" not in reproduce.train_argv(cells[1], args, reproduce.Path("/nonexistent"))
+
+
+def test_the_recurrent_summary_names_the_four_numbers(tmp_path):
+    for cell, accuracy in zip(reproduce.cells("recurrent"), (0.85, 0.84, 0.80)):
+        path = tmp_path / "recurrent" / f"{cell.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"epochs": [{"seconds": 1.0, "val_acc": 0.5}], "test": {"accuracy": accuracy}}))
+    report = reproduce.summary("recurrent", {"epochs": 1, "seed": 0}, tmp_path)
+    assert report["epochs"] == 1 and report["missing"] == []
+    assert report["fashion"] == {"src_recurrent": 0.85, "src_feedforward": 0.84, "lif_recurrent_baseline": 0.80,
+                                 "st_rsbp_published": 0.9013}

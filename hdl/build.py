@@ -258,7 +258,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     out.mkdir(parents=True, exist_ok=True)
     memories = estimate_memories(image, limits)
     required = sum(m["bram18"] for m in memories)
-    report = {"board": board, "part": spec.part.name, "model": "-".join(map(str, network.sizes)), "lanes": lanes,
+    report = {"board": board, "part": spec.part.name, "model": network.shape_name(), "lanes": lanes,
               "git_commit": git_commit(), "model_file": str(model), "memories": memories,
               "bram18_required": required, "capacity": spec.part.__dict__}
     if required > spec.part.bram18:

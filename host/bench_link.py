@@ -99,7 +99,7 @@ def main(argv=None):
             network, args.lanes, pixels, encoding, seeds, args.clock_mhz, args.baud)}
         print(json.dumps({encoding: encodings[encoding]}))
     network = networks["latency"]
-    report = {"model": "-".join(map(str, network.sizes)),
+    report = {"model": network.shape_name(),
               "model_encoding": "each encoding's own" if args.model is None else network.encoding, "lanes": args.lanes,
               "samples": len(seeds), "baud": args.baud, "clock_mhz": args.clock_mhz, "encodings": encodings,
               **provenance("host.bench_link", argv)}

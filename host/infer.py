@@ -187,7 +187,7 @@ def main(argv=None):
     predictions = np.array([r.prediction for r in results])
     n_steps = network.n_steps
     report = {
-        "device": device.transport.url, "lanes": identity.lanes, "model": "-".join(map(str, network.sizes)),
+        "device": device.transport.url, "lanes": identity.lanes, "model": network.shape_name(),
         "model_file": str(args.model), "encoding": encoding, "sent": args.send, "samples": len(results),
         "accuracy": float((predictions == labels).mean()),
         "samples_per_s_wall": len(results) / seconds,

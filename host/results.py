@@ -189,9 +189,36 @@ def table1(root):
     return lines
 
 
+def _curves(grid, describe):
+    """A per-epoch grid (quant.reproduce ``bypass``, ``deep``, ``recurrent``): per cell, the validation
+    accuracy of each epoch and the test accuracy; ``describe`` names a cell's network."""
+    def render(root):
+        r = _load(root / "docs" / "results" / f"{grid}.json")
+        budget = (f"{r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}, "
+                  f"{_n(r['limit_train']) if r.get('limit_train') else 'all'} training images, hidden width "
+                  f"{r['width']}, T = {r['steps']}")
+        lines = [f"`{r.get('command', 'python -m quant.reproduce ' + grid)}` (commit {_commit(r)}): {budget}; "
+                 f"{len(r['cells'])} of {len(r['cells']) + len(r['missing'])} cells done.", "",
+                 "| network | seed | validation accuracy per epoch (%) | test accuracy (%) |", "|---|---|---|---|"]
+        for c in r["cells"]:
+            curve = ", ".join(f"{100 * v:.1f}" for v in c["val_accuracy"])
+            lines.append(f"| {describe(c)} | {c['seed']} | {curve} | {100 * c['test_accuracy']:.2f} |")
+        return lines
+    return render
+
+
+def _network(c):
+    shape = {"src": "SRC", "lif": "LIF (snnTorch)", "rlif": "recurrent LIF baseline"}[c["neuron"]]
+    recurrent = "".join(f", layer {k} recurrent" for k in c.get("recurrent", []))
+    bypass = "" if c.get("bypass", True) else ", no ReLU bypass"
+    return f"{shape}, {c['layers']} layers{recurrent}{bypass}"
+
+
 #: Table name in docs/RESULTS.md -> function of the repository root giving its lines.
 RENDERERS = {"boards": boards, "cycles": cycles, "link": link, "training-speed": training_speed, "fuzz": fuzz,
-             "encoder": encoder, "defaults": defaults, "quantize": quantize, "table1": table1}
+             "encoder": encoder, "defaults": defaults, "quantize": quantize, "table1": table1,
+             "bypass": _curves("bypass", _network), "deep": _curves("deep", _network),
+             "recurrent": _curves("recurrent", _network)}
 
 
 def render(text, root=ROOT):

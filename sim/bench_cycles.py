@@ -61,7 +61,7 @@ def measure(network, lanes, amplitudes, encoding, clock_mhz, rtl_samples=0, ship
     total = done[-1] + 1
     alone = [CoreSchedule(image).run([p])[0] + 1 for p in profiles[:10]]
     ideal = sum(p.ideal(image) for p in profiles)
-    row = {"network": "-".join(map(str, network.sizes)), "encoding": encoding, "lanes": lanes, "shipped": shipped,
+    row = {"network": network.shape_name(), "encoding": encoding, "lanes": lanes, "shipped": shipped,
            "samples": len(profiles), "cycles_per_sample": total / len(profiles),
            "latency_cycles": float(np.mean(alone)), "ideal_per_sample": ideal / len(profiles),
            "utilisation": ideal / total, "samples_per_s_at_100mhz": len(profiles) * 100e6 / total,

@@ -21,7 +21,7 @@ def test_the_model_knows_each_parts_latency():
 
 
 def _image(blocks, n_classes=10):
-    return SimpleNamespace(layers=[SimpleNamespace(blocks=b) for b in blocks], n_classes=n_classes, lanes=4)
+    return SimpleNamespace(layers=[SimpleNamespace(blocks=b) for b in blocks], n_classes=n_classes, lanes=4, recurrent=())
 
 
 def test_one_layer_one_step_by_hand():

@@ -27,9 +27,9 @@ LANES, TIMEOUT = 4, 300
 LIMITS = DeviceLimits(2, 24, 100, 800, 60, 32)
 
 
-def emulate(script, baked, lanes=LANES):
+def emulate(script, baked, lanes=LANES, limits=LIMITS):
     """The reference: the emulator's replies to the same script (idle gaps of ``TIMEOUT`` or more time out)."""
-    device, decoder, replies = DeviceModel(fw_image.pack(baked, lanes), LIMITS), FrameDecoder(), []
+    device, decoder, replies = DeviceModel(fw_image.pack(baked, lanes), limits), FrameDecoder(), []
     for item in script:
         events = decoder.timeout() if isinstance(item, int) and item >= TIMEOUT else (
             [] if isinstance(item, int) else decoder.feed(item))
@@ -245,3 +245,27 @@ def test_the_encoder_never_keeps_the_shipped_core_waiting(encoding):
     sim.add_testbench(bench)
     sim.run()
     assert counts["cycles"] < 400_000 and counts["waiting"] == 0
+
+
+def test_a_recurrent_device_answers_as_the_emulator():
+    """A device built with a recurrent layer: it loads another recurrent network and runs it, reply
+    for reply equal to the emulator, results equal to the golden model."""
+    baked = random_network([24, 12, 100], seed=23, n_steps=20, recurrent=[0])
+    other = random_network([20, 16, 100], seed=24, n_steps=16, recurrent=[0])
+    limits = DeviceLimits(2, 24, 100, 1000, 60, 32, recurrent=[0])
+    one = other.config.one
+    rng = np.random.default_rng(6)
+    samples = [rng.random((16, 20)) < p for p in (0.3, 0.5)]
+    script = [encode_frame(Type.IDENTIFY)] + load_frames(other)
+    for spikes in samples:
+        script += sample_frames(spikes, one)
+    expected = emulate(script, baked, limits=limits)
+    replies = exchange(SRCDevice(fw_image.pack(baked, LANES), limits=limits, timeout=TIMEOUT), script, len(expected))
+    assert replies == expected
+    assert Identity.from_bytes(replies[0].payload).recurrent_layers == (0,)
+    results = [Result.from_bytes(r.payload) for r in replies if r.type == Type.RESULT]
+    assert len(results) == 2
+    for spikes, result in zip(samples, results):
+        reference = golden.run(other, spikes.astype(np.int64)[:, None, :] * one)
+        assert list(result.scores) == reference.scores[0].tolist()
+    assert sum(sum(r.spike_counts) for r in results) > 0

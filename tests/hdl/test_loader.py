@@ -107,3 +107,16 @@ def test_a_table_field_beyond_the_limits_stops_the_writes(core):
     assert state["error"] == 1 and state["complete"] == 0
     # T and layer 0's n_in went out; nothing from the bad field on.
     assert writes == [(LOAD_TABLE, STEPS_ADDRESS, 9), (LOAD_TABLE, 0, 12)]
+
+
+def test_a_recurrent_device_loads_a_recurrent_image_and_refuses_a_feed_forward_one():
+    """The recurrent flag of each row is the device's; a recurrent layer's span counts its lateral rows."""
+    baked = random_network([16, 8, 100], seed=43, n_steps=12, recurrent=[0])
+    rules = DeviceRules.for_image(pack(baked, 4), DeviceLimits(2, 16, 100, 600, 40, 16, recurrent=[0]))
+    other = pack(random_network([12, 10, 100], seed=44, n_steps=9, recurrent=[0]), 4)
+    assert other.layers[1].weight_base == (12 + 10) * other.layers[0].blocks
+    writes, state = load(rules, to_bytes(other))
+    assert state["complete"] == 1 and state["error"] == 0
+    assert sorted(writes) == sorted(load_writes(other))
+    _, state = load(rules, to_bytes(pack(random_network([12, 10, 100], seed=44, n_steps=9), 4)))
+    assert state["error"] == 1 and state["complete"] == 0

@@ -25,3 +25,17 @@ def test_a_changed_report_changes_its_table(tmp_path):
 
 def test_the_reproduction_tables_are_those_of_the_committed_grid():
     assert main(["--check", "--file", str(ROOT / "docs" / "REPRODUCTION.md")]) == 0
+
+
+def test_a_per_epoch_grid_lists_each_cells_curve(tmp_path):
+    from host.results import RENDERERS
+
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    report = {"grid": "recurrent", "epochs": 2, "limit_train": None, "width": 400, "steps": 200, "seed": 0,
+              "missing": ["x"], "git_commit": "0123456789abcdef",
+              "cells": [{"neuron": "src", "layers": 3, "recurrent": [2], "bypass": True, "seed": 0,
+                         "val_accuracy": [0.5, 0.625], "test_accuracy": 0.6}]}
+    (tmp_path / "docs" / "results" / "recurrent.json").write_text(json.dumps(report))
+    lines = RENDERERS["recurrent"](tmp_path)
+    assert "2 epochs, all training images, hidden width 400, T = 200; 1 of 2 cells done." in lines[0]
+    assert lines[-1] == "| SRC, 3 layers, layer 2 recurrent | 0 | 50.0, 62.5 | 60.00 |"

@@ -115,3 +115,17 @@ def test_shipped_model_on_a_real_mnist_sample(tmp_path):
     sample = amplitudes[:, :1].transpose(1, 0, 2).astype(np.int64) * net.config.one
     report = bench(tmp_path, net, 8, sample, long_run=True)
     assert report["samples"][0]["prediction"] == golden.run(net, amplitudes[:, :1]).prediction[0]
+
+
+@pytest.mark.parametrize("lanes", [3, 8])
+def test_a_recurrent_layer(tmp_path, lanes):
+    """The lateral path in Verilog: the hidden layer's spikes of step t are its own inputs of t + 1;
+    streamed samples, cycle-exact."""
+    net = random_network([16, 10, 100], 11 + lanes, n_steps=T, recurrent=[0])
+    report = bench(tmp_path, net, lanes, spikes(16, 3, 11, p=0.35))
+    assert all(s["events"][1] > 0 for s in report["samples"])
+
+
+def test_a_recurrent_output_layer_with_bubbles_and_backpressure(tmp_path):
+    net = random_network([16, 9, 100], 13, n_steps=T, recurrent=[0, 1])
+    bench(tmp_path, net, 4, spikes(16, 3, 13, p=0.35), idle=0.3, backpressure=0.5, seed=2)

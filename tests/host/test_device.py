@@ -264,3 +264,26 @@ def test_host_infer_through_the_rtl_back_end_equals_golden(tmp_path, encoding):
     report = json.loads(out.read_text())
     assert report["golden_scores_identical"] and report["golden_agreement"] == 1.0 and report["samples"] == 2
     assert report["sent"] == "images" and report["input_events_per_sample"] > 0
+
+
+@pytest.mark.parametrize("backend", ["golden", "rtl"])
+def test_a_recurrent_network_end_to_end(backend):
+    """The host packs a recurrent network, a device built recurrent takes it, and the answers are the
+    golden model's: through the emulator and through the gateware."""
+    if backend == "rtl":
+        require_simulator()
+    limits = DeviceLimits(2, 20, 100, 2000, 60, 64, recurrent=[0])
+    server = serve(backend, network=random_network([20, 12, 100], seed=14, recurrent=[0]), lanes=4, limits=limits)
+    network = random_network([20, 12, 100], seed=15, recurrent=[0])
+    try:
+        with Device(server.url, timeout=120) as device:
+            assert device.identify().recurrent_layers == (0,)
+            device.load_model(network)
+            for sample in np.random.default_rng(8).random((2, 30, 20)) < 0.3:
+                got, expected = device.infer(sample), golden.run(network, sample[:, None, :])
+                assert np.array_equal(got.scores, expected.scores[0]) and got.prediction == expected.prediction[0]
+            with pytest.raises(DeviceError, match="recurrent layers"):
+                device.load_model(random_network([20, 12, 100], seed=16))
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,7 +10,9 @@ from quant.srcparams import PAPER
 
 
 def naive_recurrent(s_in, weight, weight_rec, bias, p=PAPER, bypass=True):
-    """The recurrent layer written step by step with autograd (h and h_s detached)."""
+    """The recurrent layer written step by step with autograd (h and h_s detached): the spikes
+    handed up pass their gradient through the ReLU as the identity (with ``bypass``), the spikes
+    fed back through ``W_rec`` through the plain ReLU."""
     n_steps, batch, _ = s_in.shape
     n = weight.shape[0]
     i, h, hs, s = (torch.zeros(batch, n, dtype=weight.dtype) for _ in range(4))
@@ -23,8 +25,8 @@ def naive_recurrent(s_in, weight, weight_rec, bias, p=PAPER, bypass=True):
                           torch.tensor(p.z_hyp, dtype=weight.dtype))
         h = torch.tanh(x + p.r * h_prev + p.r_s * hs_prev + bias)
         hs = z_s * hs_prev + (1 - z_s) * h_prev
-        s = relu_bypass(h) if bypass else torch.relu(h)
-        out.append(s)
+        s = torch.relu(h)                                      # fed back
+        out.append(relu_bypass(h) if bypass else s)            # handed up
     return torch.stack(out)
 
 
@@ -136,3 +138,35 @@ def test_the_baseline_round_trips_through_a_model_file(tmp_path):
     save_model(tmp_path / "b.safetensors", net, "rate", 200)
     back, config = load_model(tmp_path / "b.safetensors")
     assert config["neuron"] == "rlif" and back.recurrent == [1] and back.params == net.params
+
+
+def test_the_lateral_gradient_stays_finite_where_the_bypassed_one_explodes():
+    """Why the lateral path takes the plain ReLU's gradient: with the bypass through time as well, a
+    silent neuron (h near -1 has 1 - h^2 far from 0) passes the gradient back step after step, and
+    over 200 steps it grows by orders of magnitude (and overflows float32 with stronger weights)."""
+    torch.manual_seed(9)
+    layer = SRCLayer(8, 64, recurrent=True)
+    with torch.no_grad():
+        layer.weight.mul_(4)
+        layer.weight_rec.normal_(0, 1.0)
+        layer.bias.fill_(-4.0)
+    s_in = (torch.rand(200, 2, 8) < 0.3).float()
+    layer(s_in).sum().backward()
+    assert torch.isfinite(layer.weight_rec.grad).all() and torch.isfinite(layer.weight.grad).all()
+    ours = float(layer.weight_rec.grad.norm())
+    w, w_rec, b = (t.detach().clone().requires_grad_(True) for t in (layer.weight, layer.weight_rec, layer.bias))
+    n_steps, n = 200, 64
+    i, h, hs = (torch.zeros(2, n) for _ in range(3))
+    s, total = torch.zeros(2, n), 0
+    for t in range(n_steps):
+        i = 0.9 * i + s_in[t] @ w.T + s @ w_rec.T
+        x = 3 * torch.tanh(i / 3)
+        h_prev, hs_prev = h.detach(), hs.detach()
+        z_s = torch.where(h_prev >= 0.5, torch.tensor(0.0), torch.tensor(0.9))
+        h = torch.tanh(x + 2 * h_prev - 7 * hs_prev + b)
+        hs = z_s * hs_prev + (1 - z_s) * h_prev
+        s = relu_bypass(h)                                    # the bypass through time too
+        total = total + s.sum()
+    total.backward()
+    bypassed = float(w_rec.grad.norm())
+    assert not bypassed < 1e6 * ours, (ours, bypassed)

@@ -6,7 +6,7 @@ Usage::
         --name latency --weight-width 6
 
 Writes, in ``quant/assets/NAME/``, ``model.safetensors``, ``model.npz`` (the default fixed-point
-configuration at ``--weight-width``), ``samples.npz`` (the first N MNIST test images, their labels
+configuration at ``--weight-width``), ``samples.npz`` (the first N test images of ``--dataset``, their labels
 and their exact input spikes from the device's integer encoder, seeds as the host sends them) and
 ``manifest.json`` (sizes, accuracies on the samples, config digest, SHA-256 of each file).
 """
@@ -36,8 +36,10 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Exit codes: 0 written; 2 bad arguments or an unreadable model or data set.")
     p.add_argument("--model", type=Path, required=True, help="trained float SRC model (safetensors)")
-    p.add_argument("--samples", type=int, default=200, help="number of MNIST test samples to ship")
-    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: the shared copy)")
+    p.add_argument("--samples", type=int, default=200, help="number of test samples to ship")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
+                   help="test set the samples come from (the shipped models: MNIST)")
+    p.add_argument("--data-dir", type=Path, help="data set folder (default: the shared copy)")
     p.add_argument("--seed", type=int, default=3, help="seed of the rate coder (the host's default)")
     p.add_argument("--name", choices=assets.NAMES, default=assets.DEFAULT, help="which shipped model this is")
     p.add_argument("--weight-width", type=int, default=DEFAULT.weight_width, help="bits per weight")
@@ -51,7 +53,10 @@ def main(argv=None):
     args.out = args.out or assets.model(args.name).folder
     try:
         model, config = load_model(args.model)
-        test = load_images(args.data_dir or default_data_dir("mnist"), "test")
+        directory = args.data_dir or default_data_dir(args.dataset)
+        if directory is None:
+            raise DatasetError(f"no local copy of {args.dataset}: pass --data-dir")
+        test = load_images(directory, "test")
     except (FileError, DatasetError) as problem:
         return error(problem, EXIT_USAGE)
     if model.neuron != "src":
@@ -76,7 +81,8 @@ def main(argv=None):
     result = golden.run(network, spikes.numpy().astype(bool))
     manifest = {
         "command": "python -m quant.make_assets " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "sizes": network.sizes, "encoding": config["encoding"], "n_steps": config["n_steps"],
+        "sizes": network.sizes, "network": network.shape_name(), "dataset": args.dataset,
+        "encoding": config["encoding"], "n_steps": config["n_steps"],
         "samples": int(len(labels)), "weight_width": args.weight_width,
         "pixel_bits": args.pixel_bits, "encoder": "device",
         "config_digest": network.config.digest(),

@@ -8,6 +8,8 @@ cycle model predicts.
 """
 
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,18 @@ def test_a_recurrent_layer(tmp_path, lanes):
 def test_a_recurrent_output_layer_with_bubbles_and_backpressure(tmp_path):
     net = random_network([16, 9, 100], 13, n_steps=T, recurrent=[0, 1])
     bench(tmp_path, net, 4, spikes(16, 3, 13, p=0.35), idle=0.3, backpressure=0.5, seed=2)
+
+
+#: A trained recurrent model (Fashion-MNIST, 784-128-R128-100) and its sample pack, from
+#: ``python -m quant.make_assets --name rate --dataset fashion-mnist --out`` this folder.
+TRAINED_RECURRENT = Path(__file__).resolve().parents[2] / "docs" / "results" / "models" / "fashion-rate-src-784-128-R128-100"
+
+
+def test_a_trained_recurrent_model_on_a_real_fashion_sample(tmp_path):
+    net = load_network(TRAINED_RECURRENT / "model.npz")
+    assert net.recurrent == [1]
+    spikes_tn, labels, _, _ = load_samples(TRAINED_RECURRENT / "samples.npz")
+    sample = spikes_tn[:, :1].transpose(1, 0, 2).astype(np.int64) * net.config.one
+    report = bench(tmp_path, net, 8, sample, long_run=True)
+    assert report["samples"][0]["prediction"] == golden.run(net, spikes_tn[:, :1]).prediction[0]
+    assert report["samples"][0]["events"][1] > 0

@@ -1,9 +1,11 @@
-"""Benchmark: samples/s and lane utilisation of the core on MNIST test images, as the device encodes them.
+"""Benchmark: samples/s and lane utilisation of the core on MNIST (or Fashion-MNIST) test images, as the device encodes them.
 
 Usage::
 
     python -m sim.bench_cycles                       # the shipped models at the default lanes
     python -m sim.bench_cycles --network runs/x.npz --encodings rate latency --lanes 8 16 32
+    python -m sim.bench_cycles --network docs/results/models/fashion-rate-src-784-128-R128-100/model.npz \
+        --dataset fashion-mnist --rtl-samples 2 --out runs/benchmarks/cycles-recurrent
 
 For every network, encoding and lane count, ``--samples`` MNIST test images are encoded by the
 device's integer encoder (:mod:`quant.intencode`, seeds as the host sends them) and streamed back
@@ -41,11 +43,14 @@ from quant.quantize import load_network
 __all__ = ["device_samples", "measure", "main"]
 
 
-def device_samples(network, n, encoding, seed, data_dir=None):
-    """The first ``n`` MNIST test images as the device encodes them: ``(n, T, 784)`` amplitudes."""
-    from quant.data import default_data_dir, load_images
+def device_samples(network, n, encoding, seed, data_dir=None, dataset="mnist"):
+    """The first ``n`` test images of ``dataset`` as the device encodes them: ``(n, T, 784)`` amplitudes."""
+    from quant.data import DatasetError, default_data_dir, load_images
 
-    test = load_images(data_dir or default_data_dir("mnist"), "test")
+    directory = data_dir or default_data_dir(dataset)
+    if directory is None:
+        raise DatasetError(f"no local copy of {dataset}")
+    test = load_images(directory, "test")
     cfg = network.config
     pixels = intencode.to_pixels(test.images[:n], cfg)
     spikes = intencode.encode(pixels, encoding, network.n_steps, cfg, intencode.sample_seeds(seed, len(pixels)))
@@ -97,7 +102,8 @@ def main(argv=None):
     p.add_argument("--encodings", nargs="+", choices=["rate", "latency"],
                    help="encodings to measure each network in (default: the one it was trained with)")
     p.add_argument("--lanes", type=int, nargs="+", default=[DEFAULT_LANES], help="lane counts P to measure")
-    p.add_argument("--samples", type=int, default=100, help="MNIST test images per measurement")
+    p.add_argument("--samples", type=int, default=100, help="test images per measurement")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="test set of the images")
     p.add_argument("--rtl-samples", type=int, default=0, help="of those, how many to confirm in RTL simulation")
     p.add_argument("--rtl-lanes", type=int, nargs="*", default=[DEFAULT_LANES],
                    help="lane counts whose samples are confirmed in RTL")
@@ -116,7 +122,7 @@ def main(argv=None):
         for path, shipped in networks:
             network = load_network(path)
             for encoding in args.encodings or [network.encoding]:
-                amplitudes, _ = device_samples(network, args.samples, encoding, args.seed)
+                amplitudes, _ = device_samples(network, args.samples, encoding, args.seed, dataset=args.dataset)
                 for lanes in args.lanes:
                     rtl = args.rtl_samples if lanes in args.rtl_lanes else 0
                     is_default = shipped and encoding == network.encoding and lanes == DEFAULT_LANES
@@ -128,9 +134,10 @@ def main(argv=None):
     except AssertionError as problem:
         return error(problem, EXIT_DISAGREES)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"clock_mhz": args.clock_mhz, "rows": rows, **provenance("sim.bench_cycles", argv)}
+    report = {"clock_mhz": args.clock_mhz, "dataset": args.dataset, "rows": rows, **provenance("sim.bench_cycles", argv)}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    lines = [f"# Core throughput on MNIST (samples streamed back to back, {args.clock_mhz:g} MHz)", "",
+    title = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}[args.dataset]
+    lines = [f"# Core throughput on {title} (samples streamed back to back, {args.clock_mhz:g} MHz)", "",
              f"`{report['command']}` (commit {report['git_commit'][:12]})", "",
              "Cycles from the exact cycle model (hdl/cycles.py); the RTL column counts samples also streamed "
              "through the Verilog, where the golden model and every result's cycle agreed exactly.", "",

@@ -81,7 +81,7 @@ ST_RSBP_FASHION = 0.9013
 #: epoch of 3,200 Fashion-MNIST samples (28 % and 36 %).
 BASELINE_LR = 0.001
 #: Grids whose cells record validation loss and accuracy per epoch (figures over epochs).
-_PER_EPOCH = ("deep", "bypass")
+_PER_EPOCH = ("deep", "bypass", "recurrent")
 
 
 @dataclass(frozen=True)
@@ -278,6 +278,8 @@ def parse_args(argv=None):
                    help="folder of the finished cells' logs and the grid summaries (docs/results to publish)")
     p.add_argument("--commit", action="store_true", help="git-commit each finished cell's log and the summary")
     p.add_argument("--list", action="store_true", help="print the grid's state and exit")
+    p.add_argument("--summary", action="store_true",
+                   help="rewrite the grid's summary (RESULTS/GRID.json) from its finished cells' logs and exit")
     p.add_argument("--plot", type=Path, metavar="DIR",
                    help="write the grid's figures (from its finished cells in --results) to DIR and exit")
     args = p.parse_args(argv)
@@ -305,6 +307,11 @@ def main(argv=None):
     if args.plot:
         for path in plot(args.grid, args.results, args.plot):
             print(f"wrote {path}")
+        return 0
+    if args.summary:
+        summary_path.write_text(json.dumps({**summary(args.grid, budget, args.results),
+                                            **provenance("quant.reproduce", argv)}, indent=1))
+        print(f"wrote {summary_path}")
         return 0
     done = 0
     for cell in todo:

@@ -90,3 +90,15 @@ def test_the_recurrent_summary_names_the_four_numbers(tmp_path):
     assert report["epochs"] == 1 and report["missing"] == []
     assert report["fashion"] == {"src_recurrent": 0.85, "src_feedforward": 0.84, "lif_recurrent_baseline": 0.80,
                                  "st_rsbp_published": 0.9013}
+
+
+def test_summary_rewrites_a_grids_summary_from_its_cells(tmp_path, capsys):
+    for cell, accuracy in zip(reproduce.cells("recurrent"), (0.85, 0.84, 0.80)):
+        path = tmp_path / "recurrent" / f"{cell.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"epochs": [{"seconds": 1.0, "val_acc": 0.5, "val_loss": 1.0}],
+                                    "test": {"accuracy": accuracy}}))
+    assert reproduce.main(["recurrent", "--epochs", "1", "--results", str(tmp_path), "--summary"]) == 0
+    report = json.loads((tmp_path / "recurrent.json").read_text())
+    assert report["fashion"]["lif_recurrent_baseline"] == 0.80 and report["command"].endswith("--summary")
+    assert [c["val_accuracy"] for c in report["cells"]] == [[0.5]] * 3

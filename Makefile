@@ -42,5 +42,10 @@ results: .installed
 	$(PYTHON) -m hdl.build --board ulx3s_85f --out runs/build/ulx3s_85f-latency-784-224-100-P8
 	mkdir -p docs/builds/ulx3s_85f-latency-784-224-100-P8
 	cp runs/build/ulx3s_85f-latency-784-224-100-P8/report.* docs/builds/ulx3s_85f-latency-784-224-100-P8/
+	$(PYTHON) -m sim.bench_cycles --network docs/results/models/fashion-rate-src-784-128-R128-100/model.npz \
+		--dataset fashion-mnist --rtl-samples 2 --out docs/benchmarks/cycles-recurrent
+	d=arty_a7_35-recurrent-784-128-R128-100-P8; \
+		$(PYTHON) -m hdl.build --board arty_a7 --model docs/results/models/fashion-rate-src-784-128-R128-100/model.npz \
+		--out runs/build/$$d; mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/
 	$(PYTHON) -m host.defaults --out docs/results/defaults.json
 	$(PYTHON) -m host.results

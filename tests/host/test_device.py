@@ -287,3 +287,15 @@ def test_a_recurrent_network_end_to_end(backend):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_host_infer_runs_the_trained_recurrent_model_through_the_emulator(tmp_path):
+    folder = assets.ASSETS.parents[1] / "docs" / "results" / "models" / "fashion-rate-src-784-128-R128-100"
+    assert infer(["--emulate", "--model", str(folder / "model.npz"), "--samples-file", str(folder / "samples.npz"),
+                  "--limit", "8", "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["model"] == "784-128-R128-100"
+    assert report["golden_agreement"] == 1.0 and report["golden_scores_identical"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    labels = load_samples(folder / "samples.npz")[1][:8]
+    assert report["accuracy"] == (np.array(manifest["fixed_predictions"][:8]) == labels).mean()

@@ -266,7 +266,9 @@ def test_host_infer_through_the_rtl_back_end_equals_golden(tmp_path, encoding):
     assert report["sent"] == "images" and report["input_events_per_sample"] > 0
 
 
-@pytest.mark.parametrize("backend", ["golden", "rtl"])
+# The gateware back end takes a minute and a half (Verilog of the whole device under cocotb); the
+# recurrent device is also proven reply for reply in tests/hdl/test_device.py, so it runs with --run-slow.
+@pytest.mark.parametrize("backend", ["golden", pytest.param("rtl", marks=pytest.mark.slow)])
 def test_a_recurrent_network_end_to_end(backend):
     """The host packs a recurrent network, a device built recurrent takes it, and the answers are the
     golden model's: through the emulator and through the gateware."""

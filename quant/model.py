@@ -457,11 +457,13 @@ class LIFNet(nn.Module):
 
 def build_model(neuron, n_inputs, layers, width, n_classes=10, params=PAPER, implementation="fused", bypass=True,
                 recurrent=()):
-    """Build ``neuron`` (``src``, ``lif`` or ``rlif``, :mod:`quant.baseline`) with ``layers`` layers: ``layers-1`` hidden of ``width``, then the output.
+    """Build ``neuron`` (``src``, ``lif``, or ``rlif`` of :mod:`quant.baseline`) with ``layers`` layers:
+    ``layers-1`` hidden of ``width``, then the output.
 
-    ``layers`` counts the output layer, as the paper's Table 1 does (1 layer = 784 -> 100). ``bypass``
-    (SRC only) is the ReLU bypass, see :class:`SRCLayer`; ``recurrent`` the indices of the layers
-    with lateral weights (SRC only; :class:`SRCNet`).
+    ``layers`` counts the output layer, as the paper's Table 1 does (1 layer = 784 -> 100; the
+    ``rlif`` baseline's output has one neuron per class). ``bypass`` (SRC only) is the ReLU bypass,
+    see :class:`SRCLayer`; ``recurrent`` the indices of the layers with lateral weights (SRC and
+    ``rlif``; :class:`SRCNet`).
     """
     if layers < 1:
         raise ValueError(f"layers must be at least 1, got {layers}")

@@ -93,11 +93,9 @@ def load_model(path, device="cpu"):
     if recurrent and cls is LIFNet:
         raise CheckpointError(f"{path}: recurrent layers {recurrent} in a {config['neuron']!r} model")
     try:
-        if cls is RecurrentLIFNet:   # its own neuron constants, not the SRC's
-            model = cls(config["sizes"], config["n_classes"], config["params"], recurrent=recurrent)
-        else:
-            model = (cls(config["sizes"], config["n_classes"], config["params"], recurrent=recurrent) if recurrent
-                     else cls(config["sizes"], config["n_classes"], config["params"]))
+        # LIFNet has no recurrent layers (refused above), so it takes no such argument.
+        model = cls(config["sizes"], config["n_classes"], config["params"],
+                    **({"recurrent": recurrent} if recurrent else {}))
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: malformed model configuration ({error})") from None
     try:

@@ -40,8 +40,14 @@ import numpy as np
 from .fixedpoint import ACC_BITS, MAX_CLASSES, FixedPointConfig
 from .lut import lookup
 
-__all__ = ["QuantizedLayer", "QuantizedNetwork", "GoldenResult", "round_shift", "saturate", "exact_matmul",
+__all__ = ["QuantizedLayer", "QuantizedNetwork", "GoldenResult", "shape_name", "round_shift", "saturate", "exact_matmul",
            "run", "to_amplitudes"]
+
+
+def shape_name(sizes, recurrent=()):
+    """A network's shape as ``784-400-R400-100``: ``sizes`` from the inputs on, ``R`` before each layer
+    of ``recurrent`` (indices from 0, the first spiking layer)."""
+    return "-".join([str(sizes[0])] + [("R" if k in recurrent else "") + str(n) for k, n in enumerate(sizes[1:])])
 
 
 def round_shift(value, shift):
@@ -168,8 +174,7 @@ class QuantizedNetwork:
 
     def shape_name(self):
         """The network's shape as ``784-400-R400-100`` (``R``: a recurrent layer)."""
-        return "-".join([str(self.sizes[0])] + [("R" if layer.recurrent else "") + str(layer.n_out)
-                                                for layer in self.layers])
+        return shape_name(self.sizes, self.recurrent)
 
 
 @dataclass

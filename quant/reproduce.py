@@ -78,7 +78,9 @@ GRIDS = ("table1", "deep", "bypass", "recurrent")
 #: ST-RSBP's published Fashion-MNIST accuracy (784-400-R400-10; Zhang & Li, NeurIPS 2019).
 ST_RSBP_FASHION = 0.9013
 #: The recurrent LIF baseline's learning rate: of 0.005 (the SRC's) and 0.001, the better on one
-#: epoch of 3,200 Fashion-MNIST samples (28 % and 36 %).
+#: epoch of 3,200 Fashion-MNIST samples (28 % and 36 %: ``python -m quant.train --dataset fashion-mnist
+#: --neuron rlif --layers 3 --width 400 --recurrent 2 --epochs 1 --limit-train 3200 --limit-val 500
+#: --limit-test 500 --lr LR``).
 BASELINE_LR = 0.001
 #: Grids whose cells record validation loss and accuracy per epoch (figures over epochs).
 _PER_EPOCH = ("deep", "bypass", "recurrent")

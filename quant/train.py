@@ -31,6 +31,7 @@ from . import checkpoint
 from .data import DatasetError, default_data_dir, load_images, load_nmnist, split_train_val
 from .encode import N_STEPS, encode
 from .fixedpoint import DEFAULT
+from .golden import shape_name
 from .intencode import latency as latency_spikes
 from .intencode import rate_torch, to_pixels
 from .model import build_model
@@ -243,8 +244,7 @@ def main(argv=None):
         print(f"resuming after epoch {start_epoch}")
 
     val_batches = Batches(val, encoding, 256, args.steps, seed=args.seed + 1, encoder=args.encoder, config=config)
-    shape = [str(n) if k - 1 not in getattr(model, "recurrent", []) else f"R{n}" for k, n in enumerate(model.sizes)]
-    print(f"{args.neuron.upper()} {'-'.join(shape)} on {args.dataset}/{encoding}: "
+    print(f"{args.neuron.upper()} {shape_name(model.sizes, getattr(model, 'recurrent', ()))} on {args.dataset}/{encoding}: "
           f"{len(train)} train, {len(val)} val, {len(test)} test, device {args.device}")
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
     for epoch in range(start_epoch, last_epoch):

@@ -78,3 +78,8 @@ def require_simulator(module_level=False):
         if os.environ.get("SRC_REQUIRE_SIM"):
             raise
         pytest.skip(str(error), allow_module_level=module_level)
+
+
+#: A trained recurrent model (Fashion-MNIST, 784-128-R128-100) with its quantized network and sample
+#: pack (``python -m quant.make_assets --name rate --dataset fashion-mnist --out`` this folder).
+TRAINED_RECURRENT = Path(__file__).resolve().parents[1] / "docs" / "results" / "models" / "fashion-rate-src-784-128-R128-100"

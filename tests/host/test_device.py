@@ -17,7 +17,7 @@ from host.infer import main as infer
 from host.transport import PCIeTransport, SerialTransport, TransportError
 from quant import assets, golden, intencode
 from quant.samples import load_samples
-from tests.helpers import random_network, require_simulator
+from tests.helpers import TRAINED_RECURRENT, random_network, require_simulator
 from sim.emulator import DeviceModel, serve
 
 
@@ -292,7 +292,7 @@ def test_a_recurrent_network_end_to_end(backend):
 
 
 def test_host_infer_runs_the_trained_recurrent_model_through_the_emulator(tmp_path):
-    folder = assets.ASSETS.parents[1] / "docs" / "results" / "models" / "fashion-rate-src-784-128-R128-100"
+    folder = TRAINED_RECURRENT
     assert infer(["--emulate", "--model", str(folder / "model.npz"), "--samples-file", str(folder / "samples.npz"),
                   "--limit", "8", "--json", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())

@@ -8,8 +8,6 @@ cycle model predicts.
 """
 
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -21,7 +19,7 @@ from quant.model import SRCNet
 from quant.quantize import load_network, quantize_model
 from quant.samples import load_samples
 from sim.runner import run_core_bench
-from tests.helpers import random_network, require_simulator
+from tests.helpers import TRAINED_RECURRENT, random_network, require_simulator
 
 require_simulator(module_level=True)  # CI installs Icarus and sets SRC_REQUIRE_SIM
 
@@ -131,11 +129,6 @@ def test_a_recurrent_layer(tmp_path, lanes):
 def test_a_recurrent_output_layer_with_bubbles_and_backpressure(tmp_path):
     net = random_network([16, 9, 100], 13, n_steps=T, recurrent=[0, 1])
     bench(tmp_path, net, 4, spikes(16, 3, 13, p=0.35), idle=0.3, backpressure=0.5, seed=2)
-
-
-#: A trained recurrent model (Fashion-MNIST, 784-128-R128-100) and its sample pack, from
-#: ``python -m quant.make_assets --name rate --dataset fashion-mnist --out`` this folder.
-TRAINED_RECURRENT = Path(__file__).resolve().parents[2] / "docs" / "results" / "models" / "fashion-rate-src-784-128-R128-100"
 
 
 def test_a_trained_recurrent_model_on_a_real_fashion_sample(tmp_path):

@@ -2,23 +2,24 @@
 
 An event ``(j, a)`` of layer ``l`` costs ``ceil(blocks / 4)`` cycles: each cycle reads four weight
 words, blocks ``4k .. 4k + 3`` of input ``j``, and adds ``4P`` products into the step sums. The four
-words are consecutive in the weight array; the array is held as two memories, the words of even
-and of odd address, each with two read ports (a true-dual-port block RAM), so that any four
-consecutive words are two reads from each. The step sums are kept per layer and per step parity
-(so that a layer can accumulate step ``t + 1`` while step ``t`` waits for its update) and split
-into four banks by block modulo 4 (so that four blocks are written per cycle).
+words are consecutive in the weight array; the array is held as four memories by word address
+modulo 4, each with one read port (a simple-dual-port block RAM), so that any four consecutive
+words are one read from each. The step sums of every layer and step parity (a layer
+accumulates step ``t + 1`` while step ``t`` waits for its update) are four banks of distributed
+RAM, by block modulo 4 (four blocks written per cycle), addressed by (layer, parity, group).
 
-Pipeline (six stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
-row product ``j * blocks``, the weight reads, the words registered, the products, then the
-read-modify-write of the step sums (read and write in the same stage, so consecutive events never
-see a stale sum). A block's first
-write of a step overwrites instead of adding: the update unit marks each block *consumed* when it
-reads it (``consume``), which clears the sum for the next step without a clearing pass; a block
-that no event of a step wrote reads as zero. Blocks past the layer's last (the tail of a last group
-of four) are neither written nor marked.
+Pipeline (seven stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
+row product ``j * blocks``, the four word addresses, the weight reads, the words registered, the products (with the old sums
+read beside them), then the sums added and written back. An event right behind one to the same
+blocks read its old sums before that write landed: it takes the sum being written (forwarding),
+so back-to-back events never see a stale sum. A block's first write of a step overwrites instead
+of adding: the update unit marks each block *consumed* when it reads it (``consume``), which
+clears the sum for the next step without a clearing pass; a block that no event of a step wrote
+reads as zero. Blocks past the layer's last (the tail of a last group of four) are neither
+written nor marked.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,9 +59,9 @@ class AccumulateUnit(wiring.Component):
         ``valid``, ``address``, ``word``: a weight word written at run time.
     """
 
-    #: Issue register, row product, weight read, weight register, products, read-modify-write: a
-    #: step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
-    LATENCY = 6
+    #: Issue register, row product, word addresses, weight read, weight register, products and old
+    #: sums, the sums written: a step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
+    LATENCY = 7
 
     def __init__(self, image, limits, acc_width):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -89,44 +90,69 @@ class AccumulateUnit(wiring.Component):
         lane = lambda word, p, width: word[p * width:(p + 1) * width]
         issue, load = self.issue, self.load
 
-        # -- stages a and b: the weight address ---------------------------------------------------------
-        # The issue comes from the scheduler's choice among the queues: it is registered first, then
-        # the row product j * blocks (a registered multiply), so that neither the choice nor the
-        # multiply is on the weight memories' address path.
-        sa, sb = Signal.like(issue), Signal.like(issue)
-        offset = Signal(bits(self.limits.weight_words + 1))
-        m.d.sync += [sa.eq(issue), sb.eq(sa), offset.eq(sa.index * sa.blocks)]
+        # -- stages a, b and c: the weight addresses -----------------------------------------------------
+        # The issue comes from the scheduler's choice among the queues: it is registered first (a),
+        # then the row product j * blocks (a registered multiply) beside base + 4k + c for the four
+        # words c (b), then the four word addresses (c), so that the memories' address is a register
+        # (through the load multiplexer): the adders and the multiply are off the block RAMs' path.
+        sa, sb, sc = Signal.like(issue), Signal.like(issue), Signal.like(issue)
+        address_bits = bits(self.limits.weight_words + SPAN * self.groups + 1)
+        offset = Signal(address_bits)
+        corner = [Signal(address_bits, name=f"base_group{c}") for c in range(SPAN)]
+        m.d.sync += [sa.eq(issue), sb.eq(sa), sc.eq(sb), offset.eq(sa.index * sa.blocks),
+                     *(corner[c].eq(sa.base + Cat(C(c, 2), sa.group)) for c in range(SPAN))]
+        # Words 4k .. 4k + 3 of the event, from word = base + j * blocks + 4k: memory b holds the words
+        # w = b (mod 4), at w >> 2, so any four consecutive words are one from each; memory b's is
+        # word_at[3 - b] >> 2, and the first word's residue says how the four are rotated.
+        word_at = [corner[c] + offset for c in range(SPAN)]
+        entry = [Signal(address_bits, name=f"weight_entry{b}") for b in range(SPAN)]
+        sc_rotation = Signal(2)
+        m.d.sync += [*(entry[b].eq(word_at[SPAN - 1 - b] >> 2) for b in range(SPAN)), sc_rotation.eq(word_at[0][:2])]
 
-        # -- stage c: the weight reads ----------------------------------------------------------------
-        # Words 4k .. 4k + 3 of the event, from word = base + j * blocks + 4k: the even memory holds
-        # word 2a at a, the odd one word 2a + 1; whatever the parity of the first word, each gives two
-        # consecutive entries. The run-time write shares the first read port of its memory (weights
-        # are loaded between samples only), so that each memory maps onto one true-dual-port block RAM.
+        # -- stage d: the weight reads ----------------------------------------------------------------
+        # One read port and one write port per memory (weights are written between samples only): a
+        # simple-dual-port block RAM each. (Two read ports and a write port need a true-dual-port RAM
+        # with the write sharing a read port; Yosys's ECP5 mapping doubles such a memory instead.)
         init = pack_lanes(self.image.weights, WB)
-        base = Signal(bits(self.limits.weight_words + SPAN * self.groups + 1))
-        m.d.comb += base.eq(sb.base + offset + SPAN * sb.group)
-        ports = []
-        for parity, first_entry in ((0, (base + 1) >> 1), (1, base >> 1)):
-            mem = memory.Memory(shape=unsigned(P * WB), depth=max(1, (self.limits.weight_words + 1 - parity) // 2),
-                                init=init[parity::2])
-            m.submodules[("weights_even", "weights_odd")[parity]] = mem
-            first, second, write = mem.read_port(), mem.read_port(), mem.write_port()
-            mine = load.valid & (load.address[0] == parity)
-            m.d.comb += [first.addr.eq(Mux(mine, load.address >> 1, first_entry)), write.addr.eq(first.addr),
-                         write.data.eq(load.word), write.en.eq(mine), second.addr.eq(first_entry + 1)]
-            ports.append((first, second))
-        (even0, even1), (odd0, odd1) = ports
-        sc, sc_odd = Signal.like(issue), Signal()
-        m.d.sync += [sc.eq(sb), sc_odd.eq(base[0])]
+        data_ = []
+        for b in range(SPAN):
+            mem = memory.Memory(shape=unsigned(P * WB), depth=max(1, -(-(self.limits.weight_words - b) // SPAN)),
+                                init=init[b::SPAN])
+            m.submodules[f"weights{b}"] = mem
+            read, write = mem.read_port(), mem.write_port()
+            m.d.comb += [read.addr.eq(entry[b]), write.addr.eq(load.address >> 2), write.data.eq(load.word),
+                         write.en.eq(load.valid & (load.address[:2] == b))]
+            data_.append(read.data)
+        sd, sd_rotation = Signal.like(issue), Signal(2)
+        m.d.sync += [sd.eq(sc), sd_rotation.eq(sc_rotation)]
 
-        # -- stage d: the four words, registered (the block RAM's output is slow on its own) ------------
+        # -- stage e: the four words in order, registered (the block RAM's output is slow on its own) ----
         s1 = Signal.like(issue)
         words = [Signal(P * WB, name=f"word{q}") for q in range(SPAN)]
-        m.d.sync += [s1.eq(sc), *(w.eq(v) for w, v in zip(words, (
-            Mux(sc_odd, odd0.data, even0.data), Mux(sc_odd, even0.data, odd0.data),
-            Mux(sc_odd, odd1.data, even1.data), Mux(sc_odd, even1.data, odd1.data))))]
+        m.d.sync += s1.eq(sd)
+        for q in range(SPAN):
+            m.d.sync += words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[sd_rotation])
 
-        # -- stage e: the products -------------------------------------------------------------------
+        # -- the step sums: four banks (block mod 4), each holding every layer's sums of both parities --
+        # A bank's address is the fields (layer, parity, group) side by side: no adder on the path.
+        # One write port (this unit) and two asynchronous read ports (this unit's and the update
+        # unit's): distributed RAM. A "fresh" bit per entry: set when the update unit reads it (consumes
+        # it), cleared by the first write of a step, which overwrites instead of adding.
+        group_bits = len(issue.group)
+
+        def address(layer, parity, group):
+            padded = Signal(group_bits)      # a block index shifted right may be narrower than a group
+            m.d.comb += padded.eq(group)
+            return Cat(padded, parity, layer[:bits(self.layers)])
+
+        depth = self.layers << (group_bits + 1)
+        banks = [memory.Memory(shape=unsigned(P * AW), depth=depth, init=[]) for _ in range(SPAN)]
+        fresh = [Signal(depth, name=f"fresh{q}", init=(1 << depth) - 1) for q in range(SPAN)]
+        for q, bank in enumerate(banks):
+            m.submodules[f"sums{q}"] = bank
+
+        # -- stage f: the products, and the old sums of the four blocks (read before the write of
+        # the event ahead lands: that one is forwarded) -----------------------------------------------------
         product_shape = signed(WB + cfg.spike_width + 1)
         s2 = Signal.like(issue)
         products = [[Signal(product_shape, name=f"product{q}_{p}") for p in range(P)] for q in range(SPAN)]
@@ -134,47 +160,45 @@ class AccumulateUnit(wiring.Component):
         for q, word in enumerate(words):
             for p in range(P):
                 m.d.sync += products[q][p].eq(lane(word, p, WB).as_signed() * s1.amplitude)
-
-        # -- stage f: read-modify-write of the step sums ----------------------------------------------
-        # One bank per (layer, parity, block mod 4); each with a port for this unit's update and one
-        # for the update unit's read.
-        fresh = Array(Array(Signal(self.max_blocks, name=f"fresh{layer}_{parity}", init=(1 << self.max_blocks) - 1)
-                            for parity in range(2)) for layer in range(self.layers))
-        in_layer = Cat(*(SPAN * s2.group + q < s2.blocks for q in range(SPAN)))
+        at_f = address(s1.layer, s1.parity, s1.group)
+        at_g = Signal(len(at_f))
+        m.d.sync += at_g.eq(at_f)
+        writes_f = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
+        writes_g = [Signal(name=f"writes{q}") for q in range(SPAN)]
+        old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]
+        first, forward = [Signal(name=f"first{q}") for q in range(SPAN)], [Signal(name=f"forward{q}") for q in range(SPAN)]
+        totals = [Signal(P * AW, name=f"total{q}") for q in range(SPAN)]
         read = self.read
+        read_at = address(read.layer, read.parity, read.block >> 2)
         read_words = []
-        for layer in range(self.layers):
-            for parity in range(2):
-                mine = s2.valid & ~s2.end & (s2.layer == layer) & (s2.parity == parity)
-                for q in range(SPAN):
-                    bank = memory.Memory(shape=unsigned(P * AW), depth=self.groups, init=[])
-                    m.submodules[f"acc{layer}_{parity}_{q}"] = bank
-                    write, old, out = bank.write_port(), bank.read_port(domain="comb"), bank.read_port(domain="comb")
-                    first = fresh[layer][parity].bit_select(SPAN * s2.group + q, 1)
-                    total = Cat(*((Mux(first, 0, lane(old.data, p, AW).as_signed()) + products[q][p])[:AW]
-                                  for p in range(P)))
-                    m.d.comb += [old.addr.eq(s2.group), write.addr.eq(s2.group), write.data.eq(total),
-                                 write.en.eq(mine & in_layer[q]), out.addr.eq(read.block >> 2)]
-                    read_words.append(((layer, parity, q), out.data))
-        # A block no event wrote since it was last read holds an old step's sum: it reads as zero.
-        unwritten = fresh[read.layer][read.parity].bit_select(read.block, 1)
-        for (layer, parity, q), word in read_words:
-            with m.If((read.layer == layer) & (read.parity == parity) & (read.block[:2] == q) & ~unwritten):
-                m.d.comb += self.read_data.eq(word)
+        for q, bank in enumerate(banks):
+            write, old_port, out_port = bank.write_port(), bank.read_port(domain="comb"), bank.read_port(domain="comb")
+            m.d.comb += old_port.addr.eq(at_f)
+            m.d.sync += [old[q].eq(old_port.data), writes_g[q].eq(writes_f[q]),
+                         first[q].eq(fresh[q].bit_select(at_f, 1)),
+                         forward[q].eq(writes_g[q] & (at_g == at_f))]
 
-        # The fresh bits: set when the update unit reads a block, cleared by the first write of a step.
-        for layer in range(self.layers):
-            for parity in range(2):
-                bits_ = fresh[layer][parity]
-                written = s2.valid & ~s2.end & (s2.layer == layer) & (s2.parity == parity)
-                consumed = read.consume & (read.layer == layer) & (read.parity == parity)
-                cleared = Signal(self.max_blocks, name=f"written{layer}_{parity}")
-                set_ = Signal(self.max_blocks, name=f"consumed{layer}_{parity}")
-                with m.If(written):
-                    m.d.comb += cleared.eq(in_layer << (SPAN * s2.group))
-                with m.If(consumed):
-                    m.d.comb += set_.eq(1 << read.block)
-                m.d.sync += bits_.eq((bits_ & ~cleared) | set_)
+            # -- stage g: add the products, write back -------------------------------------------------
+            previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
+            m.d.comb += [write.addr.eq(at_g), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
+                                                                  for p in range(P)))),
+                         write.en.eq(writes_g[q]), out_port.addr.eq(read_at)]
+            m.d.sync += totals[q].eq(write.data)
+            read_words.append(out_port.data)
+
+            # The fresh bits: cleared by a write, set by the update unit's read.
+            consumed = read.consume & (read.block[:2] == q)
+            cleared, set_ = Signal(depth, name=f"cleared{q}"), Signal(depth, name=f"consumed{q}")
+            with m.If(writes_g[q]):
+                m.d.comb += cleared.eq(1 << at_g)
+            with m.If(consumed):
+                m.d.comb += set_.eq(1 << read_at)
+            m.d.sync += fresh[q].eq((fresh[q] & ~cleared) | set_)
+
+        # A block no event wrote since it was last read holds an old step's sum: it reads as zero.
+        q_read = read.block[:2]
+        unwritten = Array(fresh)[q_read].bit_select(read_at, 1)
+        m.d.comb += self.read_data.eq(Mux(unwritten, 0, Array(read_words)[q_read]))
 
         m.d.comb += [self.done.valid.eq(s2.valid & s2.end), self.done.layer.eq(s2.layer)]
         return m

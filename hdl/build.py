@@ -42,6 +42,7 @@ from quant.files import FileError
 from quant.provenance import git_commit
 
 from . import openxc7, yosys
+from .accumulate import SPAN
 from .clocks import XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
@@ -143,10 +144,10 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     """The device's memories, as dicts: ``name``, ``width``, ``depth``, ``copies``, ``placement``
     (``block`` or ``distributed``) and ``bram18`` (block-RAM halves, 0 when distributed).
 
-    The same shapes the parts build: the weights (one word per block of ``P`` lanes), biases and
-    neuron state (per block), the step sums (per layer, step parity and even/odd block; read in
-    the same cycle, so distributed), the queues between layers, the per-lane lookup tables (written
-    at run time: distributed, ``ram_style`` set in :class:`hdl.neuron.NeuronLane`), the encoder's
+    The same shapes the parts build: the weights (one word per block of ``P`` lanes, four memories
+    by word address modulo 4), biases and neuron state (per block), the step sums (four banks by
+    block modulo 4, every layer and step parity in each; read in the same cycle, so distributed), the queues between layers, the lanes' lookup tables (one
+    true-dual-port memory per two lanes, :class:`hdl.tables.LaneTables`), the encoder's
     tables and pixel lists, and the receiver's frame buffer.
     """
     cfg, P, L = image.config, image.lanes, len(image.layers)
@@ -154,13 +155,13 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     bits = lambda n: max(1, int(n).bit_length())
     acc = accumulator_width(cfg, limits)
     rows = [
-        ("weights", P * cfg.weight_width, limits.weight_words, 1),
+        ("weights", P * cfg.weight_width, -(-limits.weight_words // SPAN), SPAN),
         ("biases", P * cfg.bias_width, limits.state_blocks, 1),
         ("state", P * (cfg.i_width + cfg.h_width + cfg.hs_width), limits.state_blocks, 1),
-        ("step sums", P * acc, -(-max_blocks // 2), 4 * L),
+        ("step sums", P * acc, L << (bits(-(-max_blocks // SPAN) - 1) + 1), SPAN),
         ("queues", P * cfg.spike_width + bits(max_blocks) + 1, queue_depth(max_blocks), L - 1),
-        ("x LUTs", cfg.x_width - 1, cfg.x_lut_size, P),
-        ("h LUTs", cfg.h_width - 1, cfg.h_lut_size, P),
+        ("x LUTs", cfg.x_width - 1, cfg.x_lut_size, -(-P // 2)),
+        ("h LUTs", cfg.h_width - 1, cfg.h_lut_size, -(-P // 2)),
         ("encoder tables", 17 + 16, 1 << cfg.pixel_bits, 1),
         ("encoder pixels", bits(limits.max_inputs + 1) + max(cfg.pixel_bits, bits(limits.max_steps + 1)),
          limits.max_inputs, 2),
@@ -168,7 +169,7 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     ]
     out = []
     for name, width, depth, copies in rows:
-        distributed = depth <= DISTRIBUTED_DEPTH or "LUT" in name
+        distributed = depth <= DISTRIBUTED_DEPTH or name == "step sums"    # read asynchronously
         out.append({"name": name, "width": width, "depth": depth, "copies": copies,
                     "placement": "distributed" if distributed else "block",
                     "bram18": 0 if distributed else copies * _bram18(width, depth)})
@@ -361,7 +362,7 @@ def _markdown(r):
         if key in r["resources"]:
             lines.append(f"| {key} | {r['resources'][key]} | | |")
     lines += ["", f"Block RAM before synthesis: {r['bram18_required']} halves of 18 kbit "
-                  "(memories deeper than 64 words; the shallow ones and the per-lane tables go to distributed RAM).", ""]
+                  "(memories deeper than 64 words, the lookup tables two lanes to a block RAM; the shallow ones go to distributed RAM).", ""]
     if r["fmax_mhz"]:
         lines.append(f"Fmax (nextpnr): **{r['fmax_mhz']:.1f} MHz** (board clock {r['board_clock_mhz']:g} MHz, "
                      f"{'met' if r['timing_met'] else 'NOT met'}).")

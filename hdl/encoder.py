@@ -178,8 +178,14 @@ class ImageEncoder(wiring.Component):
             m.d.sync += key.eq(hashed)
         in_flight = Signal(range(P + 2))
         m.d.comb += in_flight.eq(sum(valid[1:]))
-        room = Signal()
-        m.d.comb += room.eq(queue.level + in_flight < self.fifo_depth - 1)
+        # room: the FIFO's words and the pipeline's, fewer than the FIFO holds. Counted in a register
+        # (``held`` = FIFO level + words in stages 1..P), and the test registered: summing the stages'
+        # valid bits and the level on the issue path put the encoder's critical path there.
+        held = Signal(range(self.fifo_depth + P + 2))
+        held_next = Signal.like(held)
+        room = Signal(init=1)
+        m.d.comb += held_next.eq(held + issue - valid[P] + (queue.w_en & queue.w_rdy) - (queue.r_en & queue.r_rdy))
+        m.d.sync += [held.eq(held_next), room.eq(held_next < self.fifo_depth - 1)]
         rate_push, rate_end, j_out = Signal(), Signal(), j[P]
         m.d.comb += [rate_push.eq(valid[P] & ~is_key[P] & (spike | end[P])), rate_end.eq(end[P])]
 

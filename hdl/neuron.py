@@ -1,23 +1,24 @@
 """The SRC neuron lane: one neuron's update per cycle, pipelined, bit-exact with :mod:`quant.golden`."""
 
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from quant.fixedpoint import FixedPointConfig
 
-from .arith import magnitude, round_shift, saturate
-from .layouts import DISTRIBUTED
+from .arith import round_shift, saturate, table_index
 
-__all__ = ["NeuronLane"]
+__all__ = ["NeuronLane", "StandaloneLane"]
 
 
 class NeuronLane(wiring.Component):
     """One SRC neuron update (eqs. 3a-3f in fixed point), in a pipeline of :attr:`LATENCY` cycles.
 
     Every cycle it takes a neuron's previous state, its step sum ``acc`` and its bias, and
-    :attr:`LATENCY` cycles later gives the new state. The two lookup tables are synchronous
-    ROMs inside the lane. The arithmetic is that of :mod:`quant.golden`, in the same order.
+    :attr:`LATENCY` cycles later gives the new state. The two lookup tables are outside the lane
+    (:class:`hdl.tables.LaneTables`, shared by two lanes per block RAM): the lane gives an address
+    and takes the entry the next cycle. The arithmetic is that of :mod:`quant.golden`, in the same
+    order.
 
     Parameters
     ----------
@@ -40,11 +41,15 @@ class NeuronLane(wiring.Component):
         The layer's shift from ``acc`` to the ``i`` format (``weight_frac + state_frac - i_frac``).
     i, h, hs, s : Out
         The new state and output spike, :attr:`LATENCY` cycles after the inputs.
-    lut_addr, lut_data, x_lut_we, h_lut_we : In
-        A run-time write of one LUT entry.
+    x_addr, h_addr : Out
+        The lookup tables' read addresses (``|i|`` and ``|pre|``, rounded and clamped).
+    x_data, h_data : In
+        Their entries, the cycle after the address.
     """
 
-    LATENCY = 5
+    #: Inputs, products, sums, saturation, x address (table read), x entry, pre, h address (table
+    #: read), h entry, output: a register at the end of each.
+    LATENCY = 10
 
     def __init__(self, config: FixedPointConfig, acc_width, min_shift, max_shift):
         self.config = config
@@ -61,82 +66,120 @@ class NeuronLane(wiring.Component):
             "h": Out(signed(c.h_width)),
             "hs": Out(signed(c.hs_width)),
             "s": Out(unsigned(c.spike_width)),
-            "lut_addr": In(range(max(c.x_lut_size, c.h_lut_size))),
-            "lut_data": In(unsigned(max(c.x_width, c.h_width))),
-            "x_lut_we": In(1),
-            "h_lut_we": In(1),
+            "x_addr": Out(range(c.x_lut_size)),
+            "x_data": In(unsigned(c.x_width - 1)),
+            "h_addr": Out(range(c.h_lut_size)),
+            "h_data": In(unsigned(c.h_width - 1)),
         })
 
     def elaborate(self, platform):
         m = Module()
         c, k = self.config, self.config.constants
-        m.submodules.x_lut = x_lut = memory.Memory(shape=unsigned(c.x_width - 1), depth=c.x_lut_size, init=c.x_lut,
-                                                     attrs=DISTRIBUTED)
-        m.submodules.h_lut = h_lut = memory.Memory(shape=unsigned(c.h_width - 1), depth=c.h_lut_size, init=c.h_lut,
-                                                     attrs=DISTRIBUTED)
-        x_port, h_port = x_lut.read_port(), h_lut.read_port()
-        # The tables are initialised from the configuration and writable at run time.
-        x_write, h_write = x_lut.write_port(), h_lut.write_port()
-        m.d.comb += [x_write.addr.eq(self.lut_addr), x_write.data.eq(self.lut_data), x_write.en.eq(self.x_lut_we),
-                     h_write.addr.eq(self.lut_addr), h_write.data.eq(self.lut_data), h_write.en.eq(self.h_lut_we)]
 
-        # The stages are cut where the timing report of the open ECP5 flow put its critical path:
-        # memory output -> multiplier -> adder -> saturation -> LUT address used to be one cycle.
+        # Stage cuts follow nextpnr-ecp5's critical paths: a table's output (a block RAM's, slow) is
+        # registered before any logic, and each table address is computed from registers.
+        def delay(value, name):
+            """``value`` one cycle later."""
+            reg = Signal.like(value, name=name)
+            m.d.sync += reg.eq(value)
+            return reg
 
         # Stage 1: the inputs, straight from the core's memories, are registered.
-        i_0, h_0, hs_0 = Signal.like(self.i_prev), Signal.like(self.h_prev), Signal.like(self.hs_prev)
-        acc_0, bias_0, shift_0 = Signal.like(self.acc), Signal.like(self.bias), Signal.like(self.acc_shift)
-        m.d.sync += [i_0.eq(self.i_prev), h_0.eq(self.h_prev), hs_0.eq(self.hs_prev), acc_0.eq(self.acc),
-                     bias_0.eq(self.bias), shift_0.eq(self.acc_shift)]
+        i_0, h_0, hs_0 = delay(self.i_prev, "i_0"), delay(self.h_prev, "h_0"), delay(self.hs_prev, "hs_0")
+        acc_0, bias_0, shift_0 = delay(self.acc, "acc_0"), delay(self.bias, "bias_0"), delay(self.acc_shift, "shift_0")
 
-        # Stage 2: synaptic state, the h_s update and the recurrent drive.
+        # Stage 2: the products (by constants: multipliers) and the scaled step sum, each registered.
         scaled = Signal(signed(self.acc.shape().width + max(0, -self.min_shift)))
         with m.Switch(shift_0):
             for shift in range(self.min_shift, self.max_shift + 1):
                 with m.Case(shift):
                     m.d.comb += scaled.eq(round_shift(acc_0, shift))
-        i_new = saturate(round_shift(k["alpha"] * i_0, c.coef_frac) + scaled, c.i_min, c.i_max)
-        drive = (round_shift(k["r"] * h_0, c.coef_frac)
-                 + round_shift(k["r_s"] * hs_0, c.coef_frac + c.hs_frac - c.state_frac))
         # z*hs + (1 - z)*h = z*(hs - h) + h with z one of two constants: the same integer as the golden
         # model's, from multiplications by constants only (1 = 2**coef_frac is a shift).
         assert k["one_coef"] == 1 << c.coef_frac
         h_wide = h_0 << (c.hs_frac - c.state_frac)
-        gap = hs_0 - h_wide
-        hs_new = round_shift(Mux(h_0 >= c.half, k["z_dep"] * gap, k["z_hyp"] * gap) + (h_wide << c.coef_frac),
-                             c.coef_frac)
-        i_1 = Signal.like(self.i)
+        scaled_a, alpha_i_a = delay(scaled, "scaled_a"), delay(k["alpha"] * i_0, "alpha_i_a")
+        r_h_a, r_hs_a = delay(k["r"] * h_0, "r_h_a"), delay(k["r_s"] * hs_0, "r_hs_a")
+        gap_a, depressed_a = delay(hs_0 - h_wide, "gap_a"), delay(h_0 >= c.half, "depressed_a")
+        h_wide_a, bias_a = delay(h_wide, "h_wide_a"), delay(bias_0, "bias_a")
+
+        # Stage 3: the synaptic sum, the recurrent drive and z*(hs - h).
+        i_sum_b = delay(round_shift(alpha_i_a, c.coef_frac) + scaled_a, "i_sum_b")
+        drive_b = delay(round_shift(r_h_a, c.coef_frac)
+                        + round_shift(r_hs_a, c.coef_frac + c.hs_frac - c.state_frac), "drive_b")
+        z_gap_b = delay(Mux(depressed_a, k["z_dep"] * gap_a, k["z_hyp"] * gap_a), "z_gap_b")
+        h_wide_b, bias_b = delay(h_wide_a, "h_wide_b"), delay(bias_a, "bias_b")
+
+        # Stage 4: the synaptic state saturated, the new h_s, and b + drive (everything of pre but x).
+        i_1 = delay(saturate(i_sum_b, c.i_min, c.i_max), "i_1")
         hs_1 = Signal.like(self.hs)
-        partial_1 = Signal(signed(c.pre_width))  # b + drive: everything of pre but x
-        m.d.sync += [i_1.eq(i_new), hs_1.eq(hs_new), partial_1.eq(bias_0 + drive)]
+        m.d.sync += hs_1.eq(round_shift(z_gap_b + (h_wide_b << c.coef_frac), c.coef_frac))
+        partial_1 = Signal(signed(c.pre_width))
+        m.d.sync += partial_1.eq(bias_b + drive_b)
 
-        # Stage 3: the x LUT address.
-        x_index = round_shift(magnitude(i_1), c.i_frac - c.x_lut_frac)
-        m.d.comb += x_port.addr.eq(Mux(x_index >= c.x_lut_size, c.x_lut_size - 1, x_index))
-        i_2, i_neg_2, hs_2, partial_2 = Signal.like(i_1), Signal(), Signal.like(hs_1), Signal.like(partial_1)
-        m.d.sync += [i_2.eq(i_1), i_neg_2.eq(i_1 < 0), hs_2.eq(hs_1), partial_2.eq(partial_1)]
+        # Stage 3: the x table's address (the table registers it).
+        m.d.comb += self.x_addr.eq(table_index(i_1, c.i_frac - c.x_lut_frac, c.x_lut_size))
+        i_2, i_neg_2, hs_2, partial_2 = delay(i_1, "i_2"), delay(i_1 < 0, "i_neg_2"), delay(hs_1, "hs_2"), \
+            delay(partial_1, "partial_2")
 
-        # Stage 4: x, signed (the LUT's output is slow: no logic of its own cycle after it).
-        x_3 = Signal(signed(c.x_width))
-        i_3, hs_3, partial_3 = Signal.like(i_2), Signal.like(hs_2), Signal.like(partial_2)
-        m.d.sync += [x_3.eq(Mux(i_neg_2, -x_port.data, x_port.data)), i_3.eq(i_2), hs_3.eq(hs_2),
-                     partial_3.eq(partial_2)]
+        # Stage 4: the x entry, registered as it leaves the table.
+        x_3, i_neg_3 = delay(self.x_data, "x_3"), delay(i_neg_2, "i_neg_3")
+        i_3, hs_3, partial_3 = delay(i_2, "i_3"), delay(hs_2, "hs_3"), delay(partial_2, "partial_3")
 
-        # Stage 5: pre = x + b + drive, then the tanh LUT address.
-        pre = Signal(signed(c.pre_width))
-        m.d.comb += pre.eq(x_3 + partial_3)
-        h_index = round_shift(magnitude(pre), c.state_frac - c.h_lut_frac)
-        m.d.comb += h_port.addr.eq(Mux(h_index >= c.h_lut_size, c.h_lut_size - 1, h_index))
-        pre_neg_4 = Signal()
+        # Stage 5: pre = x + b + drive, x signed by the sign of i.
+        pre_4 = Signal(signed(c.pre_width))
+        m.d.sync += pre_4.eq(Mux(i_neg_3, partial_3 - x_3, partial_3 + x_3))
+        i_4, hs_4 = delay(i_3, "i_4"), delay(hs_3, "hs_4")
+
+        # Stage 6: the tanh table's address.
+        m.d.comb += self.h_addr.eq(table_index(pre_4, c.state_frac - c.h_lut_frac, c.h_lut_size))
+        i_5, hs_5, pre_neg_5 = delay(i_4, "i_5"), delay(hs_4, "hs_5"), delay(pre_4 < 0, "pre_neg_5")
+
+        # Stage 7: the h entry, registered as it leaves the table.
+        h_6, pre_neg_6 = delay(self.h_data, "h_6"), delay(pre_neg_5, "pre_neg_6")
+        i_6, hs_6 = delay(i_5, "i_6"), delay(hs_5, "hs_6")
+
+        # Stage 8: the signed tanh and the spike s = max(h, 0).
         m.d.sync += [
-            self.i.eq(i_3),
-            self.hs.eq(hs_3),
-            pre_neg_4.eq(pre < 0),
+            self.i.eq(i_6),
+            self.hs.eq(hs_6),
+            self.h.eq(Mux(pre_neg_6, -h_6, h_6)),
+            self.s.eq(Mux(pre_neg_6, 0, h_6)),
         ]
+        return m
 
-        # Output: the signed tanh and the spike s = max(h, 0).
-        m.d.comb += [
-            self.h.eq(Mux(pre_neg_4, -h_port.data, h_port.data)),
-            self.s.eq(Mux(pre_neg_4, 0, h_port.data)),
-        ]
+
+class StandaloneLane(wiring.Component):
+    """A :class:`NeuronLane` with tables of its own: the unit as tests and timing runs see it.
+
+    Members
+    -------
+    The lane's inputs and ``i``, ``h``, ``hs``, ``s``; the tables' ``lut_addr``, ``lut_data``,
+    ``x_lut_we``, ``h_lut_we``.
+    """
+
+    LATENCY = NeuronLane.LATENCY
+
+    def __init__(self, config: FixedPointConfig, acc_width, min_shift, max_shift):
+        from .tables import LaneTables
+
+        self._lane = NeuronLane(config, acc_width, min_shift, max_shift)
+        self._tables = LaneTables(config, 1)
+        lane, tables = self._lane.signature.members, self._tables.signature.members
+        super().__init__({
+            **{n: lane[n] for n in ("i_prev", "h_prev", "hs_prev", "acc", "bias", "acc_shift", "i", "h", "hs", "s")},
+            **{n: tables[n] for n in ("lut_addr", "lut_data", "x_lut_we", "h_lut_we")},
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.lane, m.submodules.tables = lane, tables = self._lane, self._tables
+        for name in ("i_prev", "h_prev", "hs_prev", "acc", "bias", "acc_shift"):
+            m.d.comb += getattr(lane, name).eq(getattr(self, name))
+        for name in ("i", "h", "hs", "s"):
+            m.d.comb += getattr(self, name).eq(getattr(lane, name))
+        for name in ("lut_addr", "lut_data", "x_lut_we", "h_lut_we"):
+            m.d.comb += getattr(tables, name).eq(getattr(self, name))
+        m.d.comb += [tables.x_addr[0].eq(lane.x_addr), lane.x_data.eq(tables.x_data[0]),
+                     tables.h_addr[0].eq(lane.h_addr), lane.h_data.eq(tables.h_data[0])]
         return m

@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from .layouts import DISTRIBUTED, DISTRIBUTED_DEPTH, LOAD_BIASES, LOAD_H_LUT, LOAD_X_LUT, bits, lane_state_layout, pack_lanes
 from .neuron import NeuronLane
+from .tables import LaneTables
 
 __all__ = ["UpdateUnit", "exit_layout"]
 
@@ -115,6 +116,10 @@ class UpdateUnit(wiring.Component):
 
         # -- the lanes ----------------------------------------------------------------------------------
         lanes = [NeuronLane(cfg, AW, self.min_shift, self.max_shift) for _ in range(P)]
+        m.submodules.tables = tables = LaneTables(cfg, P)
+        m.d.comb += [tables.lut_addr.eq(load.address), tables.lut_data.eq(load.word),
+                     tables.x_lut_we.eq(load.valid & (load.memory == LOAD_X_LUT)),
+                     tables.h_lut_we.eq(load.valid & (load.memory == LOAD_H_LUT))]
         for p, ln in enumerate(lanes):
             m.submodules[f"lane{p}"] = ln
             m.d.comb += [
@@ -124,9 +129,8 @@ class UpdateUnit(wiring.Component):
                 ln.acc.eq(lane(acc, p, AW).as_signed()),
                 ln.bias.eq(lane(b_read.data, p, BW).as_signed()),
                 ln.acc_shift.eq(self.rows[read.layer].acc_shift),
-                ln.lut_addr.eq(load.address), ln.lut_data.eq(load.word),
-                ln.x_lut_we.eq(load.valid & (load.memory == LOAD_X_LUT)),
-                ln.h_lut_we.eq(load.valid & (load.memory == LOAD_H_LUT)),
+                tables.x_addr[p].eq(ln.x_addr), ln.x_data.eq(tables.x_data[p]),
+                tables.h_addr[p].eq(ln.h_addr), ln.h_data.eq(tables.h_data[p]),
             ]
         # The block's identity travels beside the lanes.
         delayed = [read]

@@ -44,7 +44,7 @@ async def _read_block(ctx, dut, layer, parity, block, lanes, width, consume=True
 
 
 def test_step_sums_equal_numpy_for_both_layers_and_parities():
-    """Random graded events into both layers (10 and 3 blocks: a partial last group of four), two steps
+    """Random graded events into both layers (10 and 25 blocks: partial last groups of four), two steps
     in flight, then every block read back: each sum is W @ a of its own layer and parity."""
     network, image, dut = _unit([40, 37, 100], lanes=4, seed=1)   # 37 neurons: 10 blocks of 4
     rng = np.random.default_rng(0)
@@ -72,6 +72,29 @@ def test_step_sums_equal_numpy_for_both_layers_and_parities():
             expected += weight[:, j] * a
         assert got[layer, parity][:weight.shape[0]] == expected.tolist()
         assert not any(got[layer, parity][weight.shape[0]:])      # padding lanes hold nothing
+
+
+def test_back_to_back_events_to_the_same_blocks_add_up():
+    """A layer of one group (3 blocks): every event writes the blocks the event before it wrote, the
+    cycle after, so each reads its old sums before the previous write lands (forwarding)."""
+    network, image, dut = _unit([12, 10, 100], lanes=4, seed=3)
+    assert image.layers[0].blocks <= SPAN
+    rng = np.random.default_rng(1)
+    events = [(int(j), int(a)) for j, a in zip(rng.integers(0, 12, 20), rng.integers(1, 257, 20))]
+    got = []
+
+    async def bench(ctx):
+        for j, a in events:
+            await _issue_event(ctx, dut, image, 0, j, a, 0)
+        ctx.set(dut.issue, {"valid": 0})
+        await ctx.tick().repeat(AccumulateUnit.LATENCY)
+        for b in range(image.layers[0].blocks):
+            got.extend(await _read_block(ctx, dut, 0, 0, b, image.lanes, dut.acc_width))
+
+    _run(dut, bench)
+    weight = network.layers[0].weight
+    expected = sum(weight[:, j].astype(np.int64) * a for j, a in events)
+    assert got[:weight.shape[0]] == expected.tolist()
 
 
 def test_a_block_read_is_consumed_and_unwritten_blocks_read_zero():

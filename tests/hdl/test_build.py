@@ -20,7 +20,8 @@ def test_block_ram_halves_take_the_best_aspect_ratio():
     assert _bram18(36, 512) == 1
 
 
-@pytest.mark.parametrize("lanes", [8, 32])
+# (At P = 32 the lanes' tables, 32 block RAMs, take the 100T one over its 270.)
+@pytest.mark.parametrize("lanes", [8, 16])
 def test_784_512_100_weights_fill_block_ram_and_need_the_100t(lanes):
     network = random_network([784, 512, 100], seed=0, n_steps=4)
     image = pack(network, lanes)

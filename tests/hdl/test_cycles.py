@@ -27,26 +27,26 @@ def _image(blocks, n_classes=10):
 def test_one_layer_one_step_by_hand():
     """One layer of 2 blocks, one step with one event, 10 classes.
 
-    cycle 0 the event (one group of four), 1 the end, which leaves the six-stage accumulate
-    pipeline at 6 (its sums final) and is counted at 7; the update issues blocks 0 and 1 at 7 and
-    8, they leave the seven-stage update pipeline at 14 and 15; the readout takes the job at 16,
-    runs the classes 17-26 and its flush 27-29, and sends the 10 result words 30-39.
+    cycle 0 the event (one group of four), 1 the end, which leaves the seven-stage accumulate
+    pipeline at 7 (its sums final) and is counted at 8; the update issues blocks 0 and 1 at 8 and
+    9, they leave the twelve-stage update pipeline at 20 and 21; the readout takes the job at 22,
+    runs the classes 23-32 and its flush 33-35, and sends the 10 result words 36-45.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [39]
+    assert CoreSchedule(_image([2])).run([profile]) == [45]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 30-39). Sample 1: its end at 2 (no events),
-    final at 7, counted at 8; the update starts it at 14 (7 cycles after 7: the state is written
-    back), blocks leave at 21 and 22; the job waits for the readout (free at 40), classes 41-50,
-    flush 51-53, words 54-63.
+    Sample 0: event 0, end 1 (as above, result words 36-45). Sample 1: its end at 2 (no events),
+    final at 8, counted at 9; the update starts it at 20 (12 cycles after 8: the state is written
+    back), blocks leave at 32 and 33; the job waits for the readout (free at 46), classes 47-56,
+    flush 57-59, words 60-69.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [39, 63]
+    assert CoreSchedule(_image([2])).run(profiles) == [45, 69]
 
 
 def test_ideal_is_the_busier_unit():

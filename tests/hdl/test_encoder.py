@@ -74,7 +74,7 @@ def expected(pixels, encoding, seed, n_steps=T, config=DEFAULT):
 
 
 @pytest.mark.parametrize("encoding", ["rate", "latency"])
-@pytest.mark.parametrize("ready_every", [1, 5])
+@pytest.mark.parametrize("ready_every", [1, 5, 25])   # 25: the FIFO fills, the pipeline waits for room
 def test_events_equal_the_specification(encoding, ready_every):
     rng = np.random.default_rng(7)
     pixels = (rng.random(N_INPUTS) < 0.5) * rng.integers(1, 256, N_INPUTS)

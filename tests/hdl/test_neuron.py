@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.neuron import NeuronLane
+from hdl.neuron import StandaloneLane
 from quant.fixedpoint import DEFAULT
 from quant.golden import round_shift, saturate
 from quant.lut import lookup
@@ -51,7 +51,7 @@ def random_cases(cfg, n, seed, acc_width):
                                                           hs_frac=8, coef_frac=10)])
 def test_lane_matches_golden_arithmetic(cfg):
     acc_width = cfg.acc_width(784)
-    dut = NeuronLane(cfg, acc_width, -2, 10)
+    dut = StandaloneLane(cfg, acc_width, -2, 10)
     cases = random_cases(cfg, 400, 0, acc_width)
     expected = [golden_update(cfg, **case) for case in cases]
     got = []

@@ -4,13 +4,13 @@ import pytest
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hdl.neuron import NeuronLane
+from hdl.neuron import StandaloneLane
 from hdl.unit_timing import Harness, measure
 from quant.fixedpoint import DEFAULT
 
 
 def test_the_harness_drives_every_input_and_folds_every_output():
-    lane = NeuronLane(DEFAULT, 24, -8, 24)
+    lane = StandaloneLane(DEFAULT, 24, -8, 24)
     harness = Harness(lane)
     inputs = [v for _, member, v in lane.signature.flatten(lane) if member.flow == wiring.In]
     width = sum(len(v) for v in inputs)
@@ -36,5 +36,5 @@ def test_the_harness_drives_every_input_and_folds_every_output():
 
 @pytest.mark.slow
 def test_a_lane_places_and_routes(tmp_path):
-    report = measure(NeuronLane(DEFAULT, 24, -8, 24), tmp_path, "lane", log=lambda *_: None)
+    report = measure(StandaloneLane(DEFAULT, 24, -8, 24), tmp_path, "lane", log=lambda *_: None)
     assert 20 < report["fmax_mhz"] < 500 and report["critical_path"]["sources"]

@@ -1,0 +1,31 @@
+"""The gateware's fixed-point helpers against quant's (the golden model's) arithmetic, exhaustively."""
+
+import numpy as np
+import pytest
+from amaranth import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from hdl.arith import table_index
+
+
+@pytest.mark.parametrize("shift", [0, 1, 3])
+@pytest.mark.parametrize("size", [16, 20])      # a power of two (the high-bit clamp) and not
+def test_table_index_is_the_lookup_index_of_quant_lut(shift, size):
+    value = Signal(signed(9))
+    index = Signal(range(size))
+    got = {}
+
+    async def bench(ctx):
+        for v in range(-256, 256):
+            ctx.set(value, v)
+            got[v] = ctx.get(index)
+
+    m = Module()
+    m.d.comb += index.eq(table_index(value, shift, size))
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    # quant.lut.lookup's index: |v| rounded half up at the table's step, clamped to the last entry.
+    magnitude = np.abs(np.arange(-256, 256))
+    expected = np.minimum((magnitude + (1 << (shift - 1))) >> shift if shift else magnitude, size - 1)
+    assert [got[v] for v in range(-256, 256)] == expected.tolist()

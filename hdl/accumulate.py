@@ -8,8 +8,9 @@ words are one read from each. The step sums of every layer and step parity (a la
 accumulates step ``t + 1`` while step ``t`` waits for its update) are four banks of distributed
 RAM, by block modulo 4 (four blocks written per cycle), addressed by (layer, parity, group).
 
-Pipeline (seven stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
-row product ``j * blocks``, the four word addresses, the weight reads, the words registered, the products (with the old sums
+Pipeline (eight stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
+row product ``j * blocks``, the four word addresses, the weight reads, their outputs registered
+(:class:`~hdl.chunked.ChunkedMemory`), the words chosen and registered, the products (with the old sums
 read beside them), then the sums added and written back. An event right behind one to the same
 blocks read its old sums before that write landed: it takes the sum being written (forwarding),
 so back-to-back events never see a stale sum. A block's first write of a step overwrites instead
@@ -23,6 +24,7 @@ from amaranth import Array, C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .chunked import ChunkedMemory
 from .layouts import bits, pack_lanes
 
 __all__ = ["AccumulateUnit", "SPAN"]
@@ -59,9 +61,10 @@ class AccumulateUnit(wiring.Component):
         ``valid``, ``address``, ``word``: a weight word written at run time.
     """
 
-    #: Issue register, row product, word addresses, weight read, weight register, products and old
-    #: sums, the sums written: a step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
-    LATENCY = 7
+    #: Issue register, row product, word addresses, weight read, weight chunks registered, words
+    #: chosen and registered, products and old sums, the sums written: a step's ``end`` leaves on
+    #: ``done`` ``LATENCY - 1`` cycles after its issue.
+    LATENCY = 8
 
     def __init__(self, image, limits, acc_width):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -109,29 +112,29 @@ class AccumulateUnit(wiring.Component):
         sc_rotation = Signal(2)
         m.d.sync += [*(entry[b].eq(word_at[SPAN - 1 - b] >> 2) for b in range(SPAN)), sc_rotation.eq(word_at[0][:2])]
 
-        # -- stage d: the weight reads ----------------------------------------------------------------
+        # -- stages d and e: the weight reads ------------------------------------------------------------
         # One read port and one write port per memory (weights are written between samples only): a
         # simple-dual-port block RAM each. (Two read ports and a write port need a true-dual-port RAM
         # with the write sharing a read port; Yosys's ECP5 mapping doubles such a memory instead.)
+        # Each is built of block-RAM-deep chunks, their outputs registered (stage e).
         init = pack_lanes(self.image.weights, WB)
         data_ = []
         for b in range(SPAN):
-            mem = memory.Memory(shape=unsigned(P * WB), depth=max(1, -(-(self.limits.weight_words - b) // SPAN)),
-                                init=init[b::SPAN])
+            mem = ChunkedMemory(P * WB, -(-(self.limits.weight_words - b) // SPAN), init[b::SPAN])
             m.submodules[f"weights{b}"] = mem
-            read, write = mem.read_port(), mem.write_port()
-            m.d.comb += [read.addr.eq(entry[b]), write.addr.eq(load.address >> 2), write.data.eq(load.word),
-                         write.en.eq(load.valid & (load.address[:2] == b))]
-            data_.append(read.data)
-        sd, sd_rotation = Signal.like(issue), Signal(2)
-        m.d.sync += [sd.eq(sc), sd_rotation.eq(sc_rotation)]
+            m.d.comb += [mem.read_addr.eq(entry[b]), mem.write_addr.eq(load.address >> 2),
+                         mem.write_data.eq(load.word), mem.write_en.eq(load.valid & (load.address[:2] == b))]
+            data_.append(mem.read_data)
+        sd, se = Signal.like(issue), Signal.like(issue)
+        sd_rotation, se_rotation = Signal(2), Signal(2)
+        m.d.sync += [sd.eq(sc), se.eq(sd), sd_rotation.eq(sc_rotation), se_rotation.eq(sd_rotation)]
 
-        # -- stage e: the four words in order, registered (the block RAM's output is slow on its own) ----
+        # -- stage e2: the chunks' choice and the four words in order, registered -------------------------
         s1 = Signal.like(issue)
         words = [Signal(P * WB, name=f"word{q}") for q in range(SPAN)]
-        m.d.sync += s1.eq(sd)
+        m.d.sync += s1.eq(se)
         for q in range(SPAN):
-            m.d.sync += words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[sd_rotation])
+            m.d.sync += words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[se_rotation])
 
         # -- the step sums: four banks (block mod 4), each holding every layer's sums of both parities --
         # A bank's address is the fields (layer, parity, group) side by side: no adder on the path.

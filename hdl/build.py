@@ -43,6 +43,7 @@ from quant.provenance import git_commit
 
 from . import openxc7, yosys
 from .accumulate import SPAN
+from .chunked import CHUNK, SHORT
 from .clocks import XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
@@ -145,7 +146,7 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     (``block`` or ``distributed``) and ``bram18`` (block-RAM halves, 0 when distributed).
 
     The same shapes the parts build: the weights (one word per block of ``P`` lanes, four memories
-    by word address modulo 4), biases and neuron state (per block), the step sums (four banks by
+    by word address modulo 4, each in chunks one block RAM deep), biases and neuron state (per block), the step sums (four banks by
     block modulo 4, every layer and step parity in each; read in the same cycle, so distributed), the queues between layers, the lanes' lookup tables (one
     true-dual-port memory per two lanes, :class:`hdl.tables.LaneTables`), the encoder's
     tables and pixel lists, and the receiver's frame buffer.
@@ -170,9 +171,14 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     out = []
     for name, width, depth, copies in rows:
         distributed = depth <= DISTRIBUTED_DEPTH or name == "step sums"    # read asynchronously
+        if name == "weights":
+            # hdl.chunked.ChunkedMemory: whole chunks one block RAM deep, a short last one distributed.
+            whole, rest = divmod(depth, CHUNK)
+            bram = whole * _bram18(width, CHUNK) + (_bram18(width, rest) if rest > SHORT or not whole else 0)
+        else:
+            bram = 0 if distributed else _bram18(width, depth)
         out.append({"name": name, "width": width, "depth": depth, "copies": copies,
-                    "placement": "distributed" if distributed else "block",
-                    "bram18": 0 if distributed else copies * _bram18(width, depth)})
+                    "placement": "distributed" if distributed else "block", "bram18": copies * bram})
     return out
 
 

@@ -26,8 +26,8 @@ __all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "ST
 #: Amaranth; a test holds each of these equal to its part's).
 NEURON_LATENCY = 10
 #: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue register, row product, word addresses, weight
-#: read, word register, products and old sums, the sums written.
-ACCUMULATE_LATENCY = 7
+#: read, its output registered, words chosen, products and old sums, the sums written.
+ACCUMULATE_LATENCY = 8
 #: :attr:`hdl.update.UpdateUnit.LATENCY`: the issue register, the memory reads, then the lane.
 UPDATE_LATENCY = 2 + NEURON_LATENCY
 #: :attr:`hdl.update.UpdateUnit.STATE_SPACING`: a layer's next step starts this many cycles after its last.

@@ -27,26 +27,26 @@ def _image(blocks, n_classes=10):
 def test_one_layer_one_step_by_hand():
     """One layer of 2 blocks, one step with one event, 10 classes.
 
-    cycle 0 the event (one group of four), 1 the end, which leaves the seven-stage accumulate
-    pipeline at 7 (its sums final) and is counted at 8; the update issues blocks 0 and 1 at 8 and
-    9, they leave the twelve-stage update pipeline at 20 and 21; the readout takes the job at 22,
-    runs the classes 23-32 and its flush 33-35, and sends the 10 result words 36-45.
+    cycle 0 the event (one group of four), 1 the end, which leaves the eight-stage accumulate
+    pipeline at 8 (its sums final) and is counted at 9; the update issues blocks 0 and 1 at 9 and
+    10, they leave the twelve-stage update pipeline at 21 and 22; the readout takes the job at 23,
+    runs the classes 24-33 and its flush 34-36, and sends the 10 result words 37-46.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [45]
+    assert CoreSchedule(_image([2])).run([profile]) == [46]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 36-45). Sample 1: its end at 2 (no events),
-    final at 8, counted at 9; the update starts it at 20 (12 cycles after 8: the state is written
-    back), blocks leave at 32 and 33; the job waits for the readout (free at 46), classes 47-56,
-    flush 57-59, words 60-69.
+    Sample 0: event 0, end 1 (as above, result words 37-46). Sample 1: its end at 2 (no events),
+    final at 9, counted at 10; the update starts it at 21 (12 cycles after 9: the state is written
+    back), blocks leave at 33 and 34; the job waits for the readout (free at 47), classes 48-57,
+    flush 58-60, words 61-70.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [45, 69]
+    assert CoreSchedule(_image([2])).run(profiles) == [46, 70]
 
 
 def test_ideal_is_the_busier_unit():

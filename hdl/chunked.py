@@ -1,0 +1,79 @@
+"""A deep memory built of block-RAM-deep chunks, each chunk's output registered before any logic.
+
+A memory deeper than one block RAM is, as Yosys maps it, several block RAMs whose outputs a
+multiplexer picks by the high address bits; a block RAM's output without its output register is
+slow (5.8 ns on the ECP5 in nextpnr's model), and the multiplexer after it put the accumulate unit's
+weight read on the critical path. Here each chunk of :data:`CHUNK` entries is its own memory (one
+block RAM deep), its output is registered, and the choice among the chunks is made the next
+cycle, from registers. A last chunk of at most :data:`SHORT` entries is put in distributed RAM:
+a block RAM for it would be mostly empty.
+"""
+
+from amaranth import Array, Module, Signal, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import DISTRIBUTED, bits
+
+__all__ = ["ChunkedMemory", "CHUNK", "SHORT"]
+
+#: Entries per chunk: the depth of a block RAM at its 18-bit-wide aspect (ECP5 DP16KD, Xilinx
+#: RAMB18), the aspect Yosys picks for wide words.
+CHUNK = 1024
+#: A last chunk this shallow goes to distributed RAM.
+SHORT = CHUNK // 8
+
+
+class ChunkedMemory(wiring.Component):
+    """A memory of ``depth`` words of ``width`` bits with one read and one write port.
+
+    A read's data is on ``read_data`` :attr:`LATENCY` cycles after its address (the chunks' reads,
+    then their registered outputs, of which ``read_data`` picks one).
+
+    Parameters
+    ----------
+    width, depth : int
+    init : list of int
+        Initial contents.
+
+    Members
+    -------
+    read_addr : In
+    read_data : Out
+    write_addr, write_data, write_en : In
+    """
+
+    LATENCY = 2
+
+    def __init__(self, width, depth, init=()):
+        self.width, self.depth, self.init = width, max(1, depth), list(init)
+        super().__init__({
+            "read_addr": In(range(self.depth)),
+            "read_data": Out(unsigned(width)),
+            "write_addr": In(range(self.depth)),
+            "write_data": In(unsigned(width)),
+            "write_en": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        low = bits(CHUNK) if self.depth > CHUNK else len(self.read_addr)
+        outputs = []
+        for k, start in enumerate(range(0, self.depth, CHUNK)):
+            size = min(CHUNK, self.depth - start)
+            m.submodules[f"chunk{k}"] = mem = memory.Memory(shape=unsigned(self.width), depth=size,
+                                                            init=self.init[start:start + size],
+                                                            attrs=DISTRIBUTED if size <= SHORT and start else None)
+            read, write = mem.read_port(), mem.write_port()
+            held = Signal(self.width, name=f"held{k}")
+            m.d.comb += [read.addr.eq(self.read_addr[:low]), write.addr.eq(self.write_addr[:low]),
+                         write.data.eq(self.write_data), write.en.eq(self.write_en & (self.write_addr[low:] == k))]
+            m.d.sync += held.eq(read.data)
+            outputs.append(held)
+        if len(outputs) == 1:
+            m.d.comb += self.read_data.eq(outputs[0])
+            return m
+        chosen = [Signal(len(self.read_addr) - low, name=f"chunk_chosen{s}") for s in range(2)]
+        m.d.sync += [chosen[0].eq(self.read_addr[low:]), chosen[1].eq(chosen[0])]
+        m.d.comb += self.read_data.eq(Array(outputs)[chosen[1]])
+        return m

@@ -44,7 +44,7 @@ from quant.provenance import git_commit
 from . import openxc7, yosys
 from .accumulate import SPAN
 from .chunked import CHUNK, SHORT
-from .clocks import XilinxMMCM
+from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
 from .toolchain import nextpnr_critical_path, nextpnr_fmax, yosys_verilog
@@ -84,17 +84,19 @@ class Board:
 
 #: The Arty's FT2232H runs at 12 Mbaud, which 96 MHz (from the MMCM) divides exactly; 3 Mbaud also divides it.
 ARTY_CLOCK_HZ, ARTY_BAUD = 96e6, 12_000_000
+ULX3S_CLOCK_HZ = 100e6
 
 BOARDS = {
     "arty_a7_35": Board("amaranth_boards.arty_a7:ArtyA7_35Platform", Part("XC7A35T", 20_800, 41_600, 100, 90), "xc7",
                         ARTY_BAUD, ARTY_CLOCK_HZ),
     "arty_a7_100": Board("amaranth_boards.arty_a7:ArtyA7_100Platform", Part("XC7A100T", 63_400, 126_800, 270, 240),
                          "xc7", ARTY_BAUD, ARTY_CLOCK_HZ),
-    # The ULX3S's 25 MHz clock divides 1 Mbaud exactly; 3 Mbaud would be 4 % off.
+    # The ULX3S's 25 MHz oscillator, times 4 in the PLL: the core's 100 MHz, which divides 1 and
+    # 4 Mbaud exactly (3 Mbaud would be 1 % off).
     "ulx3s_85f": Board("amaranth_boards.ulx3s:ULX3S_85F_Platform", Part("LFE5U-85F", 83_640, 83_640, 208, 156), "ecp5",
-                       1_000_000),
+                       1_000_000, ULX3S_CLOCK_HZ),
     "ulx3s_45f": Board("amaranth_boards.ulx3s:ULX3S_45F_Platform", Part("LFE5U-45F", 43_848, 43_848, 108, 72), "ecp5",
-                       1_000_000),
+                       1_000_000, ULX3S_CLOCK_HZ),
 }
 ALIASES = {"arty_a7": "arty_a7_35"}
 
@@ -109,7 +111,7 @@ def _platform(board):
 class BoardTop(Elaboratable):
     """The device on a board: the board's UART to :class:`~hdl.top.UARTDevice`, LED 0 lit after a
     UART overrun (a host that did not wait for replies); the design clocked at ``clock_hz`` (an MMCM
-    on Xilinx parts) or at the board's oscillator (None)."""
+    on Xilinx parts, the PLL on ECP5 ones) or at the board's oscillator (None)."""
 
     def __init__(self, image, baud, limits=None, clock_hz=None):
         self.image, self.baud, self.limits, self.clock_hz = image, baud, limits, clock_hz
@@ -119,7 +121,8 @@ class BoardTop(Elaboratable):
         clk = self.clock_hz or platform.default_clk_frequency
         if self.clock_hz and self.clock_hz != platform.default_clk_frequency:
             m.domains.sync = ClockDomain("sync")
-            m.submodules.clock = XilinxMMCM(self.clock_hz)
+            pll = ECP5PLL if getattr(platform, "family", None) == "ecp5" else XilinxMMCM
+            m.submodules.clock = pll(self.clock_hz)
         m.submodules.device = device = UARTDevice(self.image, divisor(clk, self.baud, UART_TOLERANCE),
                                                   limits=self.limits,
                                                   timeout=int(clk // 100))  # 10 ms of silence ends a frame

@@ -106,6 +106,26 @@ def test_the_arty_runs_at_96_mhz_from_the_mmcm_for_12_mbaud():
         divisor(100e6, 12_000_000, 0.01)   # the board's own 100 MHz cannot: 4 % off
 
 
+def test_the_ulx3s_runs_its_core_at_100_mhz_from_the_pll():
+    """25 MHz x 4 = 100 MHz (VCO 800 MHz: CLKOP divided by 8, feedback divided by 4); 1 Mbaud divides it."""
+    import re
+
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    from hdl.build import BOARDS, BoardTop
+    from hdl.clocks import ecp5_pll_settings
+    from hdl.uart import divisor
+
+    spec = BOARDS["ulx3s_85f"]
+    assert spec.clock_hz == 100e6 and divisor(spec.clock_hz, spec.baud, 0.0) == 100
+    assert ecp5_pll_settings(25e6, 100e6) == (1, 4, 8)
+    with pytest.raises(ValueError, match="no ECP5 PLL setting"):
+        ecp5_pll_settings(25e6, 1000e6)          # past the VCO's 800 MHz
+    image = pack(random_network([24, 12, 100], seed=1, n_steps=20), 2)
+    rtlil = ULX3S_85F_Platform().prepare(BoardTop(image, spec.baud, clock_hz=spec.clock_hz), name="top").files["top.il"]
+    assert "cell \\EHXPLLL" in rtlil and re.search(r"CLKFB_DIV 4\n", rtlil) and re.search(r"CLKOP_DIV 8\n", rtlil)
+
+
 def test_a_line_rate_the_clock_cannot_make_is_refused(tmp_path, small_model, capsys):
     assert main(["--board", "arty_a7", "--model", str(small_model), "--baud", "7000000", "--no-synth",
                  "--out", str(tmp_path)]) == 2

@@ -24,7 +24,7 @@ __all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "ST
 
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
 #: Amaranth; a test holds each of these equal to its part's).
-NEURON_LATENCY = 10
+NEURON_LATENCY = 11
 #: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue register, row product, word addresses, weight
 #: read, its output registered, words chosen, products and old sums, the sums written.
 ACCUMULATE_LATENCY = 8

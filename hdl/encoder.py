@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from firmware.protocol import IMAGE_PREFIX_LIMIT
 from quant.intencode import FMIX_C1, FMIX_C2, NEVER
 
-from .layouts import event_layout
+from .layouts import DISTRIBUTED, event_layout
 
 __all__ = ["ImageEncoder", "ENCODE_OK", "ENCODE_BAD_PIXELS"]
 
@@ -114,7 +114,9 @@ class ImageEncoder(wiring.Component):
         m.submodules.latency_table = lat_mem = memory.Memory(shape=16, depth=self.pixel_values,
                                                              init=self.latency_table)
         m.submodules.pixels = list_mem = memory.Memory(shape=entry, depth=max(N, 2), init=[])
-        m.submodules.counts = count_mem = memory.Memory(shape=index_shape, depth=max(T, 2), init=[])
+        # The per-step counts in distributed RAM: their read-add-write (a count + 1, the prefix sum)
+        # then starts at a flip-flop, not at a block RAM's slow output (the encoder's critical path).
+        m.submodules.counts = count_mem = memory.Memory(shape=index_shape, depth=max(T, 2), init=[], attrs=DISTRIBUTED)
         m.submodules.sorted = sort_mem = memory.Memory(shape=sorted_entry, depth=max(N, 2), init=[])
         rate_wp, lat_wp = rate_mem.write_port(), lat_mem.write_port()
         rate_rp, lat_rp = rate_mem.read_port(), lat_mem.read_port()

@@ -47,9 +47,9 @@ class NeuronLane(wiring.Component):
         Their entries, the cycle after the address.
     """
 
-    #: Inputs, products, sums, saturation, x address (table read), x entry, pre, h address (table
-    #: read), h entry, output: a register at the end of each.
-    LATENCY = 10
+    #: Inputs, products, shift and roundings, sums, saturation, x address (table read), x entry,
+    #: pre, h address (table read), h entry, output: a register at the end of each.
+    LATENCY = 11
 
     def __init__(self, config: FixedPointConfig, acc_width, min_shift, max_shift):
         self.config = config
@@ -84,62 +84,77 @@ class NeuronLane(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        # Stage 1: the inputs, straight from the core's memories, are registered.
+        # Stage 1: the inputs, straight from the core's memories, are registered, with the rounding
+        # half of the step sum's shift (a one-hot constant per shift: the shift is the layer's).
         i_0, h_0, hs_0 = delay(self.i_prev, "i_0"), delay(self.h_prev, "h_0"), delay(self.hs_prev, "hs_0")
         acc_0, bias_0, shift_0 = delay(self.acc, "acc_0"), delay(self.bias, "bias_0"), delay(self.acc_shift, "shift_0")
-
-        # Stage 2: the products (by constants: multipliers) and the scaled step sum, each registered.
-        scaled = Signal(signed(self.acc.shape().width + max(0, -self.min_shift)))
-        with m.Switch(shift_0):
-            for shift in range(self.min_shift, self.max_shift + 1):
+        half_0 = Signal(max(1, self.max_shift), name="half_0")
+        with m.Switch(self.acc_shift):
+            for shift in range(max(1, self.min_shift), self.max_shift + 1):
                 with m.Case(shift):
-                    m.d.comb += scaled.eq(round_shift(acc_0, shift))
+                    m.d.sync += half_0.eq(1 << (shift - 1))
+            with m.Default():
+                m.d.sync += half_0.eq(0)
+
+        # Stage 2: the products (by constants: multipliers), the step sum plus its rounding half.
         # z*hs + (1 - z)*h = z*(hs - h) + h with z one of two constants: the same integer as the golden
         # model's, from multiplications by constants only (1 = 2**coef_frac is a shift).
         assert k["one_coef"] == 1 << c.coef_frac
         h_wide = h_0 << (c.hs_frac - c.state_frac)
-        scaled_a, alpha_i_a = delay(scaled, "scaled_a"), delay(k["alpha"] * i_0, "alpha_i_a")
+        rounded_a = Signal(signed(len(self.acc) + 1), name="rounded_a")
+        m.d.sync += rounded_a.eq(acc_0 + half_0)
+        shift_a, alpha_i_a = delay(shift_0, "shift_a"), delay(k["alpha"] * i_0, "alpha_i_a")
         r_h_a, r_hs_a = delay(k["r"] * h_0, "r_h_a"), delay(k["r_s"] * hs_0, "r_hs_a")
         gap_a, depressed_a = delay(hs_0 - h_wide, "gap_a"), delay(h_0 >= c.half, "depressed_a")
         h_wide_a, bias_a = delay(h_wide, "h_wide_a"), delay(bias_0, "bias_a")
 
-        # Stage 3: the synaptic sum, the recurrent drive and z*(hs - h).
-        i_sum_b = delay(round_shift(alpha_i_a, c.coef_frac) + scaled_a, "i_sum_b")
+        # Stage 3: the step sum shifted to the i format (round_shift: the half is in), alpha*i rounded,
+        # the recurrent drive and z*(hs - h).
+        scaled = Signal(signed(len(rounded_a) + max(0, -self.min_shift)))
+        with m.Switch(shift_a):
+            for shift in range(self.min_shift, self.max_shift + 1):
+                with m.Case(shift):
+                    m.d.comb += scaled.eq(rounded_a >> shift if shift > 0 else rounded_a << -shift)
+        scaled_b, alpha_i_b = delay(scaled, "scaled_b"), delay(round_shift(alpha_i_a, c.coef_frac), "alpha_i_b")
         drive_b = delay(round_shift(r_h_a, c.coef_frac)
                         + round_shift(r_hs_a, c.coef_frac + c.hs_frac - c.state_frac), "drive_b")
         z_gap_b = delay(Mux(depressed_a, k["z_dep"] * gap_a, k["z_hyp"] * gap_a), "z_gap_b")
         h_wide_b, bias_b = delay(h_wide_a, "h_wide_b"), delay(bias_a, "bias_b")
 
-        # Stage 4: the synaptic state saturated, the new h_s, and b + drive (everything of pre but x).
-        i_1 = delay(saturate(i_sum_b, c.i_min, c.i_max), "i_1")
-        hs_1 = Signal.like(self.hs)
-        m.d.sync += hs_1.eq(round_shift(z_gap_b + (h_wide_b << c.coef_frac), c.coef_frac))
-        partial_1 = Signal(signed(c.pre_width))
-        m.d.sync += partial_1.eq(bias_b + drive_b)
+        # Stage 4: the synaptic sum, the new h_s, and b + drive (everything of pre but x).
+        i_sum_c = delay(alpha_i_b + scaled_b, "i_sum_c")
+        hs_c = Signal.like(self.hs, name="hs_c")
+        m.d.sync += hs_c.eq(round_shift(z_gap_b + (h_wide_b << c.coef_frac), c.coef_frac))
+        partial_c = Signal(signed(c.pre_width), name="partial_c")
+        m.d.sync += partial_c.eq(bias_b + drive_b)
 
-        # Stage 3: the x table's address (the table registers it).
+        # Stage 5: the synaptic state saturated.
+        i_1 = delay(saturate(i_sum_c, c.i_min, c.i_max), "i_1")
+        hs_1, partial_1 = delay(hs_c, "hs_1"), delay(partial_c, "partial_1")
+
+        # Stage 6: the x table's address (the table registers it).
         m.d.comb += self.x_addr.eq(table_index(i_1, c.i_frac - c.x_lut_frac, c.x_lut_size))
         i_2, i_neg_2, hs_2, partial_2 = delay(i_1, "i_2"), delay(i_1 < 0, "i_neg_2"), delay(hs_1, "hs_2"), \
             delay(partial_1, "partial_2")
 
-        # Stage 4: the x entry, registered as it leaves the table.
+        # Stage 7: the x entry, registered as it leaves the table.
         x_3, i_neg_3 = delay(self.x_data, "x_3"), delay(i_neg_2, "i_neg_3")
         i_3, hs_3, partial_3 = delay(i_2, "i_3"), delay(hs_2, "hs_3"), delay(partial_2, "partial_3")
 
-        # Stage 5: pre = x + b + drive, x signed by the sign of i.
+        # Stage 8: pre = x + b + drive, x signed by the sign of i.
         pre_4 = Signal(signed(c.pre_width))
         m.d.sync += pre_4.eq(Mux(i_neg_3, partial_3 - x_3, partial_3 + x_3))
         i_4, hs_4 = delay(i_3, "i_4"), delay(hs_3, "hs_4")
 
-        # Stage 6: the tanh table's address.
+        # Stage 9: the tanh table's address.
         m.d.comb += self.h_addr.eq(table_index(pre_4, c.state_frac - c.h_lut_frac, c.h_lut_size))
         i_5, hs_5, pre_neg_5 = delay(i_4, "i_5"), delay(hs_4, "hs_5"), delay(pre_4 < 0, "pre_neg_5")
 
-        # Stage 7: the h entry, registered as it leaves the table.
+        # Stage 10: the h entry, registered as it leaves the table.
         h_6, pre_neg_6 = delay(self.h_data, "h_6"), delay(pre_neg_5, "pre_neg_6")
         i_6, hs_6 = delay(i_5, "i_6"), delay(hs_5, "hs_6")
 
-        # Stage 8: the signed tanh and the spike s = max(h, 0).
+        # Stage 11: the signed tanh and the spike s = max(h, 0).
         m.d.sync += [
             self.i.eq(i_6),
             self.hs.eq(hs_6),

@@ -29,24 +29,24 @@ def test_one_layer_one_step_by_hand():
 
     cycle 0 the event (one group of four), 1 the end, which leaves the eight-stage accumulate
     pipeline at 8 (its sums final) and is counted at 9; the update issues blocks 0 and 1 at 9 and
-    10, they leave the twelve-stage update pipeline at 21 and 22; the readout takes the job at 23,
-    runs the classes 24-33 and its flush 34-36, and sends the 10 result words 37-46.
+    10, they leave the 13-stage update pipeline at 22 and 23; the readout takes the job at 24,
+    runs the classes 25-34 and its flush 35-37, and sends the 10 result words 38-47.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [46]
+    assert CoreSchedule(_image([2])).run([profile]) == [47]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 37-46). Sample 1: its end at 2 (no events),
-    final at 9, counted at 10; the update starts it at 21 (12 cycles after 9: the state is written
-    back), blocks leave at 33 and 34; the job waits for the readout (free at 47), classes 48-57,
-    flush 58-60, words 61-70.
+    Sample 0: event 0, end 1 (as above, result words 38-47). Sample 1: its end at 2 (no events),
+    final at 9, counted at 10; the update starts it at 22 (13 cycles after 9: the state is written
+    back), blocks leave at 35 and 36; the job waits for the readout (free at 48), classes 49-58,
+    flush 59-61, words 62-71.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [46, 70]
+    assert CoreSchedule(_image([2])).run(profiles) == [47, 71]
 
 
 def test_ideal_is_the_busier_unit():

@@ -211,7 +211,8 @@ def plot(grid, results, out):
         ax.set_xticks(range(len(networks)), [f"{neuron.upper()} {n}L" for n, neuron in networks])
         ax.set_xlabel("network (neuron, layers)")
         ax.set_ylabel("mean spiking activity (eq. 2)")
-        ax.set_title("Figure 4: activity on the MNIST test set (missing bars: cell not run yet)")
+        missing = any(Cell("mnist", e, n, neuron) not in logs for e in ("rate", "latency") for n, neuron in networks)
+        ax.set_title("Figure 4: activity on the MNIST test set" + (" (missing bars: cell not run yet)" if missing else ""))
         ax.legend()
         path = out / "figure4-activity.png"
     else:

@@ -87,7 +87,7 @@ class NeuronLane(wiring.Component):
         # Stage 1: the inputs, straight from the core's memories, are registered, with the rounding
         # half of the step sum's shift (a one-hot constant per shift: the shift is the layer's).
         i_0, h_0, hs_0 = delay(self.i_prev, "i_0"), delay(self.h_prev, "h_0"), delay(self.hs_prev, "hs_0")
-        acc_0, bias_0, shift_0 = delay(self.acc, "acc_0"), delay(self.bias, "bias_0"), delay(self.acc_shift, "shift_0")
+        acc_0, bias_0 = delay(self.acc, "acc_0"), delay(self.bias, "bias_0")
         half_0 = Signal(max(1, self.max_shift), name="half_0")
         with m.Switch(self.acc_shift):
             for shift in range(max(1, self.min_shift), self.max_shift + 1):
@@ -95,6 +95,11 @@ class NeuronLane(wiring.Component):
                     m.d.sync += half_0.eq(1 << (shift - 1))
             with m.Default():
                 m.d.sync += half_0.eq(0)
+        # The shift as a right shift of the step sum pre-shifted left by the most the layer table allows:
+        # one barrel shifter from registers (a case per shift made a chain of multiplexers).
+        span = self.max_shift - min(0, self.min_shift)
+        offset_0 = Signal(range(span + 1), name="offset_0")
+        m.d.sync += offset_0.eq(self.acc_shift - min(0, self.min_shift))
 
         # Stage 2: the products (by constants: multipliers), the step sum plus its rounding half.
         # z*hs + (1 - z)*h = z*(hs - h) + h with z one of two constants: the same integer as the golden
@@ -103,7 +108,7 @@ class NeuronLane(wiring.Component):
         h_wide = h_0 << (c.hs_frac - c.state_frac)
         rounded_a = Signal(signed(len(self.acc) + 1), name="rounded_a")
         m.d.sync += rounded_a.eq(acc_0 + half_0)
-        shift_a, alpha_i_a = delay(shift_0, "shift_a"), delay(k["alpha"] * i_0, "alpha_i_a")
+        offset_a, alpha_i_a = delay(offset_0, "offset_a"), delay(k["alpha"] * i_0, "alpha_i_a")
         r_h_a, r_hs_a = delay(k["r"] * h_0, "r_h_a"), delay(k["r_s"] * hs_0, "r_hs_a")
         gap_a, depressed_a = delay(hs_0 - h_wide, "gap_a"), delay(h_0 >= c.half, "depressed_a")
         h_wide_a, bias_a = delay(h_wide, "h_wide_a"), delay(bias_0, "bias_a")
@@ -111,10 +116,7 @@ class NeuronLane(wiring.Component):
         # Stage 3: the step sum shifted to the i format (round_shift: the half is in), alpha*i rounded,
         # the recurrent drive and z*(hs - h).
         scaled = Signal(signed(len(rounded_a) + max(0, -self.min_shift)))
-        with m.Switch(shift_a):
-            for shift in range(self.min_shift, self.max_shift + 1):
-                with m.Case(shift):
-                    m.d.comb += scaled.eq(rounded_a >> shift if shift > 0 else rounded_a << -shift)
+        m.d.comb += scaled.eq((rounded_a << max(0, -self.min_shift)) >> offset_a)
         scaled_b, alpha_i_b = delay(scaled, "scaled_b"), delay(round_shift(alpha_i_a, c.coef_frac), "alpha_i_b")
         drive_b = delay(round_shift(r_h_a, c.coef_frac)
                         + round_shift(r_hs_a, c.coef_frac + c.hs_frac - c.state_frac), "drive_b")

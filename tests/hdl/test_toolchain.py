@@ -44,11 +44,3 @@ def test_the_critical_path_names_its_ends_and_our_source_lines_in_order():
     assert path["sources"] == ["hdl/scheduler.py:169", "hdl/accumulate.py:94"]    # no library lines, no repeats
     assert nextpnr_critical_path("Info: Max frequency for clock 'clk': 50.00 MHz") is None
 
-
-def test_fmax_is_the_slowest_clocks_figure_after_routing():
-    log = ("Info: Max frequency for clock 'clk25': 50.00 MHz (PASS at 25.00 MHz)\n"
-           "Info: Max frequency for clock 'sync': 80.00 MHz (FAIL at 100.00 MHz)\n"
-           "Info: Routing..\n"
-           "Info: Max frequency for clock 'clk25': 160.00 MHz (PASS at 25.00 MHz)\n"
-           "Info: Max frequency for clock 'sync': 95.50 MHz (FAIL at 100.00 MHz)\n")
-    assert nextpnr_fmax(log) == 95.5

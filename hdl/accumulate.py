@@ -129,7 +129,7 @@ class AccumulateUnit(wiring.Component):
         sd_rotation, se_rotation = Signal(2), Signal(2)
         m.d.sync += [sd.eq(sc), se.eq(sd), sd_rotation.eq(sc_rotation), se_rotation.eq(sd_rotation)]
 
-        # -- stage e2: the chunks' choice and the four words in order, registered -------------------------
+        # -- stage f: the chunks' choice and the four words in order, registered -------------------------
         s1 = Signal.like(issue)
         words = [Signal(P * WB, name=f"word{q}") for q in range(SPAN)]
         m.d.sync += s1.eq(se)
@@ -154,7 +154,7 @@ class AccumulateUnit(wiring.Component):
         for q, bank in enumerate(banks):
             m.submodules[f"sums{q}"] = bank
 
-        # -- stage f: the products, and the old sums of the four blocks (read before the write of
+        # -- stage g: the products, and the old sums of the four blocks (read before the write of
         # the event ahead lands: that one is forwarded) -----------------------------------------------------
         product_shape = signed(WB + cfg.spike_width + 1)
         s2 = Signal.like(issue)
@@ -163,11 +163,11 @@ class AccumulateUnit(wiring.Component):
         for q, word in enumerate(words):
             for p in range(P):
                 m.d.sync += products[q][p].eq(lane(word, p, WB).as_signed() * s1.amplitude)
-        at_f = address(s1.layer, s1.parity, s1.group)
-        at_g = Signal(len(at_f))
-        m.d.sync += at_g.eq(at_f)
-        writes_f = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
-        writes_g = [Signal(name=f"writes{q}") for q in range(SPAN)]
+        at_g = address(s1.layer, s1.parity, s1.group)
+        at_h = Signal(len(at_g))
+        m.d.sync += at_h.eq(at_g)
+        writes_g = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
+        writes_h = [Signal(name=f"writes{q}") for q in range(SPAN)]
         old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]
         first, forward = [Signal(name=f"first{q}") for q in range(SPAN)], [Signal(name=f"forward{q}") for q in range(SPAN)]
         totals = [Signal(P * AW, name=f"total{q}") for q in range(SPAN)]
@@ -176,24 +176,24 @@ class AccumulateUnit(wiring.Component):
         read_words = []
         for q, bank in enumerate(banks):
             write, old_port, out_port = bank.write_port(), bank.read_port(domain="comb"), bank.read_port(domain="comb")
-            m.d.comb += old_port.addr.eq(at_f)
-            m.d.sync += [old[q].eq(old_port.data), writes_g[q].eq(writes_f[q]),
-                         first[q].eq(fresh[q].bit_select(at_f, 1)),
-                         forward[q].eq(writes_g[q] & (at_g == at_f))]
+            m.d.comb += old_port.addr.eq(at_g)
+            m.d.sync += [old[q].eq(old_port.data), writes_h[q].eq(writes_g[q]),
+                         first[q].eq(fresh[q].bit_select(at_g, 1)),
+                         forward[q].eq(writes_h[q] & (at_h == at_g))]
 
-            # -- stage g: add the products, write back -------------------------------------------------
+            # -- stage h: add the products, write back -------------------------------------------------
             previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
-            m.d.comb += [write.addr.eq(at_g), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
+            m.d.comb += [write.addr.eq(at_h), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
                                                                   for p in range(P)))),
-                         write.en.eq(writes_g[q]), out_port.addr.eq(read_at)]
+                         write.en.eq(writes_h[q]), out_port.addr.eq(read_at)]
             m.d.sync += totals[q].eq(write.data)
             read_words.append(out_port.data)
 
             # The fresh bits: cleared by a write, set by the update unit's read.
             consumed = read.consume & (read.block[:2] == q)
             cleared, set_ = Signal(depth, name=f"cleared{q}"), Signal(depth, name=f"consumed{q}")
-            with m.If(writes_g[q]):
-                m.d.comb += cleared.eq(1 << at_g)
+            with m.If(writes_h[q]):
+                m.d.comb += cleared.eq(1 << at_h)
             with m.If(consumed):
                 m.d.comb += set_.eq(1 << read_at)
             m.d.sync += fresh[q].eq((fresh[q] & ~cleared) | set_)

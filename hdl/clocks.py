@@ -39,27 +39,38 @@ def mmcm_settings(input_hz, output_hz, tolerance=1e-6):
     return best[:3]
 
 
-class XilinxMMCM(Elaboratable):
-    """Drives the ``sync`` domain (defined by the parent) at ``output_hz`` from the platform's default clock,
-    through an MMCME2_BASE; ``sync`` is held in reset until the MMCM has locked.
-    """
+class _OscillatorClock(Elaboratable):
+    """Drives the ``sync`` domain (defined by the parent) at ``output_hz`` from the platform's default
+    clock, through the part's clock generator (:meth:`generator`); ``sync`` is held in reset until
+    the generator has locked."""
 
     def __init__(self, output_hz):
         self.output_hz = output_hz
 
+    def generator(self, m, input_hz, clock_in):
+        """Adds the generator to ``m``, fed by ``clock_in``; returns its ``locked`` signal."""
+        raise NotImplementedError
+
     def elaborate(self, platform):
         m = Module()
-        input_hz = platform.default_clk_frequency
-        multiplier, divider, output_divide = mmcm_settings(input_hz, self.output_hz)
         m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+        locked = self.generator(m, platform.default_clk_frequency, clk_in.i)
+        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+        return m
+
+
+class XilinxMMCM(_OscillatorClock):
+    """The ``sync`` domain at ``output_hz`` through an MMCME2_BASE and a BUFG."""
+
+    def generator(self, m, input_hz, clock_in):
+        multiplier, divider, output_divide = mmcm_settings(input_hz, self.output_hz)
         feedback, raw, locked = Signal(), Signal(), Signal()
         m.submodules.mmcm = Instance(
             "MMCME2_BASE", p_CLKIN1_PERIOD=1e9 / input_hz, p_CLKFBOUT_MULT_F=multiplier, p_DIVCLK_DIVIDE=divider,
-            p_CLKOUT0_DIVIDE_F=output_divide, i_CLKIN1=clk_in.i, i_CLKFBIN=feedback, o_CLKFBOUT=feedback,
+            p_CLKOUT0_DIVIDE_F=output_divide, i_CLKIN1=clock_in, i_CLKFBIN=feedback, o_CLKFBOUT=feedback,
             o_CLKOUT0=raw, o_LOCKED=locked, i_RST=0, i_PWRDWN=0)
         m.submodules.bufg = Instance("BUFG", i_I=raw, o_O=ClockSignal("sync"))
-        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
-        return m
+        return locked
 
 
 #: ECP5 PLL (EHXPLLL) limits: VCO and phase-detector input ranges (LFE5U data sheet).
@@ -89,19 +100,11 @@ def ecp5_pll_settings(input_hz, output_hz, tolerance=1e-6):
     return best[:3]
 
 
-class ECP5PLL(Elaboratable):
-    """Drives the ``sync`` domain (defined by the parent) at ``output_hz`` from the platform's default
-    clock, through an EHXPLLL; ``sync`` is held in reset until the PLL has locked.
-    """
+class ECP5PLL(_OscillatorClock):
+    """The ``sync`` domain at ``output_hz`` through an EHXPLLL, fed back from its CLKOP."""
 
-    def __init__(self, output_hz):
-        self.output_hz = output_hz
-
-    def elaborate(self, platform):
-        m = Module()
-        input_hz = platform.default_clk_frequency
+    def generator(self, m, input_hz, clock_in):
         clki_div, clkfb_div, clkop_div = ecp5_pll_settings(input_hz, self.output_hz)
-        m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         out, locked = Signal(), Signal()
         m.submodules.pll = Instance(
             "EHXPLLL",
@@ -112,9 +115,8 @@ class ECP5PLL(Elaboratable):
             p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB", p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
             p_CLKI_DIV=clki_div, p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=clkop_div, p_CLKOP_CPHASE=clkop_div // 2 - 1,
             p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=clkfb_div,
-            i_RST=0, i_STDBY=0, i_CLKI=clk_in.i, i_CLKFB=out, o_CLKOP=out, o_LOCK=locked,
+            i_RST=0, i_STDBY=0, i_CLKI=clock_in, i_CLKFB=out, o_CLKOP=out, o_LOCK=locked,
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0,
             i_ENCLKOP=0)
         m.d.comb += ClockSignal("sync").eq(out)
-        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
-        return m
+        return locked

@@ -43,7 +43,7 @@ from quant.provenance import git_commit
 
 from . import openxc7, yosys
 from .accumulate import SPAN
-from .chunked import CHUNK, SHORT
+from .chunked import chunks
 from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
@@ -149,10 +149,11 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     (``block`` or ``distributed``) and ``bram18`` (block-RAM halves, 0 when distributed).
 
     The same shapes the parts build: the weights (one word per block of ``P`` lanes, four memories
-    by word address modulo 4, each in chunks one block RAM deep), biases and neuron state (per block), the step sums (four banks by
-    block modulo 4, every layer and step parity in each; read in the same cycle, so distributed), the queues between layers, the lanes' lookup tables (one
-    true-dual-port memory per two lanes, :class:`hdl.tables.LaneTables`), the encoder's
-    tables and pixel lists, and the receiver's frame buffer.
+    by word address modulo 4, each in chunks one block RAM deep), biases and neuron state (per
+    block), the step sums (four banks by block modulo 4, every layer and step parity in each; read
+    in the same cycle, so distributed), the queues between layers, the lanes' lookup tables (one
+    true-dual-port memory per two lanes, :class:`hdl.tables.LaneTables`), the encoder's tables and
+    pixel lists, and the receiver's frame buffer.
     """
     cfg, P, L = image.config, image.lanes, len(image.layers)
     max_blocks = -(-limits.max_neurons // P)
@@ -174,10 +175,8 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     out = []
     for name, width, depth, copies in rows:
         distributed = depth <= DISTRIBUTED_DEPTH or name == "step sums"    # read asynchronously
-        if name == "weights":
-            # hdl.chunked.ChunkedMemory: whole chunks one block RAM deep, a short last one distributed.
-            whole, rest = divmod(depth, CHUNK)
-            bram = whole * _bram18(width, CHUNK) + (_bram18(width, rest) if rest > SHORT or not whole else 0)
+        if name == "weights":    # hdl.chunked.ChunkedMemory: one memory per chunk
+            bram = sum(_bram18(width, size) for _, size, small in chunks(depth) if not small)
         else:
             bram = 0 if distributed else _bram18(width, depth)
         out.append({"name": name, "width": width, "depth": depth, "copies": copies,

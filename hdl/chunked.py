@@ -15,13 +15,20 @@ from amaranth.lib.wiring import In, Out
 
 from .layouts import DISTRIBUTED, bits
 
-__all__ = ["ChunkedMemory", "CHUNK", "SHORT"]
+__all__ = ["ChunkedMemory", "chunks", "CHUNK", "SHORT"]
 
 #: Entries per chunk: the depth of a block RAM at its 18-bit-wide aspect (ECP5 DP16KD, Xilinx
 #: RAMB18), the aspect Yosys picks for wide words.
 CHUNK = 1024
 #: A last chunk this shallow goes to distributed RAM.
 SHORT = CHUNK // 8
+
+
+def chunks(depth):
+    """The chunks of a memory of ``depth`` words: ``(start, size, distributed)`` each."""
+    depth = max(1, depth)
+    return [(start, min(CHUNK, depth - start), bool(start) and depth - start <= SHORT)
+            for start in range(0, depth, CHUNK)]
 
 
 class ChunkedMemory(wiring.Component):
@@ -59,11 +66,10 @@ class ChunkedMemory(wiring.Component):
         m = Module()
         low = bits(CHUNK) if self.depth > CHUNK else len(self.read_addr)
         outputs = []
-        for k, start in enumerate(range(0, self.depth, CHUNK)):
-            size = min(CHUNK, self.depth - start)
+        for k, (start, size, distributed) in enumerate(chunks(self.depth)):
             m.submodules[f"chunk{k}"] = mem = memory.Memory(shape=unsigned(self.width), depth=size,
                                                             init=self.init[start:start + size],
-                                                            attrs=DISTRIBUTED if size <= SHORT and start else None)
+                                                            attrs=DISTRIBUTED if distributed else None)
             read, write = mem.read_port(), mem.write_port()
             held = Signal(self.width, name=f"held{k}")
             m.d.comb += [read.addr.eq(self.read_addr[:low]), write.addr.eq(self.write_addr[:low]),

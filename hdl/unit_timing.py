@@ -8,10 +8,11 @@ Usage::
 The unit, built for the shipped model at the default lanes, is wrapped so that place and route
 sees it as it sits in the device: every input is driven from a register (one long LFSR), every
 output is registered and the registers folded into one registered XOR, so no path starts or ends
-at a pin, none is lengthened by the fold, and nothing is optimised away. Yosys ``synth_ecp5`` and nextpnr-ecp5 (LFE5U-85F, as the ULX3S build) then
-report its Fmax and its critical path (the design's source lines it passes). The units' Fmax
-bound the device's; the whole-device figure remains that of ``python -m hdl.build --board
-ulx3s_85f``, which also pays for routing across a fuller chip.
+at a pin, none is lengthened by the fold, and nothing is optimised away. Yosys ``synth_ecp5`` and
+nextpnr-ecp5 (LFE5U-85F, as the ULX3S build) then report its Fmax and its critical path (the
+design's source lines it passes). The units' Fmax bound the device's; the whole-device figure
+remains that of ``python -m hdl.build --board ulx3s_85f``, which also pays for routing across a
+fuller chip.
 
 Exit codes: 0 measured; 2 bad arguments or a tool failed.
 """

@@ -43,4 +43,3 @@ def test_the_critical_path_names_its_ends_and_our_source_lines_in_order():
     assert path["to"] == "device.core.accumulate.weights_odd_FF.M"
     assert path["sources"] == ["hdl/scheduler.py:169", "hdl/accumulate.py:94"]    # no library lines, no repeats
     assert nextpnr_critical_path("Info: Max frequency for clock 'clk': 50.00 MHz") is None
-

@@ -179,8 +179,6 @@ class ImageEncoder(wiring.Component):
         m.d.sync += spike.eq(hashed[32 - cfg.draw_bits:] < threshold[6])
         with m.If(valid[6] & is_key[6]):
             m.d.sync += key.eq(hashed)
-        in_flight = Signal(range(P + 2))
-        m.d.comb += in_flight.eq(sum(valid[1:]))
         # room: the FIFO's words and the pipeline's, fewer than the FIFO holds. Counted in a register
         # (``held`` = FIFO level + words in stages 1..P), and the test registered: summing the stages'
         # valid bits and the level on the issue path put the encoder's critical path there.
@@ -314,7 +312,7 @@ class ImageEncoder(wiring.Component):
                         m.d.sync += k.eq(k + 1)
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If((in_flight == 0) & ~queue.r_rdy):
+                with m.If(held == 0):     # nothing in the pipeline, nothing in the FIFO
                     m.next = "IDLE"
 
             # Latency coding: count the pixels per step, prefix sums, scatter by step, then walk.

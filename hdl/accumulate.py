@@ -8,10 +8,11 @@ words are one read from each. The step sums of every layer and step parity (a la
 accumulates step ``t + 1`` while step ``t`` waits for its update) are four banks of distributed
 RAM, by block modulo 4 (four blocks written per cycle), addressed by (layer, parity, group).
 
-Pipeline (eight stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
+Pipeline (nine stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
 row product ``j * blocks``, the four word addresses, the weight reads, their outputs registered
-(:class:`~hdl.chunked.ChunkedMemory`), the words chosen and registered, the products (with the old sums
-read beside them), then the sums added and written back. An event right behind one to the same
+(:class:`~hdl.chunked.ChunkedMemory`), the words chosen and registered, the products' first
+additions (shift-and-add in LUTs, no DSP block), the products (with the old sums read beside
+them), then the sums added and written back. An event right behind one to the same
 blocks read its old sums before that write landed: it takes the sum being written (forwarding),
 so back-to-back events never see a stale sum. A block's first write of a step overwrites instead
 of adding: the update unit marks each block *consumed* when it reads it (``consume``), which
@@ -24,6 +25,7 @@ from amaranth import Array, C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import add_pairwise, partial_products
 from .chunked import ChunkedMemory
 from .layouts import bits, pack_lanes
 
@@ -56,15 +58,15 @@ class AccumulateUnit(wiring.Component):
     read : In(data.StructLayout)
         The update unit's read: ``layer``, ``parity``, ``block``; ``consume`` marks the block read.
     read_data : Out
-        The ``P`` step sums of that block, this cycle (asynchronous read).
+        The ``P`` step sums of that block, the next cycle.
     load : In(data.StructLayout)
         ``valid``, ``address``, ``word``: a weight word written at run time.
     """
 
     #: Issue register, row product, word addresses, weight read, weight chunks registered, words
-    #: chosen and registered, products and old sums, the sums written: a step's ``end`` leaves on
-    #: ``done`` ``LATENCY - 1`` cycles after its issue.
-    LATENCY = 8
+    #: chosen and registered, the products' first additions, products and old sums, the sums
+    #: written: a step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
+    LATENCY = 9
 
     def __init__(self, image, limits, acc_width):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -130,11 +132,29 @@ class AccumulateUnit(wiring.Component):
         m.d.sync += [sd.eq(sc), se.eq(sd), sd_rotation.eq(sc_rotation), se_rotation.eq(sd_rotation)]
 
         # -- stage f: the chunks' choice and the four words in order, registered -------------------------
-        s1 = Signal.like(issue)
+        # The amplitude reaches six terms of every product (4P products): a copy per word shortens
+        # that fan-out. The copies have distinct reset values, which keeps Yosys from merging them
+        # back into one flip-flop (the value after reset is never used: nothing is issued yet).
+        sf = Signal.like(issue)
         words = [Signal(P * WB, name=f"word{q}") for q in range(SPAN)]
-        m.d.sync += s1.eq(se)
+        amplitudes = [Signal(cfg.spike_width, name=f"amplitude{q}", init=q) for q in range(SPAN)]
+        m.d.sync += sf.eq(se)
         for q in range(SPAN):
-            m.d.sync += words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[se_rotation])
+            m.d.sync += [words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[se_rotation]),
+                         amplitudes[q].eq(se.amplitude)]
+
+        # -- stage g: the products' first additions --------------------------------------------------------
+        # Each product is a sum of its weight bits' terms (hdl.arith.partial_products: no DSP block),
+        # the first level of the adder tree here, the rest in stage h.
+        s1 = Signal.like(issue)
+        m.d.sync += s1.eq(sf)
+        halfway = [[] for _ in range(SPAN)]
+        for q, word in enumerate(words):
+            for p in range(P):
+                level = add_pairwise(partial_products(lane(word, p, WB), amplitudes[q]))
+                held = [Signal(term.shape(), name=f"term{q}_{p}_{k}") for k, term in enumerate(level)]
+                m.d.sync += [h.eq(term) for h, term in zip(held, level)]
+                halfway[q].append(held)
 
         # -- the step sums: four banks (block mod 4), each holding every layer's sums of both parities --
         # A bank's address is the fields (layer, parity, group) side by side: no adder on the path.
@@ -154,15 +174,18 @@ class AccumulateUnit(wiring.Component):
         for q, bank in enumerate(banks):
             m.submodules[f"sums{q}"] = bank
 
-        # -- stage g: the products, and the old sums of the four blocks (read before the write of
-        # the event ahead lands: that one is forwarded) -----------------------------------------------------
+        # -- stage h: the products, and the old sums of the four blocks (read before the write of the
+        # event ahead lands: that one is forwarded) -------------------------------------------------------
         product_shape = signed(WB + cfg.spike_width + 1)
         s2 = Signal.like(issue)
         products = [[Signal(product_shape, name=f"product{q}_{p}") for p in range(P)] for q in range(SPAN)]
         m.d.sync += s2.eq(s1)
-        for q, word in enumerate(words):
+        for q in range(SPAN):
             for p in range(P):
-                m.d.sync += products[q][p].eq(lane(word, p, WB).as_signed() * s1.amplitude)
+                terms = halfway[q][p]
+                while len(terms) > 1:
+                    terms = add_pairwise(terms)
+                m.d.sync += products[q][p].eq(terms[0])
         at_g = address(s1.layer, s1.parity, s1.group)
         at_h = Signal(len(at_g))
         m.d.sync += at_h.eq(at_g)
@@ -181,7 +204,7 @@ class AccumulateUnit(wiring.Component):
                          first[q].eq(fresh[q].bit_select(at_g, 1)),
                          forward[q].eq(writes_h[q] & (at_h == at_g))]
 
-            # -- stage h: add the products, write back -------------------------------------------------
+            # -- stage i: add the products, write back -------------------------------------------------
             previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
             m.d.comb += [write.addr.eq(at_h), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
                                                                   for p in range(P)))),
@@ -199,9 +222,12 @@ class AccumulateUnit(wiring.Component):
             m.d.sync += fresh[q].eq((fresh[q] & ~cleared) | set_)
 
         # A block no event wrote since it was last read holds an old step's sum: it reads as zero.
+        # The sums and that flag are registered apart, and the zeroing done after the registers: the
+        # flag's lookup, then driving the zeroing of every bit of the word, were too long for one cycle.
         q_read = read.block[:2]
-        unwritten = Array(fresh)[q_read].bit_select(read_at, 1)
-        m.d.comb += self.read_data.eq(Mux(unwritten, 0, Array(read_words)[q_read]))
+        raw, unwritten = Signal(P * AW), Signal()
+        m.d.sync += [raw.eq(Array(read_words)[q_read]), unwritten.eq(Array(fresh)[q_read].bit_select(read_at, 1))]
+        m.d.comb += self.read_data.eq(Mux(unwritten, 0, raw))
 
         m.d.comb += [self.done.valid.eq(s2.valid & s2.end), self.done.layer.eq(s2.layer)]
         return m

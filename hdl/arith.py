@@ -5,7 +5,7 @@ Shifts round half up (add half an LSB, then an arithmetic shift); saturation cli
 
 from amaranth import Const, Mux, signed
 
-__all__ = ["round_shift", "saturate", "magnitude", "table_index"]
+__all__ = ["round_shift", "saturate", "magnitude", "table_index", "partial_products", "constant_terms", "add_pairwise", "add_all"]
 
 
 def round_shift(value, shift):
@@ -44,3 +44,55 @@ def table_index(value, shift, size):
     else:
         over = index >= size
     return Mux(over, size - 1, index[:max(1, (size - 1).bit_length())])
+
+
+def partial_products(weight, amplitude):
+    """The terms of ``weight * amplitude`` (signed by unsigned) as shift-and-add: a multiply built of
+    LUTs and carry chains instead of a DSP block.
+
+    Yosys's ECP5 flow puts a ``$mul`` of any width in a DSP block, and a DSP block is slow to reach:
+    in nextpnr-ecp5 the route into one from a register many of them share, plus its combinational
+    multiply (3.9 ns), was the accumulate unit's critical path. A narrow weight is cheaper as the
+    sum of its bits' terms: bit ``k`` adds ``amplitude << k``, the sign bit subtracts it (two's
+    complement). Sum them with :func:`add_pairwise` (a level per call, so that a pipeline can
+    register between levels); the sum is exact.
+    """
+    top = len(weight) - 1
+    terms = []
+    for k in range(top + 1):
+        term = Mux(weight[k], amplitude, 0) << k
+        terms.append(-term if k == top else term)
+    return terms
+
+
+def add_pairwise(terms):
+    """One level of an adder tree: neighbours summed, an odd last term passed on."""
+    return [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+
+
+def constant_terms(value, constant):
+    """The terms of ``value * constant`` (a Python int) as shifts of ``value``, one per non-zero digit
+    of the constant's canonical signed-digit form (no two adjacent: ``4055 = 2**12 - 2**5 - 2**3 - 1``).
+
+    A multiplication by a constant with few such digits is a short adder tree in LUTs and carry
+    chains (sum the terms with :func:`add_pairwise`), where Yosys would use a DSP block, whose
+    routes in and out cost more than the adders in nextpnr-ecp5's model. ``[]`` for 0.
+    """
+    terms, position, rest = [], 0, constant
+    while rest:
+        if rest & 1:
+            digit = 2 - (rest & 3)          # +1 or -1: the next digit is then zero
+            terms.append(value << position if digit > 0 else -(value << position))
+            rest -= digit
+        rest >>= 1
+        position += 1
+    return terms
+
+
+def add_all(terms):
+    """The sum of ``terms`` as a balanced adder tree (0 for none)."""
+    if not terms:
+        return Const(0, 1)
+    while len(terms) > 1:
+        terms = add_pairwise(terms)
+    return terms[0]

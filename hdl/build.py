@@ -47,7 +47,7 @@ from .chunked import chunks
 from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
-from .toolchain import nextpnr_critical_path, nextpnr_fmax, yosys_verilog
+from .toolchain import NEXTPNR_ROUTER, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
 
@@ -325,7 +325,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
         # Planned, then run here: Platform.build would insist on the programmer being installed.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
-                              nextpnr_opts="--seed 1 --timing-allow-fail")
+                              nextpnr_opts=" ".join(("--seed 1 --timing-allow-fail", *NEXTPNR_ROUTER)))
         products = plan.execute_local(str(toolchain_dir))
         fmax, resources = _nextpnr_results(toolchain_dir, name)
         report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))

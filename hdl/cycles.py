@@ -26,12 +26,15 @@ __all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "ST
 #: Amaranth; a test holds each of these equal to its part's).
 NEURON_LATENCY = 11
 #: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue register, row product, word addresses, weight
-#: read, its output registered, words chosen, products and old sums, the sums written.
-ACCUMULATE_LATENCY = 8
-#: :attr:`hdl.update.UpdateUnit.LATENCY`: the issue register, the memory reads, then the lane.
-UPDATE_LATENCY = 2 + NEURON_LATENCY
-#: :attr:`hdl.update.UpdateUnit.STATE_SPACING`: a layer's next step starts this many cycles after its last.
-STATE_SPACING = UPDATE_LATENCY
+#: read, its output registered, words chosen, the products' first additions, products and old sums,
+#: the sums written.
+ACCUMULATE_LATENCY = 9
+#: :attr:`hdl.update.UpdateUnit.LATENCY`: the issue register, the address register, the memory reads,
+#: then the lane.
+UPDATE_LATENCY = 3 + NEURON_LATENCY
+#: :attr:`hdl.update.UpdateUnit.STATE_SPACING`: a layer's next step starts this many cycles after its last
+#: (its blocks' states are read two cycles after their issue, the cycle after they were written).
+STATE_SPACING = UPDATE_LATENCY - 1
 #: :data:`hdl.accumulate.SPAN`: blocks an event adds to per cycle.
 SPAN = 4
 #: :attr:`hdl.readout.Readout.STAGES`: cycles the readout stays busy after its last class.

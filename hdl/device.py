@@ -15,6 +15,7 @@ from firmware.protocol import IMAGE_HEADER_SIZE, MAX_PAYLOAD, PROTOCOL_VERSION, 
 from .core import SRCCore
 from .layouts import LOAD_LATENCY_TABLE, LOAD_RATE_TABLE
 from .encoder import ImageEncoder
+from .inbox import Inbox
 from .framing import FrameReceiver, FrameSender, PayloadReader
 from .loader import ImageLoader
 from .steps import DECODE_BAD_RECORD, DECODE_OK, StepDecoder
@@ -43,8 +44,8 @@ class SRCDevice(wiring.Component):
     tx : Out(stream.Signature(8))
         Bytes to the host.
     waiting : Out(1)
-        Inside a sample the core waits for input (the link, or the image encoder, is behind); its
-        clock is stopped then, so RESULT's cycle count leaves these cycles out.
+        Inside a sample the core stands still: its input (the link, or the image encoder) is behind
+        (:class:`~hdl.inbox.Inbox`); RESULT's cycle count leaves these cycles out.
     """
 
     def __init__(self, image, limits=None, max_payload=MAX_PAYLOAD, timeout=1_000_000):
@@ -57,15 +58,13 @@ class SRCDevice(wiring.Component):
         m = Module()
         core, image, cfg, limits = self.core, self.image, self.core.config, self.core.limits
         n_layers, n_classes = len(image.layers), image.n_classes
-        # Within a sample the core stands still while it waits for the link, so that it runs
-        # exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
-        # Once the sample's last step is in, nothing more is owed: the core runs its pipeline dry
-        # (it would accept the next sample's events, which is no reason to stop it).
-        starved = Signal()
-        counting = Signal()
-        owed = Signal()
-        m.d.comb += [starved.eq(counting & owed & core.events.ready & ~core.events.valid), self.waiting.eq(starved)]
-        m.submodules.core = EnableInserter(~starved)(core)
+        # Within a sample the core stands still while its input is behind (hdl.inbox), so that it
+        # runs exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
+        m.submodules.inbox = inbox = Inbox(cfg, limits.max_inputs, limits.max_steps)
+        run = inbox.run
+        m.d.comb += self.waiting.eq(~run)
+        m.submodules.core = EnableInserter(run)(core)
+        connect(m, inbox.events, core.events)
         m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.timeout)
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)
         m.submodules.decoder = decoder = StepDecoder(cfg, limits.max_inputs)
@@ -104,31 +103,30 @@ class SRCDevice(wiring.Component):
         prediction = Signal(8)
         result_done = Signal()
         new_sample = Signal()
-        m.d.comb += [decoder.full.eq(steps == n_steps), owed.eq(steps != n_steps)]
+        m.d.comb += [decoder.full.eq(steps == n_steps), inbox.n_steps.eq(n_steps), inbox.clear.eq(new_sample),
+                     inbox.finished.eq(core.result.valid & core.result.payload.last)]
 
-        events = core.events
-        handshake = events.valid & events.ready
-        with m.If(handshake):
-            m.d.sync += counting.eq(1)
-            with m.If(events.payload.end):
-                m.d.sync += steps.eq(steps + 1)
-            with m.Else():
-                m.d.sync += input_events.eq(input_events + 1)
+        # The sample's words enter the inbox (step ends counted there); the core takes them.
+        events = inbox.push
+        m.d.comb += steps.eq(inbox.steps)
+        taken = core.events.valid & core.events.ready & run
+        with m.If(taken & ~core.events.payload.end):
+            m.d.sync += input_events.eq(input_events + 1)
         # Core cycles of the sample; those it spends waiting for the link do not count.
-        with m.If((counting | handshake) & ~starved):
+        with m.If((inbox.counting | taken) & run):
             m.d.sync += cycles.eq(cycles + 1)
         m.d.comb += core.trace.ready.eq(1)
-        with m.If(core.trace.valid & ~starved):
+        with m.If(core.trace.valid & run):
             fired = sum(lane.s != 0 for lane in core.trace.payload.lanes)
             m.d.sync += spike_counts[core.trace.payload.layer].eq(spike_counts[core.trace.payload.layer] + fired)
         m.d.comb += core.result.ready.eq(1)
-        with m.If(core.result.valid & ~starved):
+        with m.If(core.result.valid & run):
             m.d.sync += [scores[core.result.payload.cls].eq(core.result.payload.score),
                          prediction.eq(core.result.payload.prediction)]
             with m.If(core.result.payload.last):
-                m.d.sync += [result_done.eq(1), counting.eq(0)]
+                m.d.sync += result_done.eq(1)
         with m.If(new_sample):
-            m.d.sync += [steps.eq(0), input_events.eq(0), cycles.eq(0), counting.eq(0), result_done.eq(0)]
+            m.d.sync += [input_events.eq(0), cycles.eq(0), result_done.eq(0)]
             m.d.sync += [spike_counts[k].eq(0) for k in range(n_layers)]
 
         # -- replies ------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """The SRC neuron lane: one neuron's update per cycle, pipelined, bit-exact with :mod:`quant.golden`."""
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.fixedpoint import FixedPointConfig
+from quant.fixedpoint import FixedPointConfig, round_shift_int
 
-from .arith import round_shift, saturate, table_index
+from .arith import add_all, add_pairwise, constant_terms, round_shift, saturate, table_index
 
 __all__ = ["NeuronLane", "StandaloneLane"]
 
@@ -101,15 +101,18 @@ class NeuronLane(wiring.Component):
         offset_0 = Signal(range(span + 1), name="offset_0")
         m.d.sync += offset_0.eq(self.acc_shift - min(0, self.min_shift))
 
-        # Stage 2: the products (by constants: multipliers), the step sum plus its rounding half.
-        # z*hs + (1 - z)*h = z*(hs - h) + h with z one of two constants: the same integer as the golden
-        # model's, from multiplications by constants only (1 = 2**coef_frac is a shift).
+        # Stage 2: the products (by constants: shift-and-add trees, hdl.arith.constant_terms; a DSP
+        # block's routes in and out were the update unit's critical path), the step sum plus its
+        # rounding half. z*hs + (1 - z)*h = z*(hs - h) + h with z one of two constants: the same
+        # integer as the golden model's, from multiplications by constants only (1 = 2**coef_frac
+        # is a shift).
         assert k["one_coef"] == 1 << c.coef_frac
         h_wide = h_0 << (c.hs_frac - c.state_frac)
         rounded_a = Signal(signed(len(self.acc) + 1), name="rounded_a")
         m.d.sync += rounded_a.eq(acc_0 + half_0)
-        offset_a, alpha_i_a = delay(offset_0, "offset_a"), delay(k["alpha"] * i_0, "alpha_i_a")
-        r_h_a, r_hs_a = delay(k["r"] * h_0, "r_h_a"), delay(k["r_s"] * hs_0, "r_hs_a")
+        product = lambda value, constant: add_all(constant_terms(value, constant))
+        offset_a, alpha_i_a = delay(offset_0, "offset_a"), delay(product(i_0, k["alpha"]), "alpha_i_a")
+        r_h_a, r_hs_a = delay(product(h_0, k["r"]), "r_h_a"), delay(product(hs_0, k["r_s"]), "r_hs_a")
         gap_a, depressed_a = delay(hs_0 - h_wide, "gap_a"), delay(h_0 >= c.half, "depressed_a")
         h_wide_a, bias_a = delay(h_wide, "h_wide_a"), delay(bias_0, "bias_a")
 
@@ -120,22 +123,40 @@ class NeuronLane(wiring.Component):
         scaled_b, alpha_i_b = delay(scaled, "scaled_b"), delay(round_shift(alpha_i_a, c.coef_frac), "alpha_i_b")
         drive_b = delay(round_shift(r_h_a, c.coef_frac)
                         + round_shift(r_hs_a, c.coef_frac + c.hs_frac - c.state_frac), "drive_b")
-        z_gap_b = delay(Mux(depressed_a, k["z_dep"] * gap_a, k["z_hyp"] * gap_a), "z_gap_b")
+        # z*(hs - h): the first level of its adder tree here (the two constants' terms side by side,
+        # chosen by z), the rest in stage 4.
+        z_terms = [add_pairwise(constant_terms(gap_a, k[z])) for z in ("z_dep", "z_hyp")]
+        z_terms_b = []
+        for n in range(max(map(len, z_terms))):
+            dep, hyp = (terms[n] if n < len(terms) else 0 for terms in z_terms)
+            term = Mux(depressed_a, dep, hyp)
+            z_terms_b.append(delay(term, f"z_term{n}_b"))
         h_wide_b, bias_b = delay(h_wide_a, "h_wide_b"), delay(bias_a, "bias_b")
 
         # Stage 4: the synaptic sum, the new h_s, and b + drive (everything of pre but x).
         i_sum_c = delay(alpha_i_b + scaled_b, "i_sum_c")
         hs_c = Signal.like(self.hs, name="hs_c")
-        m.d.sync += hs_c.eq(round_shift(z_gap_b + (h_wide_b << c.coef_frac), c.coef_frac))
+        # round_shift(z*(hs - h) + (h << coef_frac), coef_frac), the rounding half in the low bits of
+        # the shifted h (which are zero): one adder tree.
+        h_term = Cat(Const(1 << (c.coef_frac - 1), c.coef_frac), h_wide_b).as_signed()
+        m.d.sync += hs_c.eq(add_all([*z_terms_b, h_term]) >> c.coef_frac)
         partial_c = Signal(signed(c.pre_width), name="partial_c")
         m.d.sync += partial_c.eq(bias_b + drive_b)
 
-        # Stage 5: the synaptic state saturated.
-        i_1 = delay(saturate(i_sum_c, c.i_min, c.i_max), "i_1")
+        # Stage 5: the synaptic state saturated, and beside it the x table's address, so that the
+        # table's address is a register (from the table's inputs on, each table is its own block
+        # RAM, placed apart from the lane: the route to it takes most of a cycle). Saturation
+        # cannot move the address when both rails lie past the table's last entry (they do for the
+        # shipped formats: the address is taken before saturating, one adder shorter).
+        x_shift = c.i_frac - c.x_lut_frac
+        rails_past_table = min(round_shift_int(-c.i_min, x_shift), round_shift_int(c.i_max, x_shift)) >= c.x_lut_size - 1
+        saturated = saturate(i_sum_c, c.i_min, c.i_max)
+        i_1 = delay(saturated, "i_1")
+        x_index_1 = delay(table_index(i_sum_c if rails_past_table else saturated, x_shift, c.x_lut_size), "x_index_1")
         hs_1, partial_1 = delay(hs_c, "hs_1"), delay(partial_c, "partial_1")
 
         # Stage 6: the x table's address (the table registers it).
-        m.d.comb += self.x_addr.eq(table_index(i_1, c.i_frac - c.x_lut_frac, c.x_lut_size))
+        m.d.comb += self.x_addr.eq(x_index_1)
         i_2, i_neg_2, hs_2, partial_2 = delay(i_1, "i_2"), delay(i_1 < 0, "i_neg_2"), delay(hs_1, "hs_2"), \
             delay(partial_1, "partial_2")
 
@@ -143,14 +164,17 @@ class NeuronLane(wiring.Component):
         x_3, i_neg_3 = delay(self.x_data, "x_3"), delay(i_neg_2, "i_neg_3")
         i_3, hs_3, partial_3 = delay(i_2, "i_3"), delay(hs_2, "hs_3"), delay(partial_2, "partial_3")
 
-        # Stage 8: pre = x + b + drive, x signed by the sign of i.
-        pre_4 = Signal(signed(c.pre_width))
-        m.d.sync += pre_4.eq(Mux(i_neg_3, partial_3 - x_3, partial_3 + x_3))
+        # Stage 8: pre = x + b + drive, x signed by the sign of i, and from it the tanh table's
+        # address (registered, as the x table's).
+        pre = Signal(signed(c.pre_width))
+        m.d.comb += pre.eq(Mux(i_neg_3, partial_3 - x_3, partial_3 + x_3))
+        h_index_4 = delay(table_index(pre, c.state_frac - c.h_lut_frac, c.h_lut_size), "h_index_4")
+        pre_neg_4 = delay(pre < 0, "pre_neg_4")
         i_4, hs_4 = delay(i_3, "i_4"), delay(hs_3, "hs_4")
 
-        # Stage 9: the tanh table's address.
-        m.d.comb += self.h_addr.eq(table_index(pre_4, c.state_frac - c.h_lut_frac, c.h_lut_size))
-        i_5, hs_5, pre_neg_5 = delay(i_4, "i_5"), delay(hs_4, "hs_5"), delay(pre_4 < 0, "pre_neg_5")
+        # Stage 9: the tanh table's address (the table registers it).
+        m.d.comb += self.h_addr.eq(h_index_4)
+        i_5, hs_5, pre_neg_5 = delay(i_4, "i_5"), delay(hs_4, "hs_5"), delay(pre_neg_4, "pre_neg_5")
 
         # Stage 10: the h entry, registered as it leaves the table.
         h_6, pre_neg_6 = delay(self.h_data, "h_6"), delay(pre_neg_5, "pre_neg_6")

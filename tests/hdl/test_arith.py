@@ -5,7 +5,7 @@ import pytest
 from amaranth import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from hdl.arith import table_index
+from hdl.arith import add_pairwise, partial_products, table_index
 
 
 @pytest.mark.parametrize("shift", [0, 1, 3])
@@ -29,3 +29,30 @@ def test_table_index_is_the_lookup_index_of_quant_lut(shift, size):
     magnitude = np.abs(np.arange(-256, 256))
     expected = np.minimum((magnitude + (1 << (shift - 1))) >> shift if shift else magnitude, size - 1)
     assert [got[v] for v in range(-256, 256)] == expected.tolist()
+
+
+@pytest.mark.parametrize("weight_width,amplitude_width", [(6, 9), (5, 4), (8, 3)])
+def test_shift_and_add_product_is_the_product(weight_width, amplitude_width):
+    """Every signed weight by every unsigned amplitude, summed a level at a time as the accumulate unit
+    registers them: the exact product, in the width the unit keeps."""
+    weight, amplitude = Signal(signed(weight_width)), Signal(amplitude_width)
+    product = Signal(signed(weight_width + amplitude_width + 1))
+    terms = partial_products(weight, amplitude)
+    while len(terms) > 1:
+        terms = add_pairwise(terms)
+    m = Module()
+    m.d.comb += product.eq(terms[0])
+    wrong = []
+
+    async def bench(ctx):
+        for w in range(-(1 << (weight_width - 1)), 1 << (weight_width - 1)):
+            for a in range(1 << amplitude_width):
+                ctx.set(weight, w)
+                ctx.set(amplitude, a)
+                if ctx.get(product) != w * a:
+                    wrong.append((w, a, ctx.get(product)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not wrong

@@ -27,26 +27,26 @@ def _image(blocks, n_classes=10):
 def test_one_layer_one_step_by_hand():
     """One layer of 2 blocks, one step with one event, 10 classes.
 
-    cycle 0 the event (one group of four), 1 the end, which leaves the eight-stage accumulate
-    pipeline at 8 (its sums final) and is counted at 9; the update issues blocks 0 and 1 at 9 and
-    10, they leave the 13-stage update pipeline at 22 and 23; the readout takes the job at 24,
-    runs the classes 25-34 and its flush 35-37, and sends the 10 result words 38-47.
+    cycle 0 the event (one group of four), 1 the end, which leaves the nine-stage accumulate
+    pipeline at 9 (its sums final) and is counted at 10; the update issues blocks 0 and 1 at 10 and
+    11, they leave the 14-stage update pipeline at 24 and 25; the readout takes the job at 26,
+    runs the classes 27-36 and its flush 37-39, and sends the 10 result words 40-49.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [47]
+    assert CoreSchedule(_image([2])).run([profile]) == [49]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 38-47). Sample 1: its end at 2 (no events),
-    final at 9, counted at 10; the update starts it at 22 (13 cycles after 9: the state is written
-    back), blocks leave at 35 and 36; the job waits for the readout (free at 48), classes 49-58,
-    flush 59-61, words 62-71.
+    Sample 0: event 0, end 1 (as above, result words 40-49). Sample 1: its end at 2 (no events),
+    final at 10, counted at 11; the update starts it at 23 (13 cycles after 10: block 0's state,
+    written at 24, is read at 25), blocks leave at 37 and 38; the job waits for the readout (free
+    at 50), classes 51-60, flush 61-63, words 64-73.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [47, 71]
+    assert CoreSchedule(_image([2])).run(profiles) == [49, 73]
 
 
 def test_ideal_is_the_busier_unit():

@@ -46,7 +46,7 @@ def _expected(network, image, sums):
 def _run(dut, image, sums, gap, acc_width):
     """Issue every block of layer 0 for each step, the steps ``gap`` cycles apart; collect the exits."""
     entry = image.layers[0]
-    exits, issued_at = [], {}
+    exits, issued_at, serving = [], {}, {}
     plan = {}                                              # cycle -> (t, block)
     for t in range(STEPS):
         for b in range(entry.blocks):
@@ -66,11 +66,13 @@ def _run(dut, image, sums, gap, acc_width):
                 issued_at[t, b] = cycle
             else:
                 ctx.set(dut.issue, {"valid": 0})
+            if cycle in serving:                            # the block's sums, the cycle after the read
+                ctx.set(dut.acc_data, serving.pop(cycle))
             read = ctx.get(dut.acc_read)
-            if read.consume:                                # serve the block's sums, as the accumulate unit
-                t = next(t for (t, b), c in issued_at.items() if c == cycle - 1)
+            if read.consume:                                # served as the accumulate unit does
+                t = next(t for (t, b), c in issued_at.items() if c == cycle - UpdateUnit.READ_AFTER)
                 block = read.block
-                ctx.set(dut.acc_data, word(sums[t][block * LANES:(block + 1) * LANES]))
+                serving[cycle + 1] = word(sums[t][block * LANES:(block + 1) * LANES])
             out = ctx.get(dut.exit)
             if out.valid:
                 exits.append((cycle, out.t, out.block,

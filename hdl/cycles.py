@@ -18,7 +18,7 @@ from collections import deque
 
 import numpy as np
 
-__all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "STATE_SPACING", "READOUT_FLUSH",
+__all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "STATE_SPACING", "READOUT_FLUSH", "READOUT_ENTRY",
            "ENCODER_PIPELINE", "ENCODER_BYTE_CYCLES", "FIFO_LATENCY", "queue_depth", "SampleProfile", "CoreSchedule", "sample_cycles",
            "stream_cycles", "golden_profiles", "golden_cycles", "encoder_lead_cycles"]
 
@@ -38,7 +38,9 @@ STATE_SPACING = UPDATE_LATENCY - 1
 #: :data:`hdl.accumulate.SPAN`: blocks an event adds to per cycle.
 SPAN = 4
 #: :attr:`hdl.readout.Readout.STAGES`: cycles the readout stays busy after its last class.
-READOUT_FLUSH = 3
+READOUT_FLUSH = 8
+#: :attr:`hdl.readout.Readout.ENTRY`: cycles from an output block's exit to its class sums.
+READOUT_ENTRY = 2
 #: Stages of :class:`hdl.encoder.ImageEncoder`'s hash pipeline, and the cycles a word takes
 #: through its event FIFO (``amaranth.lib.fifo.SyncFIFOBuffered``).
 ENCODER_PIPELINE, FIFO_LATENCY = 7, 2
@@ -243,7 +245,7 @@ class CoreSchedule:
                     if count or last:
                         queues[l + 1].append([count, last])
                 elif last:
-                    jobs.append((cycle + 1, parity, row % n_steps == n_steps - 1))
+                    jobs.append((cycle + 1 + READOUT_ENTRY, parity, row % n_steps == n_steps - 1))
 
             # -- the readout -----------------------------------------------------------------------------
             cleared = None

@@ -3,16 +3,17 @@
 Output blocks are summed by class as they leave the update unit (neuron ``n`` belongs to class
 ``n // group_size``; a block of ``P`` lanes spans a few classes, found from the running offset of
 its first neuron). A step's sums wait in one of two buffers; a job then updates the ``C``
-integrators, one class per cycle through three stages (the drive; leak, sum and saturation; the
-running argmax), exactly as :mod:`quant.golden` does. After a sample's last step the ``C`` scores
+integrators, one class per cycle through a pipeline of :attr:`Readout.STAGES` (the products by
+the constants as adder trees, a level per stage; their sum; the saturation; the running argmax),
+exactly as :mod:`quant.golden` does. After a sample's last step the ``C`` scores
 leave on ``result``, with the prediction.
 """
 
-from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import round_shift, saturate
+from .arith import add_all, add_pairwise, constant_terms, saturate
 from .layouts import bits, result_layout
 
 __all__ = ["Readout"]
@@ -39,10 +40,26 @@ class Readout(wiring.Component):
         ``n_classes`` words after the last step of a sample.
     """
 
-    STAGES = 3   # drive; leak, sum and saturation; argmax
+    #: Cycles an output block takes from ``block`` to the class sums: registered on entry, its class
+    #: parts registered, then added. A step's job can start the cycle after its last block's sums.
+    ENTRY = 2
+    #: Levels of the integrators' adder trees after their first (the products by the readout
+    #: constants, a term per signed digit, and the rounding half): trees of up to 16 terms.
+    TREE_LEVELS = 3
+    #: Cycles the integrators' pipeline runs after a job's last class is issued (its flush): the
+    #: reads, the trees' first level, their other levels, the sum, the saturation, the argmax.
+    STAGES = 5 + TREE_LEVELS
 
     def __init__(self, config, lanes, n_classes, max_blocks):
+        from firmware.image import FitError
+
         self.config, self.lanes, self.n_classes, self.max_blocks = config, lanes, n_classes, max_blocks
+        k = config.constants
+        drive = 1 + len(constant_terms(0, k["readout_pos"])) + len(constant_terms(0, k["readout_neg"]))
+        leak = 1 + len(constant_terms(0, k["readout_alpha"]))
+        if _levels(drive) > self.TREE_LEVELS or _levels(leak) > 1 + self.TREE_LEVELS:
+            raise FitError(f"the readout constants need adder trees of {drive} and {leak} terms; the readout's "
+                           f"pipeline sums at most {1 << self.TREE_LEVELS} and {2 << self.TREE_LEVELS}")
         super().__init__({
             "block": In(data.StructLayout({"valid": 1, "block": unsigned(bits(max_blocks)), "last": 1,
                                            "buffer": 1, "first": 1, "final": 1,
@@ -55,9 +72,11 @@ class Readout(wiring.Component):
         m = Module()
         cfg, k, P, C = self.config, self.config.constants, self.lanes, self.n_classes
         G, SW = cfg.params.group_size, cfg.spike_width
-        spikes = [self.block.spikes[p * SW:(p + 1) * SW] for p in range(P)]
 
-        # -- class sums ---------------------------------------------------------------------------
+        # -- class sums: the block registered, its parts per class registered, then added -----------------
+        entry = Signal.like(self.block)
+        m.d.sync += entry.eq(self.block)
+        spikes = [entry.spikes[p * SW:(p + 1) * SW] for p in range(P)]
         g_width = SW + bits(G + 1)
         tot_width = SW + bits(C * G + 1)
         sums = Array(Array(Signal(g_width, name=f"g{b}_{c}") for c in range(C)) for b in range(2))
@@ -67,56 +86,86 @@ class Readout(wiring.Component):
         reach = (G - 1 + P - 1) // G + 1                # classes a block can touch
         step_of = Array(Const((o + P) // G, bits(P // G + 2)) for o in range(G))
         wrap_of = Array(Const((o + P) % G, bits(G)) for o in range(G))
-        block = self.block
-        block_base = Mux(block.block == 0, 0, base)
-        block_offset = Mux(block.block == 0, 0, offset)
-        part = []
+        block_base = Mux(entry.block == 0, 0, base)
+        block_offset = Mux(entry.block == 0, 0, offset)
+        parts = data.StructLayout({"valid": 1, "last": 1, "buffer": 1, "first": 1, "final": 1,
+                                   "base": range(C + P + 1), "total": unsigned(SW + bits(P + 1)),
+                                   "part": data.ArrayLayout(unsigned(SW + bits(P + 1)), reach)})
+        part = Signal(parts)
+        m.d.sync += [part.valid.eq(entry.valid), part.last.eq(entry.last), part.buffer.eq(entry.buffer),
+                     part.first.eq(entry.first), part.final.eq(entry.final), part.base.eq(block_base),
+                     part.total.eq(add_all(spikes))]
         for d in range(reach):
             masks = Array(Const(sum(1 << p for p in range(P) if (o + p) // G == d), P) for o in range(G))
             mask = masks[block_offset]
-            part.append(sum(Mux(mask[p], spikes[p], 0) for p in range(P)))
-        with m.If(block.valid):
-            m.d.sync += [base.eq(block_base + step_of[block_offset]), offset.eq(wrap_of[block_offset]),
-                         totals[block.buffer].eq(totals[block.buffer] + sum(spikes))]
+            m.d.sync += part.part[d].eq(add_all([Mux(mask[p], spikes[p], 0) for p in range(P)]))
+        with m.If(entry.valid):
+            m.d.sync += [base.eq(block_base + step_of[block_offset]), offset.eq(wrap_of[block_offset])]
+        with m.If(part.valid):
+            m.d.sync += totals[part.buffer].eq(totals[part.buffer] + part.total)
             for c in range(C):
-                add = sum(Mux(block_base + d == c, part[d], 0) for d in range(reach))
-                m.d.sync += sums[block.buffer][c].eq(sums[block.buffer][c] + add)
+                add = sum(Mux(part.base + d == c, part.part[d], 0) for d in range(reach))
+                m.d.sync += sums[part.buffer][c].eq(sums[part.buffer][c] + add)
 
         # -- jobs: one per completed step, in order ---------------------------------------------------
         job_layout = data.StructLayout({"buffer": 1, "first": 1, "final": 1})
         jobs = Array(Signal(job_layout, name=f"job{n}") for n in range(2))
         queued, head = Signal(range(3)), Signal()
         enqueue, dequeue = Signal(), Signal()
-        m.d.comb += enqueue.eq(block.valid & block.last)
+        m.d.comb += enqueue.eq(part.valid & part.last)
         with m.If(enqueue):
-            m.d.sync += [jobs[head ^ queued[0]].buffer.eq(block.buffer), jobs[head ^ queued[0]].first.eq(block.first),
-                         jobs[head ^ queued[0]].final.eq(block.final)]
+            m.d.sync += [jobs[head ^ queued[0]].buffer.eq(part.buffer), jobs[head ^ queued[0]].first.eq(part.first),
+                         jobs[head ^ queued[0]].final.eq(part.final)]
         m.d.sync += queued.eq(queued + enqueue - dequeue)
         with m.If(dequeue):
             m.d.sync += head.eq(~head)
         job = Signal(job_layout)
 
-        # -- the integrators, one class per cycle --------------------------------------------------
+        # -- the integrators, one class per cycle through a pipeline ---------------------------------
+        # v = sat(round_shift(alpha * v, coef_frac) + round_shift(pos * g + neg * (tot - g), shift)),
+        # as quant.golden; each product by a constant is a tree of additions (hdl.arith.constant_terms),
+        # a level per stage, the rounding half one more term of its tree. A class's v is read and
+        # written once per job, so the pipeline carries no dependence from one class to the next.
         v = Array(Signal(signed(cfg.readout_width), name=f"v{c}") for c in range(C))
         cls = Signal(range(C + 1))
-        r0_valid = Signal()
-        m.d.comb += r0_valid.eq(0)
-        g_now = sums[job.buffer][cls]
-        tot_now = totals[job.buffer]
-        drive = round_shift(k["readout_pos"] * g_now + k["readout_neg"] * (tot_now - g_now),
-                            cfg.coef_frac + cfg.state_frac - cfg.readout_frac)
-        r1_valid, r1_cls, r1_drive = Signal(), Signal.like(cls), Signal(drive.shape())
-        m.d.sync += [r1_valid.eq(r0_valid), r1_cls.eq(cls), r1_drive.eq(drive)]
-        v_new = Signal(signed(cfg.readout_width))
-        m.d.comb += v_new.eq(saturate(round_shift(k["readout_alpha"] * Mux(job.first, 0, v[r1_cls]), cfg.coef_frac)
-                                      + r1_drive, cfg.readout_min, cfg.readout_max))
-        r2_valid, r2_cls, r2_v = Signal(), Signal.like(cls), Signal.like(v_new)
-        m.d.sync += [r2_valid.eq(r1_valid), r2_cls.eq(r1_cls), r2_v.eq(v_new)]
-        with m.If(r1_valid):
-            m.d.sync += v[r1_cls].eq(v_new)
+        issuing = Signal()
+        drive_shift = cfg.coef_frac + cfg.state_frac - cfg.readout_frac
+        tag = data.StructLayout({"valid": 1, "cls": range(C + 1)})
+
+        def stage(previous, name):
+            here = Signal(tag, name=name)
+            m.d.sync += here.eq(previous)
+            return here
+
+        def held(values, name):
+            out = [Signal(value.shape(), name=f"{name}{n}") for n, value in enumerate(values)]
+            m.d.sync += [o.eq(value) for o, value in zip(out, values)]
+            return out
+
+        t0 = Signal(tag)
+        m.d.comb += [t0.valid.eq(issuing), t0.cls.eq(cls)]
+        tags = [stage(t0, "read_tag")]
+        g, tot, v_old = held([sums[job.buffer][cls], totals[job.buffer], Mux(job.first, 0, v[cls])], "read")
+        tags.append(stage(tags[-1], "tree_tag0"))
+        leak = held(add_pairwise([*constant_terms(v_old, k["readout_alpha"]), Const(_half(cfg.coef_frac))]),
+                    "leak0_")
+        g_1, diff = held([g, tot - g], "difference")
+        drive = [*constant_terms(g_1, k["readout_pos"]), *constant_terms(diff, k["readout_neg"]),
+                 Const(_half(drive_shift))]
+        for n in range(1, self.TREE_LEVELS + 1):
+            tags.append(stage(tags[-1], f"tree_tag{n}"))
+            leak, drive = held(add_pairwise(leak), f"leak{n}_"), held(add_pairwise(drive), f"drive{n}_")
+        tags.append(stage(tags[-1], "sum_tag"))
+        total, = held([(leak[0] >> cfg.coef_frac) + _shift_right(drive[0], drive_shift)], "sum")
+        tags.append(stage(tags[-1], "saturated_tag"))
+        v_new, = held([saturate(total, cfg.readout_min, cfg.readout_max)], "saturated")
+        last_tag = tags[-1]
+        with m.If(last_tag.valid):
+            m.d.sync += v[last_tag.cls].eq(v_new)
         best, prediction = Signal(signed(cfg.readout_width)), Signal(range(max(2, C)))
-        with m.If(r2_valid & ((r2_cls == 0) | (r2_v > best))):
-            m.d.sync += [best.eq(r2_v), prediction.eq(r2_cls)]
+        with m.If(last_tag.valid & ((last_tag.cls == 0) | (v_new > best))):
+            m.d.sync += [best.eq(v_new), prediction.eq(last_tag.cls)]
+        in_flight = Cat(*(t.valid for t in tags)).any()
 
         out = Signal(range(max(2, C)))
         m.d.comb += [self.result.payload.cls.eq(out), self.result.payload.score.eq(v[out]),
@@ -128,14 +177,14 @@ class Readout(wiring.Component):
                     m.d.comb += dequeue.eq(1)
                     m.next = "CLASSES"
             with m.State("CLASSES"):
-                m.d.comb += r0_valid.eq(1)
+                m.d.comb += issuing.eq(1)
                 m.d.sync += [cls.eq(cls + 1), sums[job.buffer][cls].eq(0)]   # each sum is read once, then cleared
                 with m.If(cls == C - 1):
                     m.d.sync += totals[job.buffer].eq(0)
                     m.next = "FLUSH"
             with m.State("FLUSH"):
                 # The last class through the leak and the argmax.
-                with m.If(~r1_valid & ~r2_valid):
+                with m.If(~in_flight):
                     with m.If(job.final):
                         m.d.sync += out.eq(0)
                         m.next = "RESULT"
@@ -150,3 +199,18 @@ class Readout(wiring.Component):
                         m.d.comb += [self.done.valid.eq(1), self.done.buffer.eq(job.buffer)]
                         m.next = "IDLE"
         return m
+
+
+def _levels(terms):
+    """Levels of a pairwise adder tree over ``terms`` terms."""
+    return max(0, (terms - 1).bit_length())
+
+
+def _half(shift):
+    """The rounding half of a right shift by ``shift`` (0 for a left shift)."""
+    return 1 << (shift - 1) if shift > 0 else 0
+
+
+def _shift_right(value, shift):
+    """``value >> shift``, a left shift for a negative ``shift`` (its half is then 0: exact)."""
+    return value >> shift if shift >= 0 else value << -shift

@@ -17,7 +17,7 @@ def test_the_model_knows_each_parts_latency():
     assert cycles.ACCUMULATE_LATENCY == AccumulateUnit.LATENCY and cycles.SPAN == SPAN
     assert cycles.UPDATE_LATENCY == UpdateUnit.LATENCY
     assert cycles.STATE_SPACING == UpdateUnit.STATE_SPACING
-    assert cycles.READOUT_FLUSH == Readout.STAGES
+    assert cycles.READOUT_FLUSH == Readout.STAGES and cycles.READOUT_ENTRY == Readout.ENTRY
 
 
 def _image(blocks, n_classes=10):
@@ -29,24 +29,25 @@ def test_one_layer_one_step_by_hand():
 
     cycle 0 the event (one group of four), 1 the end, which leaves the nine-stage accumulate
     pipeline at 9 (its sums final) and is counted at 10; the update issues blocks 0 and 1 at 10 and
-    11, they leave the 14-stage update pipeline at 24 and 25; the readout takes the job at 26,
-    runs the classes 27-36 and its flush 37-39, and sends the 10 result words 40-49.
+    11, they leave the 14-stage update pipeline at 24 and 25; block 1's class sums are added two
+    cycles later (26), the readout takes the job at 28, runs the classes 29-38 and its flush
+    39-46, and sends the 10 result words 47-56.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [49]
+    assert CoreSchedule(_image([2])).run([profile]) == [56]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 40-49). Sample 1: its end at 2 (no events),
+    Sample 0: event 0, end 1 (as above, result words 47-56). Sample 1: its end at 2 (no events),
     final at 10, counted at 11; the update starts it at 23 (13 cycles after 10: block 0's state,
-    written at 24, is read at 25), blocks leave at 37 and 38; the job waits for the readout (free
-    at 50), classes 51-60, flush 61-63, words 64-73.
+    written at 24, is read at 25), blocks leave at 37 and 38; the job (ready at 41) waits for the
+    readout (free at 57), classes 58-67, flush 68-75, words 76-85.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [49, 73]
+    assert CoreSchedule(_image([2])).run(profiles) == [56, 85]
 
 
 def test_ideal_is_the_busier_unit():

@@ -8,8 +8,8 @@ words are one read from each. The step sums of every layer and step parity (a la
 accumulates step ``t + 1`` while step ``t`` waits for its update) are four banks of distributed
 RAM, by block modulo 4 (four blocks written per cycle), addressed by (layer, parity, group).
 
-Pipeline (nine stages, each cut where nextpnr-ecp5 put a critical path): the issue registered, the
-row product ``j * blocks``, the four word addresses, the weight reads, their outputs registered
+Pipeline (ten stages, each cut where nextpnr-ecp5 put a critical path): the issue registered twice,
+the row product ``j * blocks`` (shift-and-add), the four word addresses, the weight reads, their outputs registered
 (:class:`~hdl.chunked.ChunkedMemory`), the words chosen and registered, the products' first
 additions (shift-and-add in LUTs, no DSP block), the products (with the old sums read beside
 them), then the sums added and written back. An event right behind one to the same
@@ -25,7 +25,7 @@ from amaranth import Array, C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arith import add_pairwise, partial_products
+from .arith import add_all, add_pairwise, partial_products
 from .chunked import ChunkedMemory
 from .layouts import bits, pack_lanes
 
@@ -63,10 +63,10 @@ class AccumulateUnit(wiring.Component):
         ``valid``, ``address``, ``word``: a weight word written at run time.
     """
 
-    #: Issue register, row product, word addresses, weight read, weight chunks registered, words
-    #: chosen and registered, the products' first additions, products and old sums, the sums
+    #: Issue registers (two), row product, word addresses, weight read, weight chunks registered,
+    #: words chosen and registered, the products' first additions, products and old sums, the sums
     #: written: a step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
-    LATENCY = 9
+    LATENCY = 10
 
     def __init__(self, image, limits, acc_width):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -96,20 +96,23 @@ class AccumulateUnit(wiring.Component):
         issue, load = self.issue, self.load
 
         # -- stages a, b and c: the weight addresses -----------------------------------------------------
-        # The issue comes from the scheduler's choice among the queues: it is registered first (a),
-        # then the row product j * blocks (a registered multiply) beside base + 4k + c for the four
-        # words c (b), then the four word addresses (c), so that the memories' address is a register
-        # (through the load multiplexer): the adders and the multiply are off the block RAMs' path.
-        sa, sb, sc = Signal.like(issue), Signal.like(issue), Signal.like(issue)
+        # The issue comes from the scheduler's choice among the queues, across the chip: it is
+        # registered twice (a), then the row product j * blocks, shift-and-add (hdl.arith: no DSP
+        # block), two of its levels, beside base + 4k + c for the four words c (b), then the four
+        # word addresses (c), so that the memories' address is a register (through the load
+        # multiplexer): the adders are off the block RAMs' path.
+        arrived, sa, sb, sc = Signal.like(issue), Signal.like(issue), Signal.like(issue), Signal.like(issue)
         address_bits = bits(self.limits.weight_words + SPAN * self.groups + 1)
-        offset = Signal(address_bits)
         corner = [Signal(address_bits, name=f"base_group{c}") for c in range(SPAN)]
-        m.d.sync += [sa.eq(issue), sb.eq(sa), sc.eq(sb), offset.eq(sa.index * sa.blocks),
+        m.d.sync += [arrived.eq(issue), sa.eq(arrived), sb.eq(sa), sc.eq(sb),
                      *(corner[c].eq(sa.base + Cat(C(c, 2), sa.group)) for c in range(SPAN))]
+        row_terms = add_pairwise(add_pairwise(partial_products(sa.blocks, sa.index, signed_weight=False)))
+        offset = [Signal(term.shape(), name=f"row_product{n}") for n, term in enumerate(row_terms)]
+        m.d.sync += [o.eq(term) for o, term in zip(offset, row_terms)]
         # Words 4k .. 4k + 3 of the event, from word = base + j * blocks + 4k: memory b holds the words
         # w = b (mod 4), at w >> 2, so any four consecutive words are one from each; memory b's is
         # word_at[3 - b] >> 2, and the first word's residue says how the four are rotated.
-        word_at = [corner[c] + offset for c in range(SPAN)]
+        word_at = [add_all([corner[c], *offset])[:address_bits] for c in range(SPAN)]
         entry = [Signal(address_bits, name=f"weight_entry{b}") for b in range(SPAN)]
         sc_rotation = Signal(2)
         m.d.sync += [*(entry[b].eq(word_at[SPAN - 1 - b] >> 2) for b in range(SPAN)), sc_rotation.eq(word_at[0][:2])]

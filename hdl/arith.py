@@ -46,7 +46,7 @@ def table_index(value, shift, size):
     return Mux(over, size - 1, index[:max(1, (size - 1).bit_length())])
 
 
-def partial_products(weight, amplitude):
+def partial_products(weight, amplitude, signed_weight=True):
     """The terms of ``weight * amplitude`` (signed by unsigned) as shift-and-add: a multiply built of
     LUTs and carry chains instead of a DSP block.
 
@@ -54,14 +54,15 @@ def partial_products(weight, amplitude):
     in nextpnr-ecp5 the route into one from a register many of them share, plus its combinational
     multiply (3.9 ns), was the accumulate unit's critical path. A narrow weight is cheaper as the
     sum of its bits' terms: bit ``k`` adds ``amplitude << k``, the sign bit subtracts it (two's
-    complement). Sum them with :func:`add_pairwise` (a level per call, so that a pipeline can
-    register between levels); the sum is exact.
+    complement; an unsigned ``weight`` with ``signed_weight=False``). Sum them with
+    :func:`add_pairwise` (a level per call, so that a pipeline can register between levels); the
+    sum is exact.
     """
     top = len(weight) - 1
     terms = []
     for k in range(top + 1):
         term = Mux(weight[k], amplitude, 0) << k
-        terms.append(-term if k == top else term)
+        terms.append(-term if k == top and signed_weight else term)
     return terms
 
 

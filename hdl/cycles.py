@@ -25,10 +25,10 @@ __all__ = ["NEURON_LATENCY", "ACCUMULATE_LATENCY", "SPAN", "UPDATE_LATENCY", "ST
 #: Pipeline depth of :class:`hdl.neuron.NeuronLane` (restated here to keep this module free of
 #: Amaranth; a test holds each of these equal to its part's).
 NEURON_LATENCY = 11
-#: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue register, row product, word addresses, weight
-#: read, its output registered, words chosen, the products' first additions, products and old sums,
-#: the sums written.
-ACCUMULATE_LATENCY = 9
+#: :attr:`hdl.accumulate.AccumulateUnit.LATENCY`: issue registers (two), row product, word addresses,
+#: weight read, its output registered, words chosen, the products' first additions, products and old
+#: sums, the sums written.
+ACCUMULATE_LATENCY = 10
 #: :attr:`hdl.update.UpdateUnit.LATENCY`: the issue register, the address register, the memory reads,
 #: then the lane.
 UPDATE_LATENCY = 3 + NEURON_LATENCY

@@ -7,7 +7,7 @@ or to the next word, without a cycle in between.
 """
 
 from amaranth import Array, Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .layouts import bits
@@ -16,7 +16,7 @@ __all__ = ["SpikeQueue"]
 
 
 class SpikeQueue(wiring.Component):
-    """A FIFO of spike blocks with an event picker on its output.
+    """A FIFO of spike blocks (its head word in a register) with an event picker on its output.
 
     Parameters
     ----------
@@ -39,12 +39,17 @@ class SpikeQueue(wiring.Component):
 
     def __init__(self, config, lanes, max_blocks, depth):
         self.config, self.lanes, self.max_blocks, self.depth = config, lanes, max_blocks, depth
+        index = unsigned(bits(max_blocks * lanes))
+        # What a stored word carries beside its spikes, worked out as it is pushed: which lanes
+        # spike, and its first event, so that a new head word's event is read, not computed.
         self.word = data.StructLayout({"block": unsigned(bits(max_blocks)), "last": 1,
-                                       "spikes": unsigned(lanes * config.spike_width)})
+                                       "spikes": unsigned(lanes * config.spike_width), "spiking": lanes,
+                                       "first_lane": range(max(2, lanes)), "first_index": index,
+                                       "first_amplitude": unsigned(config.spike_width)})
         super().__init__({
             "push": In(data.StructLayout({"valid": 1, "block": unsigned(bits(max_blocks)), "last": 1,
                                           "spikes": unsigned(lanes * config.spike_width)})),
-            "event": Out(data.StructLayout({"valid": 1, "end": 1, "index": unsigned(bits(max_blocks * lanes)),
+            "event": Out(data.StructLayout({"valid": 1, "end": 1, "index": index,
                                             "amplitude": unsigned(config.spike_width)})),
             "take": In(1),
             "level": Out(range(depth + 1)),
@@ -53,36 +58,75 @@ class SpikeQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         P, SW = self.lanes, self.config.spike_width
-        m.submodules.fifo = queue = fifo.SyncFIFO(width=self.word.size, depth=self.depth)
         push = self.push
-        nonzero = Cat(*(push.spikes[p * SW:(p + 1) * SW] != 0 for p in range(P)))
+
+        def lanes_of(word):
+            return [word[p * SW:(p + 1) * SW] for p in range(P)]
+
+        def first_of(block, spikes, spiking):
+            """The lowest spiking lane's event: ``(index, amplitude, lane)``."""
+            pick = Signal(range(max(2, P)))
+            for p in reversed(range(P)):
+                with m.If(spiking[p]):
+                    m.d.comb += pick.eq(p)
+            return block * P + pick, Array(spikes)[pick], pick
+
+        spiking = Cat(*(v != 0 for v in lanes_of(push.spikes)))
+        first_index, first_amplitude, first_lane = first_of(push.block, lanes_of(push.spikes), spiking)
         incoming = Signal(self.word)
         m.d.comb += [incoming.block.eq(push.block), incoming.last.eq(push.last), incoming.spikes.eq(push.spikes),
-                     queue.w_data.eq(incoming), queue.w_en.eq(push.valid & (nonzero.any() | push.last)),
-                     self.level.eq(queue.level)]
+                     incoming.spiking.eq(spiking), incoming.first_lane.eq(first_lane),
+                     incoming.first_index.eq(first_index), incoming.first_amplitude.eq(first_amplitude)]
+        stored = push.valid & (spiking.any() | push.last)
 
-        head = Signal(self.word)
-        m.d.comb += head.eq(queue.r_data)
-        spikes = Array(head.spikes[p * SW:(p + 1) * SW] for p in range(P))
-        # Lanes of the head word still to hand out: all its spikes when the word is new.
-        fresh, mask = Signal(init=1), Signal(P)
-        remaining = Signal(P)
-        m.d.comb += remaining.eq(Mux(fresh, Cat(*(spikes[p] != 0 for p in range(P))), mask))
-        pick = Signal(range(max(2, P)))
-        for p in reversed(range(P)):
-            with m.If(remaining[p]):
-                m.d.comb += pick.eq(p)
+        # The FIFO: its head word in a register, the words behind it in a memory. A word pushed into
+        # an empty queue (or behind a head leaving this cycle, with none between) goes straight to the
+        # head register, so it is offered the next cycle, as from amaranth.lib.fifo.SyncFIFO; but the
+        # head is a register, not a memory read, and the event logic after it is short.
+        head, head_valid, popped = Signal(self.word), Signal(), Signal()
+        behind = self.depth - 1
+        m.submodules.storage = storage = memory.Memory(shape=self.word, depth=max(1, behind), init=[])
+        write, read = storage.write_port(), storage.read_port(domain="comb")
+        produce, consume = Signal(range(max(1, behind))), Signal(range(max(1, behind)))
+        waiting = Signal(range(behind + 1))
+        m.d.comb += [read.addr.eq(consume), write.addr.eq(produce), write.data.eq(incoming),
+                     self.level.eq(head_valid + waiting)]
+        to_head = stored & (waiting == 0) & (~head_valid | popped)
+        m.d.comb += write.en.eq(stored & ~to_head)
+        with m.If(write.en):
+            m.d.sync += produce.eq(Mux(produce == behind - 1, 0, produce + 1))
+        with m.If(popped & (waiting != 0)):
+            m.d.sync += [head.eq(read.data), consume.eq(Mux(consume == behind - 1, 0, consume + 1))]
+        with m.Elif(to_head):
+            m.d.sync += [head.eq(incoming), head_valid.eq(1)]
+        with m.Elif(popped):
+            m.d.sync += head_valid.eq(0)
+        m.d.sync += waiting.eq(waiting + write.en - (popped & (waiting != 0)))
+
+        # The head word's events: a new word's first from the word itself; each later one worked
+        # out the cycle before, as the one before it is taken, and held in registers.
+        fresh = Signal(init=1)
+        mask, next_index, next_amplitude = Signal(P), Signal.like(self.event.index), Signal(SW)
+        next_lane = Signal.like(head.first_lane)
+        remaining = Mux(fresh, head.spiking, mask)
         event = self.event
-        m.d.comb += [event.valid.eq(queue.r_rdy), event.end.eq(remaining == 0),
-                     event.index.eq(head.block * P + pick), event.amplitude.eq(spikes[pick])]
-        with m.If(queue.r_rdy & self.take):
-            left = remaining & ~(1 << pick)
+        m.d.comb += [event.valid.eq(head_valid), event.end.eq(remaining == 0),
+                     event.index.eq(Mux(fresh, head.first_index, next_index)),
+                     event.amplitude.eq(Mux(fresh, head.first_amplitude, next_amplitude))]
+        # The lane being handed out now, and what is left after it.
+        now = Signal.like(next_lane)
+        m.d.comb += now.eq(Mux(fresh, head.first_lane, next_lane))
+        left = Signal(P)
+        m.d.comb += left.eq(remaining & ~(1 << now))
+        after_index, after_amplitude, after_lane = first_of(head.block, lanes_of(head.spikes), left)
+        with m.If(head_valid & self.take):
             with m.If(remaining == 0):                       # the end: the word is done
-                m.d.comb += queue.r_en.eq(1)
+                m.d.comb += popped.eq(1)
                 m.d.sync += fresh.eq(1)
             with m.Elif((left == 0) & ~head.last):           # its last spike, and no end to offer
-                m.d.comb += queue.r_en.eq(1)
+                m.d.comb += popped.eq(1)
                 m.d.sync += fresh.eq(1)
             with m.Else():
-                m.d.sync += [mask.eq(left), fresh.eq(0)]
+                m.d.sync += [mask.eq(left), fresh.eq(0), next_lane.eq(after_lane), next_index.eq(after_index),
+                             next_amplitude.eq(after_amplitude)]
         return m

@@ -27,27 +27,27 @@ def _image(blocks, n_classes=10):
 def test_one_layer_one_step_by_hand():
     """One layer of 2 blocks, one step with one event, 10 classes.
 
-    cycle 0 the event (one group of four), 1 the end, which leaves the nine-stage accumulate
-    pipeline at 9 (its sums final) and is counted at 10; the update issues blocks 0 and 1 at 10 and
-    11, they leave the 14-stage update pipeline at 24 and 25; block 1's class sums are added two
-    cycles later (26), the readout takes the job at 28, runs the classes 29-38 and its flush
-    39-46, and sends the 10 result words 47-56.
+    cycle 0 the event (one group of four), 1 the end, which leaves the ten-stage accumulate
+    pipeline at 10 (its sums final) and is counted at 11; the update issues blocks 0 and 1 at 11 and
+    12, they leave the 14-stage update pipeline at 25 and 26; block 1's class sums are added two
+    cycles later (27), the readout takes the job at 29, runs the classes 30-39 and its flush
+    40-47, and sends the 10 result words 48-57.
     """
     profile = SampleProfile([np.array([1])], [np.array([[0, 0]])])
-    assert CoreSchedule(_image([2])).run([profile]) == [56]
+    assert CoreSchedule(_image([2])).run([profile]) == [57]
 
 
 def test_two_samples_of_one_layer_by_hand():
     """The second sample overlaps the first one's readout.
 
-    Sample 0: event 0, end 1 (as above, result words 47-56). Sample 1: its end at 2 (no events),
-    final at 10, counted at 11; the update starts it at 23 (13 cycles after 10: block 0's state,
-    written at 24, is read at 25), blocks leave at 37 and 38; the job (ready at 41) waits for the
-    readout (free at 57), classes 58-67, flush 68-75, words 76-85.
+    Sample 0: event 0, end 1 (as above, result words 48-57). Sample 1: its end at 2 (no events),
+    final at 11, counted at 12; the update starts it at 24 (13 cycles after 11: block 0's state,
+    written at 25, is read at 26), blocks leave at 38 and 39; the job (ready at 42) waits for the
+    readout (free at 58), classes 59-68, flush 69-76, words 77-86.
     """
     profiles = [SampleProfile([np.array([1])], [np.array([[0, 0]])]),
                 SampleProfile([np.array([0])], [np.array([[0, 0]])])]
-    assert CoreSchedule(_image([2])).run(profiles) == [56, 85]
+    assert CoreSchedule(_image([2])).run(profiles) == [57, 86]
 
 
 def test_ideal_is_the_busier_unit():

@@ -140,10 +140,13 @@ class Scheduler(wiring.Component):
                 m.d.sync += [u_parity[l].eq(~u_parity[l]),
                              u_step[l].eq(Mux(u_step[l] == self.n_steps - 1, 0, u_step[l] + 1))]
             leaving = self.exit.valid & (self.exit.layer == l)
+            # One adder after the decision: the change (a step's blocks promised, a block gone) is chosen,
+            # not computed, once `started` is known.
+            change = Mux(started[l], Mux(leaving, rows[l].blocks - 1, rows[l].blocks), Mux(leaving, -1, 0))
             if l + 1 < L:
-                m.d.sync += reserved[l + 1].eq(reserved[l + 1] + Mux(started[l], rows[l].blocks, 0) - leaving)
+                m.d.sync += reserved[l + 1].eq(reserved[l + 1] + change)
             if l in self.recurrent:
-                m.d.sync += own_reserved[l].eq(own_reserved[l] + Mux(started[l], rows[l].blocks, 0) - leaving)
+                m.d.sync += own_reserved[l].eq(own_reserved[l] + change)
         with m.If(self.readout_done.valid):
             m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
         return m
@@ -229,12 +232,15 @@ class Scheduler(wiring.Component):
         u_block = Signal(range(self.max_blocks + 1))
         ready = []
         for l in range(L):
+            # Room for the step's blocks: words held and promised against depth - blocks, the two sums
+            # side by side and one comparison (not a chain of subtractions).
+            limit = depth - rows[l].blocks
             if l + 1 < L:
-                room = depth - self.levels[l + 1] - reserved[l + 1] >= rows[l].blocks
+                room = self.levels[l + 1] + reserved[l + 1] <= limit
             else:
                 room = ~readout_busy[u_parity[l]]
             if l in self.recurrent:
-                room = room & (depth - self.own_levels[l] - own_reserved[l] >= rows[l].blocks)
+                room = room & (self.own_levels[l] + own_reserved[l] <= limit)
             ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
         last_block = Signal()
         with m.If(u_left != 0):

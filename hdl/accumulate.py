@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import add_all, add_pairwise, partial_products
 from .chunked import ChunkedMemory
+from .fanout import register_copies
 from .layouts import bits, pack_lanes
 
 __all__ = ["AccumulateUnit", "SPAN"]
@@ -58,7 +59,7 @@ class AccumulateUnit(wiring.Component):
     read : In(data.StructLayout)
         The update unit's read: ``layer``, ``parity``, ``block``; ``consume`` marks the block read.
     read_data : Out
-        The ``P`` step sums of that block, the next cycle.
+        The ``P`` step sums of that block, :attr:`READ_LATENCY` cycles after the read.
     load : In(data.StructLayout)
         ``valid``, ``address``, ``word``: a weight word written at run time.
     """
@@ -67,6 +68,8 @@ class AccumulateUnit(wiring.Component):
     #: words chosen and registered, the products' first additions, products and old sums, the sums
     #: written: a step's ``end`` leaves on ``done`` ``LATENCY - 1`` cycles after its issue.
     LATENCY = 10
+    #: The update unit's read registered, the banks read and their data registered.
+    READ_LATENCY = 2
 
     def __init__(self, image, limits, acc_width):
         self.image, self.limits, self.acc_width = image, limits, acc_width
@@ -136,15 +139,13 @@ class AccumulateUnit(wiring.Component):
 
         # -- stage f: the chunks' choice and the four words in order, registered -------------------------
         # The amplitude reaches six terms of every product (4P products): a copy per word shortens
-        # that fan-out. The copies have distinct reset values, which keeps Yosys from merging them
-        # back into one flip-flop (the value after reset is never used: nothing is issued yet).
+        # that fan-out (hdl.fanout).
         sf = Signal.like(issue)
         words = [Signal(P * WB, name=f"word{q}") for q in range(SPAN)]
-        amplitudes = [Signal(cfg.spike_width, name=f"amplitude{q}", init=q) for q in range(SPAN)]
+        amplitudes = register_copies(m, se.amplitude, SPAN, "amplitude")
         m.d.sync += sf.eq(se)
         for q in range(SPAN):
-            m.d.sync += [words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[se_rotation]),
-                         amplitudes[q].eq(se.amplitude)]
+            m.d.sync += words[q].eq(Array(data_[(r + q) % SPAN] for r in range(SPAN))[se_rotation])
 
         # -- stage g: the products' first additions --------------------------------------------------------
         # Each product is a sum of its weight bits' terms (hdl.arith.partial_products: no DSP block),
@@ -189,29 +190,36 @@ class AccumulateUnit(wiring.Component):
                 while len(terms) > 1:
                     terms = add_pairwise(terms)
                 m.d.sync += products[q][p].eq(terms[0])
-        at_g = address(s1.layer, s1.parity, s1.group)
-        at_h = Signal(len(at_g))
-        m.d.sync += at_h.eq(at_g)
+        # The sums' address in stages h and i, a copy per bank: each reaches every distributed-RAM cell
+        # of its bank (hdl.fanout).
+        at_g = register_copies(m, address(sf.layer, sf.parity, sf.group), SPAN, "at_g")
+        at_h = [register_copies(m, a, 1, f"at_h{q}_")[0] for q, a in enumerate(at_g)]
         writes_g = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
         writes_h = [Signal(name=f"writes{q}") for q in range(SPAN)]
         old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]
         first, forward = [Signal(name=f"first{q}") for q in range(SPAN)], [Signal(name=f"forward{q}") for q in range(SPAN)]
         totals = [Signal(P * AW, name=f"total{q}") for q in range(SPAN)]
-        read = self.read
-        read_at = address(read.layer, read.parity, read.block >> 2)
+        # The update unit's read, registered as it arrives (it comes from across the chip), its bank
+        # address once per bank (it reaches every distributed-RAM cell of a bank: hdl.fanout).
+        read = Signal.like(self.read)
+        m.d.sync += read.eq(self.read)
+        arriving_at = address(self.read.layer, self.read.parity, self.read.block >> 2)
+        read_at = Signal.like(arriving_at)
+        m.d.sync += read_at.eq(arriving_at)
+        bank_read_at = register_copies(m, arriving_at, SPAN, "read_at")
         read_words = []
         for q, bank in enumerate(banks):
             write, old_port, out_port = bank.write_port(), bank.read_port(domain="comb"), bank.read_port(domain="comb")
-            m.d.comb += old_port.addr.eq(at_g)
+            m.d.comb += old_port.addr.eq(at_g[q])
             m.d.sync += [old[q].eq(old_port.data), writes_h[q].eq(writes_g[q]),
-                         first[q].eq(fresh[q].bit_select(at_g, 1)),
-                         forward[q].eq(writes_h[q] & (at_h == at_g))]
+                         first[q].eq(fresh[q].bit_select(at_g[q], 1)),
+                         forward[q].eq(writes_h[q] & (at_h[q] == at_g[q]))]
 
             # -- stage i: add the products, write back -------------------------------------------------
             previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
-            m.d.comb += [write.addr.eq(at_h), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
+            m.d.comb += [write.addr.eq(at_h[q]), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
                                                                   for p in range(P)))),
-                         write.en.eq(writes_h[q]), out_port.addr.eq(read_at)]
+                         write.en.eq(writes_h[q]), out_port.addr.eq(bank_read_at[q])]
             m.d.sync += totals[q].eq(write.data)
             read_words.append(out_port.data)
 
@@ -219,7 +227,7 @@ class AccumulateUnit(wiring.Component):
             consumed = read.consume & (read.block[:2] == q)
             cleared, set_ = Signal(depth, name=f"cleared{q}"), Signal(depth, name=f"consumed{q}")
             with m.If(writes_h[q]):
-                m.d.comb += cleared.eq(1 << at_h)
+                m.d.comb += cleared.eq(1 << at_h[q])
             with m.If(consumed):
                 m.d.comb += set_.eq(1 << read_at)
             m.d.sync += fresh[q].eq((fresh[q] & ~cleared) | set_)

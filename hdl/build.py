@@ -47,6 +47,7 @@ from .chunked import chunks
 from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
+from .fanout import KEEP_MARKED
 from .toolchain import NEXTPNR_ROUTER, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
@@ -161,8 +162,9 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     acc = accumulator_width(cfg, limits)
     rows = [
         ("weights", P * cfg.weight_width, -(-limits.weight_words // SPAN), SPAN),
-        ("biases", P * cfg.bias_width, limits.state_blocks, 1),
-        ("state", P * (cfg.i_width + cfg.h_width + cfg.hs_width), limits.state_blocks, 1),
+        # Per lane when shallow (distributed RAM, hdl.update), one for all the lanes in block RAM.
+        ("biases", *_lanes_apart(cfg.bias_width, P, limits.state_blocks)),
+        ("state", *_lanes_apart(cfg.i_width + cfg.h_width + cfg.hs_width, P, limits.state_blocks)),
         ("step sums", P * acc, L << (bits(-(-max_blocks // SPAN) - 1) + 1), SPAN),
         ("queues", P * cfg.spike_width + bits(max_blocks) + 1, queue_depth(max_blocks), L - 1),
         ("x LUTs", cfg.x_width - 1, cfg.x_lut_size, -(-P // 2)),
@@ -184,6 +186,12 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
     return out
 
 
+def _lanes_apart(width, lanes, depth):
+    """``(width, depth, copies)`` of a per-block memory of ``lanes`` values: a memory per lane when
+    it is distributed RAM, one for all the lanes otherwise (as :class:`hdl.update.UpdateUnit` builds it)."""
+    return (width, depth, lanes) if depth <= DISTRIBUTED_DEPTH else (lanes * width, depth, 1)
+
+
 def _synthesis_stats(verilog, top, family, workdir, log):
     """Run Yosys ``synth_xilinx`` on ``verilog`` (a file in ``workdir``); return its cell counts.
 
@@ -192,21 +200,13 @@ def _synthesis_stats(verilog, top, family, workdir, log):
     """
     stat = workdir / "synth_stat.json"
     # Relative paths: YoWASP's tools see the working directory only.
-    script = (f"read_verilog {verilog}; synth_xilinx -flatten -family {family} -top {top}; "
+    script = (f"read_verilog {verilog}; {KEEP_MARKED}; synth_xilinx -flatten -family {family} -top {top}; "
               f"tee -q -o {stat.name} stat -json")
     with open(log, "w") as f:
         subprocess.run([*yosys.command(), "-q", "-p", script], cwd=workdir, check=True, stdout=f,
-                       stderr=subprocess.STDOUT, env=_tool_env())
+                       stderr=subprocess.STDOUT, env=yosys.environment())
     cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
     return {k: int(v) for k, v in cells.items() if not k.startswith("$")}
-
-
-def _tool_env():
-    """The environment for tools run from a build tree: ``hdl.yosys`` importable from anywhere."""
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env
 
 
 def _native_yosys_launcher(build_dir):
@@ -325,7 +325,8 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
         # Planned, then run here: Platform.build would insist on the programmer being installed.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
-                              nextpnr_opts=" ".join(("--seed 1 --timing-allow-fail", *NEXTPNR_ROUTER)))
+                              nextpnr_opts=" ".join(("--seed 1 --timing-allow-fail", *NEXTPNR_ROUTER)),
+                              script_after_read=KEEP_MARKED)
         products = plan.execute_local(str(toolchain_dir))
         fmax, resources = _nextpnr_results(toolchain_dir, name)
         report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))

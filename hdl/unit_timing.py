@@ -19,7 +19,6 @@ Exit codes: 0 measured; 2 bad arguments or a tool failed.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from amaranth.lib import wiring
 
 from quant.cli import EXIT_OK, EXIT_USAGE, error, in_range
 
+from .fanout import KEEP_MARKED
 from .toolchain import NEXTPNR_ROUTER, nextpnr_critical_path, nextpnr_fmax
 
 __all__ = ["UNITS", "Harness", "unit", "measure", "main"]
@@ -106,11 +106,10 @@ def measure(dut, work, name, freq_mhz=100, log=print):
     work.mkdir(parents=True, exist_ok=True)
     top = Harness(dut)
     (work / f"{name}.v").write_text(verilog.convert(top, name="top", ports=[top.seed, top.out]))
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = yosys.environment()
     log(f"{name}: yosys synth_ecp5 ...")
     with open(work / "yosys.log", "w") as f:
-        subprocess.run([*yosys.command(), "-q", "-p", f"read_verilog {name}.v; synth_ecp5 -top top -json {name}.json"],
+        subprocess.run([*yosys.command(), "-q", "-p", f"read_verilog {name}.v; {KEEP_MARKED}; synth_ecp5 -top top -json {name}.json"],
                        cwd=work, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
     log(f"{name}: nextpnr-ecp5 (LFE5U-85F) ...")
     with open(work / "nextpnr.log", "w") as f:

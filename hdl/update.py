@@ -14,7 +14,9 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import DISTRIBUTED, DISTRIBUTED_DEPTH, LOAD_BIASES, LOAD_H_LUT, LOAD_X_LUT, bits, lane_state_layout, pack_lanes
+from .accumulate import AccumulateUnit
+from .fanout import register_copies
+from .layouts import DISTRIBUTED, DISTRIBUTED_DEPTH, LOAD_BIASES, LOAD_H_LUT, LOAD_X_LUT, bits, lane_state_layout
 from .neuron import NeuronLane
 from .tables import LaneTables
 
@@ -51,7 +53,8 @@ class UpdateUnit(wiring.Component):
     acc_read : Out(data.StructLayout)
         The step-sum read of the issued block (``consume`` with it).
     acc_data : In
-        Its ``P`` step sums, the cycle after ``acc_read`` (with the memories' data).
+        Its ``P`` step sums, :attr:`~hdl.accumulate.AccumulateUnit.READ_LATENCY` cycles after
+        ``acc_read`` (with the memories' data).
     exit : Out(exit_layout)
         The updated block.
     load : In(data.StructLayout)
@@ -103,16 +106,28 @@ class UpdateUnit(wiring.Component):
         lane = lambda word, p, width: word[p * width:(p + 1) * width]
         issue, load = self.issue, self.load
 
-        m.submodules.biases = biases = memory.Memory(shape=unsigned(P * BW), depth=self.limits.state_blocks,
-                                                     init=pack_lanes(self.image.biases, BW), attrs=self._style())
+        # Bias and state memories. In distributed RAM (shallow), one per lane (a lane's column is read
+        # by that lane alone), each addressed by its own copy of the block's address registers: one
+        # address driving every cell of all the lanes took 10 ns of routing. In block RAM, one for all
+        # the lanes (a few block RAMs, and lanes apart would each fill a block RAM's depth poorly).
         state_layout = data.StructLayout({"i": signed(cfg.i_width), "h": signed(cfg.h_width),
                                           "hs": signed(cfg.hs_width)})
-        m.submodules.state = state = memory.Memory(shape=data.ArrayLayout(state_layout, P),
-                                                   depth=self.limits.state_blocks, init=[], attrs=self._style())
-        b_read, b_write = biases.read_port(), biases.write_port()
-        s_read, s_write = state.read_port(), state.write_port()
-        m.d.comb += [b_write.addr.eq(load.address), b_write.data.eq(load.word),
-                     b_write.en.eq(load.valid & (load.memory == LOAD_BIASES))]
+        groups = [[p] for p in range(P)] if self._style() == DISTRIBUTED else [list(range(P))]
+        b_reads, s_reads, s_writes, where = [], [], [], {}
+        for g, members in enumerate(groups):
+            biases = memory.Memory(shape=data.ArrayLayout(signed(BW), len(members)), depth=self.limits.state_blocks,
+                                   init=[[int(row[p]) for p in members] for row in self.image.biases],
+                                   attrs=self._style())
+            state = memory.Memory(shape=data.ArrayLayout(state_layout, len(members)), depth=self.limits.state_blocks,
+                                  init=[], attrs=self._style())
+            m.submodules[f"biases{g}"], m.submodules[f"state{g}"] = biases, state
+            b_write = biases.write_port()
+            m.d.comb += [b_write.addr.eq(load.address), b_write.data.eq(Cat(*(lane(load.word, p, BW) for p in members))),
+                         b_write.en.eq(load.valid & (load.memory == LOAD_BIASES))]
+            b_reads.append(biases.read_port())
+            s_reads.append(state.read_port())
+            s_writes.append(state.write_port())
+            where.update({p: (g, n) for n, p in enumerate(members)})
 
         # -- the issue, registered; the block's address and what the layer table says of it, registered;
         # the reads ---------------------------------------------------------------------------------------
@@ -123,9 +138,14 @@ class UpdateUnit(wiring.Component):
         m.d.sync += [block.issue.eq(issued), block.address.eq(row.block_base + issued.block),
                      block.shift.eq(row.acc_shift), block.last.eq(issued.block == row.blocks - 1),
                      block.live.eq(Cat(*(issued.block * P + p < row.n_out for p in range(P))))]
-        m.d.comb += [s_read.addr.eq(block.address), b_read.addr.eq(block.address),
-                     self.acc_read.consume.eq(block.issue.valid), self.acc_read.layer.eq(block.issue.layer),
-                     self.acc_read.parity.eq(block.issue.parity), self.acc_read.block.eq(block.issue.block)]
+        # The step sums' read goes out a cycle before the memories' (it takes two cycles), so that all
+        # the block's data arrive together.
+        assert self.READ_AFTER + 1 - AccumulateUnit.READ_LATENCY == 1
+        read_at = register_copies(m, (row.block_base + issued.block)[:len(block.address)], len(groups), "read_at")
+        for g, at in enumerate(read_at):
+            m.d.comb += [s_reads[g].addr.eq(at), b_reads[g].addr.eq(at)]
+        m.d.comb += [self.acc_read.consume.eq(issued.valid), self.acc_read.layer.eq(issued.layer),
+                     self.acc_read.parity.eq(issued.parity), self.acc_read.block.eq(issued.block)]
         read = Signal.like(block)
         m.d.sync += read.eq(block)
 
@@ -137,12 +157,14 @@ class UpdateUnit(wiring.Component):
                      tables.h_lut_we.eq(load.valid & (load.memory == LOAD_H_LUT))]
         for p, ln in enumerate(lanes):
             m.submodules[f"lane{p}"] = ln
+            g, n = where[p]
+            previous = s_reads[g].data[n]
             m.d.comb += [
-                ln.i_prev.eq(Mux(read.issue.first, 0, s_read.data[p].i)),
-                ln.h_prev.eq(Mux(read.issue.first, 0, s_read.data[p].h)),
-                ln.hs_prev.eq(Mux(read.issue.first, 0, s_read.data[p].hs)),
+                ln.i_prev.eq(Mux(read.issue.first, 0, previous.i)),
+                ln.h_prev.eq(Mux(read.issue.first, 0, previous.h)),
+                ln.hs_prev.eq(Mux(read.issue.first, 0, previous.hs)),
                 ln.acc.eq(lane(self.acc_data, p, AW).as_signed()),
-                ln.bias.eq(lane(b_read.data, p, BW).as_signed()),
+                ln.bias.eq(b_reads[g].data[n]),
                 ln.acc_shift.eq(read.shift),
                 tables.x_addr[p].eq(ln.x_addr), ln.x_data.eq(tables.x_data[p]),
                 tables.h_addr[p].eq(ln.h_addr), ln.h_data.eq(tables.h_data[p]),
@@ -159,9 +181,14 @@ class UpdateUnit(wiring.Component):
         exit_ = self.exit
         m.d.comb += [exit_.valid.eq(out.issue.valid), exit_.layer.eq(out.issue.layer), exit_.block.eq(out.issue.block),
                      exit_.t.eq(out.issue.t), exit_.parity.eq(out.issue.parity), exit_.last.eq(out.last)]
+        # The write address too, a copy per memory, registered beside the block's last stage.
+        write_at = register_copies(m, delayed[-2].address, len(groups), "write_at")
+        for write, at in zip(s_writes, write_at):
+            m.d.comb += [write.addr.eq(at), write.en.eq(out.issue.valid)]
         for p, ln in enumerate(lanes):
+            g, n = where[p]
             m.d.comb += [exit_.lanes[p].i.eq(ln.i), exit_.lanes[p].h.eq(ln.h), exit_.lanes[p].hs.eq(ln.hs),
                          exit_.lanes[p].s.eq(Mux(out.live[p], ln.s, 0)),
-                         s_write.data[p].i.eq(ln.i), s_write.data[p].h.eq(ln.h), s_write.data[p].hs.eq(ln.hs)]
-        m.d.comb += [s_write.addr.eq(out.address), s_write.en.eq(out.issue.valid)]
+                         s_writes[g].data[n].i.eq(ln.i), s_writes[g].data[n].h.eq(ln.h),
+                         s_writes[g].data[n].hs.eq(ln.hs)]
         return m

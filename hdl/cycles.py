@@ -145,7 +145,7 @@ class CoreSchedule:
         left = 0                                          # groups of the current event still to issue
         u_left, u_layer, u_block, u_job_row, u_job_parity = 0, 0, 0, 0, 0
         jobs = deque()                                    # readout jobs: (visible from, buffer, final)
-        ro_state, ro_until, ro_job = "idle", 0, None
+        ro_state, ro_until, ro_job, ro_free = "idle", 0, None, 0
         done = []
         cycle = 0
         while len(done) < len(profiles):
@@ -248,20 +248,24 @@ class CoreSchedule:
                     jobs.append((cycle + 1 + READOUT_ENTRY, parity, row % n_steps == n_steps - 1))
 
             # -- the readout -----------------------------------------------------------------------------
+            # A job reads its C classes, frees its buffer with the last, and (a sample's last step)
+            # flushes its pipeline and sends the C result words; the next job may start the cycle
+            # after the classes, once the integrators it reads are written (ro_free).
             cleared = None
             if ro_state == "idle":
-                if jobs and jobs[0][0] <= cycle:
+                if jobs and jobs[0][0] <= cycle and cycle >= ro_free:
                     ro_job = jobs.popleft()
-                    ro_state, ro_until = "busy", cycle + C + READOUT_FLUSH
-            elif ro_state == "busy":
+                    ro_state, ro_until = "classes", cycle + C
+            elif ro_state == "classes":
                 if cycle == ro_until:
+                    cleared = ro_job[1]
                     if ro_job[2]:
-                        ro_state, ro_until = "result", cycle + C
+                        ro_state, ro_until = "result", cycle + READOUT_FLUSH + C
                     else:
-                        cleared, ro_state = ro_job[1], "idle"
+                        ro_state, ro_free = "idle", cycle + 1 + max(0, READOUT_FLUSH - 1 - C)
             elif cycle == ro_until:
                 done.append(cycle)
-                cleared, ro_state = ro_job[1], "idle"
+                ro_state = "idle"
 
             # -- the registers -------------------------------------------------------------------------
             for l in range(L):

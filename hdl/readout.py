@@ -35,7 +35,7 @@ class Readout(wiring.Component):
         An output-layer block leaving the update unit: ``valid``, ``block``, ``spikes``, ``last``;
         ``buffer`` names the sums it adds to, ``first`` and ``final`` the sample's first and last step.
     done : Out(data.StructLayout)
-        ``valid`` and ``buffer``: a step's job is finished, its buffer free again.
+        ``valid`` and ``buffer``: a step's class sums are all read, its buffer free again.
     result : Out(stream.Signature(result_layout))
         ``n_classes`` words after the last step of a sample.
     """
@@ -46,8 +46,9 @@ class Readout(wiring.Component):
     #: Levels of the integrators' adder trees after their first (the products by the readout
     #: constants, a term per signed digit, and the rounding half): trees of up to 16 terms.
     TREE_LEVELS = 3
-    #: Cycles the integrators' pipeline runs after a job's last class is issued (its flush): the
-    #: reads, the trees' first level, their other levels, the sum, the saturation, the argmax.
+    #: Cycles the integrators' pipeline runs after a job's last class is issued (its flush, before a
+    #: sample's result): the reads, the trees' first level, their other levels, the sum, the
+    #: saturation, the argmax. A class's integrator is written ``STAGES - 1`` cycles after its read.
     STAGES = 5 + TREE_LEVELS
 
     def __init__(self, config, lanes, n_classes, max_blocks):
@@ -170,9 +171,17 @@ class Readout(wiring.Component):
         out = Signal(range(max(2, C)))
         m.d.comb += [self.result.payload.cls.eq(out), self.result.payload.score.eq(v[out]),
                      self.result.payload.prediction.eq(prediction), self.result.payload.last.eq(out == C - 1)]
+        # A job's buffer is free once its last class is read (each sum is cleared as it is read): the
+        # job reports done then, not after its pipeline drains. The next job may start at once, so
+        # long as a class is read no sooner than its integrator's last write has landed (the
+        # pipeline's STAGES - 1 cycles after its read): with fewer classes than that, it waits.
+        wait = max(0, self.STAGES - 1 - C)
+        hold = Signal(range(wait + 1))
+        with m.If(hold != 0):
+            m.d.sync += hold.eq(hold - 1)
         with m.FSM(name="readout"):
             with m.State("IDLE"):
-                with m.If(queued != 0):
+                with m.If((queued != 0) & (hold == 0)):
                     m.d.sync += [job.eq(jobs[head]), cls.eq(0)]
                     m.d.comb += dequeue.eq(1)
                     m.next = "CLASSES"
@@ -181,22 +190,22 @@ class Readout(wiring.Component):
                 m.d.sync += [cls.eq(cls + 1), sums[job.buffer][cls].eq(0)]   # each sum is read once, then cleared
                 with m.If(cls == C - 1):
                     m.d.sync += totals[job.buffer].eq(0)
-                    m.next = "FLUSH"
-            with m.State("FLUSH"):
-                # The last class through the leak and the argmax.
-                with m.If(~in_flight):
+                    m.d.comb += [self.done.valid.eq(1), self.done.buffer.eq(job.buffer)]
                     with m.If(job.final):
-                        m.d.sync += out.eq(0)
-                        m.next = "RESULT"
+                        m.next = "FLUSH"
                     with m.Else():
-                        m.d.comb += [self.done.valid.eq(1), self.done.buffer.eq(job.buffer)]
+                        m.d.sync += hold.eq(wait)
                         m.next = "IDLE"
+            with m.State("FLUSH"):
+                # A sample's last step: its last class through the leak and the argmax.
+                with m.If(~in_flight):
+                    m.d.sync += out.eq(0)
+                    m.next = "RESULT"
             with m.State("RESULT"):
                 m.d.comb += self.result.valid.eq(1)
                 with m.If(self.result.ready):
                     m.d.sync += out.eq(out + 1)
                     with m.If(out == C - 1):
-                        m.d.comb += [self.done.valid.eq(1), self.done.buffer.eq(job.buffer)]
                         m.next = "IDLE"
         return m
 

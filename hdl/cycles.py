@@ -355,7 +355,8 @@ def encoder_lead_cycles(encoding, stream_bytes, listed, never, n_steps):
 
     ``listed`` pixels are non-zero, ``never`` of them never spike (latency coding). The image
     costs this once, before its first step; afterwards the encoder keeps ahead of the core
-    (``tests/hdl/test_device.py`` checks that the shipped core never waits for it).
+    (``tests/hdl/test_device.py`` checks that it stops the shipped core on at most one cycle in
+    a thousand).
 
     * rate coding, when the first listed pixel spikes at step 0: the pixel stream
       (``ENCODER_BYTE_CYCLES`` per byte: it is taken, then its 8 bits are decoded one per cycle), the

@@ -193,7 +193,8 @@ class AccumulateUnit(wiring.Component):
         # The sums' address in stages h and i, a copy per bank: each reaches every distributed-RAM cell
         # of its bank (hdl.fanout).
         at_g = register_copies(m, address(sf.layer, sf.parity, sf.group), SPAN, "at_g")
-        at_h = [register_copies(m, a, 1, f"at_h{q}_")[0] for q, a in enumerate(at_g)]
+        at_h = [Signal.like(a, name=f"at_h{q}") for q, a in enumerate(at_g)]    # each from its own copy
+        m.d.sync += [h.eq(g) for h, g in zip(at_h, at_g)]
         writes_g = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
         writes_h = [Signal(name=f"writes{q}") for q in range(SPAN)]
         old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]

@@ -5,7 +5,8 @@ Shifts round half up (add half an LSB, then an arithmetic shift); saturation cli
 
 from amaranth import Const, Mux, signed
 
-__all__ = ["round_shift", "saturate", "magnitude", "table_index", "partial_products", "constant_terms", "add_pairwise", "add_all"]
+__all__ = ["round_shift", "saturate", "magnitude", "table_index", "partial_products", "constant_terms", "add_pairwise",
+           "add_all"]
 
 
 def round_shift(value, shift):

@@ -117,7 +117,8 @@ class ImageEncoder(wiring.Component):
         # The per-step counts in distributed RAM, read synchronously (the address set the state
         # before): their read-add-write (a count + 1, the prefix sum) starts at a flip-flop, not at a
         # block RAM's slow output. (An asynchronous read at the state's address put the state
-        # decoding, the address multiplexer and the read on one path: 64.7 MHz against 95.7.)
+        # decoding, the address multiplexer and the read on one path: the encoder alone measured
+        # 64.7 MHz that way against 74.7 MHz this way, both routed with router2.)
         m.submodules.counts = count_mem = memory.Memory(shape=index_shape, depth=max(T, 2), init=[], attrs=DISTRIBUTED)
         m.submodules.sorted = sort_mem = memory.Memory(shape=sorted_entry, depth=max(N, 2), init=[])
         rate_wp, lat_wp = rate_mem.write_port(), lat_mem.write_port()

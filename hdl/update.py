@@ -135,13 +135,14 @@ class UpdateUnit(wiring.Component):
         m.d.sync += issued.eq(issue)
         row = self.rows[issued.layer]
         block = Signal(self._block_layout)
-        m.d.sync += [block.issue.eq(issued), block.address.eq(row.block_base + issued.block),
+        address = (row.block_base + issued.block)[:len(block.address)]
+        m.d.sync += [block.issue.eq(issued), block.address.eq(address),
                      block.shift.eq(row.acc_shift), block.last.eq(issued.block == row.blocks - 1),
                      block.live.eq(Cat(*(issued.block * P + p < row.n_out for p in range(P))))]
         # The step sums' read goes out a cycle before the memories' (it takes two cycles), so that all
         # the block's data arrive together.
         assert self.READ_AFTER + 1 - AccumulateUnit.READ_LATENCY == 1
-        read_at = register_copies(m, (row.block_base + issued.block)[:len(block.address)], len(groups), "read_at")
+        read_at = register_copies(m, address, len(groups), "read_at")
         for g, at in enumerate(read_at):
             m.d.comb += [s_reads[g].addr.eq(at), b_reads[g].addr.eq(at)]
         m.d.comb += [self.acc_read.consume.eq(issued.valid), self.acc_read.layer.eq(issued.layer),

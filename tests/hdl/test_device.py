@@ -215,7 +215,7 @@ def test_the_encoder_keeps_the_shipped_core_fed(encoding):
 
     The inbox stops the core whenever it runs empty mid-sample, whether or not the core would have
     asked for a word that cycle (hdl.inbox: the enable is decided a cycle ahead); with the shipped
-    model that happens on two cycles of a sample of ~30,000, as a new step's scan begins."""
+    model that happens on a few cycles, as a new step's scan begins."""
     from amaranth.sim import Simulator
 
     from firmware.protocol import encode_image

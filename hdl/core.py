@@ -115,17 +115,18 @@ class SRCCore(wiring.Component):
         m.d.comb += [upd.rows.eq(rows), acc.read.eq(upd.acc_read), upd.acc_data.eq(acc.read_data)]
         wiring.connect(m, wiring.flipped(self.result), readout.result)
 
-        # -- run-time loading: each write to the part that holds it ------------------------------------
+        # -- run-time loading: each write, registered on arrival, to the part that holds it ----------
+        # A register per part, placed beside its memories: the load port's fields would otherwise
+        # run from the link's loader to every memory of the core, across the chip. Writes come
+        # between samples, so landing a cycle later changes nothing a sample sees.
         load = self.load.payload
-        m.d.comb += [self.load.ready.eq(1),
-                     table.write.valid.eq(self.load.valid & (load.memory == LOAD_TABLE)),
-                     table.write.address.eq(load.address), table.write.word.eq(load.word),
-                     acc.load.valid.eq(self.load.valid & (load.memory == LOAD_WEIGHTS)),
-                     acc.load.address.eq(load.address), acc.load.word.eq(load.word),
-                     upd.load.valid.eq(self.load.valid & ((load.memory == LOAD_BIASES) | (load.memory == LOAD_X_LUT)
-                                                          | (load.memory == LOAD_H_LUT))),
-                     upd.load.memory.eq(load.memory), upd.load.address.eq(load.address),
-                     upd.load.word.eq(load.word)]
+        m.d.comb += self.load.ready.eq(1)
+        for part, memories in ((table.write, (LOAD_TABLE,)), (acc.load, (LOAD_WEIGHTS,)),
+                               (upd.load, (LOAD_BIASES, LOAD_X_LUT, LOAD_H_LUT))):
+            m.d.sync += part.valid.eq(self.load.valid & Cat(load.memory == k for k in memories).any())
+            m.d.sync += [part.address.eq(load.address), part.word.eq(load.word)]
+            if hasattr(part, "memory"):
+                m.d.sync += part.memory.eq(load.memory)
 
         # -- the scheduler: the units' work, the queues' heads -------------------------------------------
         m.submodules.scheduler = sched = self.scheduler

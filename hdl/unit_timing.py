@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m hdl.unit_timing encoder            # or accumulate, update, lane, core, device
+    python -m hdl.unit_timing encoder            # or accumulate, update, lane, loader, core, device
     python -m hdl.unit_timing lane --out runs/unit_timing
 
 The unit, built for the shipped model at the default lanes, is wrapped so that place and route
@@ -34,7 +34,7 @@ from .toolchain import ROUTERS, nextpnr_critical_path, nextpnr_fmax
 
 __all__ = ["UNITS", "Harness", "unit", "measure", "main"]
 
-UNITS = ("encoder", "accumulate", "update", "lane", "core", "device")
+UNITS = ("encoder", "accumulate", "update", "lane", "loader", "core", "device")
 
 
 class Harness(Elaboratable):
@@ -73,7 +73,7 @@ class Harness(Elaboratable):
 
 def unit(name, network, lanes):
     """The unit ``name`` of a device built for ``network`` at ``lanes``."""
-    from firmware.image import DeviceLimits, pack
+    from firmware.image import DeviceLimits, DeviceRules, pack
 
     from .accumulate import AccumulateUnit
     from .core import SRCCore
@@ -81,6 +81,7 @@ def unit(name, network, lanes):
     from .encoder import ImageEncoder
     from .layer_table import row_layout
     from .layouts import accumulator_width
+    from .loader import ImageLoader
     from .neuron import StandaloneLane
     from .update import UpdateUnit
 
@@ -94,6 +95,7 @@ def unit(name, network, lanes):
         "accumulate": lambda: AccumulateUnit(image, limits, width),
         "update": lambda: UpdateUnit(image, limits, width, row_layout(cfg, limits, lanes)),
         "lane": lambda: StandaloneLane(cfg, width, *cfg.acc_shift_range),
+        "loader": lambda: ImageLoader(DeviceRules.for_image(image, limits)),
     }
     return units[name]()
 

@@ -123,10 +123,19 @@ class Scheduler(wiring.Component):
                       for l in range(L))
         reserved = Array(Signal(range(depth + 1), name=f"reserved{l}") for l in range(L))
         own_reserved = Array(Signal(range(depth + 1), name=f"own_reserved{l}") for l in range(L))
+        # slack: depth - blocks - reserved of the layer whose blocks fill the queue, kept beside
+        # ``reserved`` so that room is one comparison with the queue's level, not a sum then a
+        # comparison (the core's critical path, 15.8 ns router2 at a93e830, ran through the sum).
+        # Recomputed every cycle from the table, so a table write is followed the next cycle.
+        # Its bounds hold whatever the operands: limit - reserved - change lies in
+        # [(depth - max_blocks) - depth - max_blocks, depth + 1].
+        bounds = range(-2 * self.max_blocks, depth + 2)
+        slack = Array(Signal(bounds, name=f"slack{l}") for l in range(L))
+        own_slack = Array(Signal(bounds, name=f"own_slack{l}") for l in range(L))
         readout_busy = Array(Signal(name=f"readout_busy{b}") for b in range(2))
 
         ended, finishing, started = self._accumulate(m, claimed, a_parity), Signal(L), Signal(L)
-        self._update(m, claimed, summed, u_parity, u_step, since, reserved, own_reserved, readout_busy, finishing,
+        self._update(m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
                      started)
 
         # -- the bookkeeping --------------------------------------------------------------------------
@@ -143,10 +152,14 @@ class Scheduler(wiring.Component):
             # One adder after the decision: the change (a step's blocks promised, a block gone) is chosen,
             # not computed, once `started` is known.
             change = Mux(started[l], Mux(leaving, rows[l].blocks - 1, rows[l].blocks), Mux(leaving, -1, 0))
+            # Both sums from registers alone, in parallel with the decision; the change after it.
+            limit = depth - rows[l].blocks
             if l + 1 < L:
-                m.d.sync += reserved[l + 1].eq(reserved[l + 1] + change)
+                m.d.sync += [reserved[l + 1].eq(reserved[l + 1] + change),
+                             slack[l].eq((limit - reserved[l + 1]) - change)]
             if l in self.recurrent:
-                m.d.sync += own_reserved[l].eq(own_reserved[l] + change)
+                m.d.sync += [own_reserved[l].eq(own_reserved[l] + change),
+                             own_slack[l].eq((limit - own_reserved[l]) - change)]
         with m.If(self.readout_done.valid):
             m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
         return m
@@ -224,7 +237,7 @@ class Scheduler(wiring.Component):
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
         return ended
 
-    def _update(self, m, claimed, summed, u_parity, u_step, since, reserved, own_reserved, readout_busy, finishing,
+    def _update(self, m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
                 started):
         """The update unit's decision: drives ``update``, ``finishing`` and ``started`` (bit per layer)."""
         L, rows, issue, depth = self.layers, self.rows, self.update, self.depth
@@ -232,15 +245,14 @@ class Scheduler(wiring.Component):
         u_block = Signal(range(self.max_blocks + 1))
         ready = []
         for l in range(L):
-            # Room for the step's blocks: words held and promised against depth - blocks, the two sums
-            # side by side and one comparison (not a chain of subtractions).
-            limit = depth - rows[l].blocks
+            # Room for the step's blocks: words held and promised within depth - blocks, i.e. the
+            # queue's level within the slack.
             if l + 1 < L:
-                room = self.levels[l + 1] + reserved[l + 1] <= limit
+                room = self.levels[l + 1] <= slack[l]
             else:
                 room = ~readout_busy[u_parity[l]]
             if l in self.recurrent:
-                room = room & (self.own_levels[l] + own_reserved[l] <= limit)
+                room = room & (self.own_levels[l] <= own_slack[l])
             ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
         last_block = Signal()
         with m.If(u_left != 0):

@@ -155,11 +155,11 @@ class SRCCore(wiring.Component):
                 # Back into the layer itself for the next step; a sample's last step feeds nothing.
                 q = self.own_queues[l]
                 m.d.comb += [q.push.valid.eq(is_here & (out.t != n_steps - 1)), q.push.block.eq(out.block),
-                             q.push.last.eq(out.last), q.push.spikes.eq(Cat(*spikes))]
+                             q.push.last.eq(out.last), q.push.spikes.eq(Cat(*spikes)), q.push.summary.eq(out.summary)]
             if l + 1 < L:
                 q = queues[l + 1]
                 m.d.comb += [q.push.valid.eq(is_here), q.push.block.eq(out.block), q.push.last.eq(out.last),
-                             q.push.spikes.eq(Cat(*spikes))]
+                             q.push.spikes.eq(Cat(*spikes)), q.push.summary.eq(out.summary)]
             else:
                 m.d.comb += [readout.block.valid.eq(is_here), readout.block.block.eq(out.block),
                              readout.block.last.eq(out.last), readout.block.buffer.eq(out.parity),

@@ -41,6 +41,9 @@ class NeuronLane(wiring.Component):
         The layer's shift from ``acc`` to the ``i`` format (``weight_frac + state_frac - i_frac``).
     i, h, hs, s : Out
         The new state and output spike, :attr:`LATENCY` cycles after the inputs.
+    s_next : Out
+        What ``s`` holds from the next cycle (so that a block's spikes can be summarised into
+        registers beside it).
     x_addr, h_addr : Out
         The lookup tables' read addresses (``|i|`` and ``|pre|``, rounded and clamped).
     x_data, h_data : In
@@ -66,6 +69,7 @@ class NeuronLane(wiring.Component):
             "h": Out(signed(c.h_width)),
             "hs": Out(signed(c.hs_width)),
             "s": Out(unsigned(c.spike_width)),
+            "s_next": Out(unsigned(c.spike_width)),
             "x_addr": Out(range(c.x_lut_size)),
             "x_data": In(unsigned(c.x_width - 1)),
             "h_addr": Out(range(c.h_lut_size)),
@@ -185,8 +189,9 @@ class NeuronLane(wiring.Component):
             self.i.eq(i_6),
             self.hs.eq(hs_6),
             self.h.eq(Mux(pre_neg_6, -h_6, h_6)),
-            self.s.eq(Mux(pre_neg_6, 0, h_6)),
+            self.s.eq(self.s_next),
         ]
+        m.d.comb += self.s_next.eq(Mux(pre_neg_6, 0, h_6))
         return m
 
 

@@ -5,7 +5,8 @@ its shift, whether it is the layer's last and which of its lanes are neurons are
 then on the block carries everything it needs, and the layer table is never on a path to a memory.
 The next cycle its step sums are read from the accumulate unit (and marked consumed), its state and
 bias from their memories; :data:`LATENCY` cycles after its issue the block leaves on ``exit`` with its
-new state and spikes (lanes past the layer's ``n_out`` never spike), and its state is written back.
+new state and spikes (lanes past the layer's ``n_out`` never spike) and their summary for the next
+layer's queue, and its state is written back.
 A block's state may be read again (for the next step) from the cycle after it was written:
 the layer's next step may issue :data:`STATE_SPACING` cycles after its previous one.
 """
@@ -18,17 +19,21 @@ from .accumulate import AccumulateUnit
 from .fanout import register_copies
 from .layouts import DISTRIBUTED, DISTRIBUTED_DEPTH, LOAD_BIASES, LOAD_H_LUT, LOAD_X_LUT, bits, lane_state_layout
 from .neuron import NeuronLane
+from .spike_queue import first_event, summary_layout
 from .tables import LaneTables
 
 __all__ = ["UpdateUnit", "exit_layout"]
 
 
 def exit_layout(config, lanes, limits, layers):
-    """A block leaving the update pipeline."""
+    """A block leaving the update pipeline: its new state, and its spikes' summary for the next
+    layer's queue (:func:`hdl.spike_queue.summary_layout`)."""
+    max_blocks = -(-limits.max_neurons // lanes)
     return data.StructLayout({
-        "valid": 1, "layer": bits(layers), "block": unsigned(bits(-(-limits.max_neurons // lanes))),
+        "valid": 1, "layer": bits(layers), "block": unsigned(bits(max_blocks)),
         "t": unsigned(bits(limits.max_steps)), "parity": 1, "last": 1,
-        "lanes": data.ArrayLayout(lane_state_layout(config), lanes)})
+        "lanes": data.ArrayLayout(lane_state_layout(config), lanes),
+        "summary": summary_layout(config, lanes, max_blocks)})
 
 
 class UpdateUnit(wiring.Component):
@@ -186,6 +191,14 @@ class UpdateUnit(wiring.Component):
         write_at = register_copies(m, delayed[-2].address, len(groups), "write_at")
         for write, at in zip(s_writes, write_at):
             m.d.comb += [write.addr.eq(at), write.en.eq(out.issue.valid)]
+        # The spikes' summary, from the lanes' next outputs a cycle before the block leaves, and
+        # registered as it leaves: the next layer's queue stores it as it comes.
+        before = delayed[-2]
+        nexts = [Mux(before.live[p], ln.s_next, 0) for p, ln in enumerate(lanes)]
+        spiking = Cat(*(v != 0 for v in nexts))
+        first_index, first_amplitude, first_lane = first_event(m, before.issue.block, nexts, spiking)
+        m.d.sync += [exit_.summary.spiking.eq(spiking), exit_.summary.first_lane.eq(first_lane),
+                     exit_.summary.first_index.eq(first_index), exit_.summary.first_amplitude.eq(first_amplitude)]
         for p, ln in enumerate(lanes):
             g, n = where[p]
             m.d.comb += [exit_.lanes[p].i.eq(ln.i), exit_.lanes[p].h.eq(ln.h), exit_.lanes[p].hs.eq(ln.hs),

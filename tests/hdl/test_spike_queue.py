@@ -8,6 +8,17 @@ from quant.fixedpoint import DEFAULT
 from sim.streams import random_pauses
 
 
+def pushed(block, spikes, last):
+    """A push word for ``spikes`` (one amplitude per lane), with its summary worked out here, as
+    the update unit hands it over: which lanes spike, the lowest one's index and amplitude."""
+    spiking = [p for p, v in enumerate(spikes) if v]
+    first = spiking[0] if spiking else 0
+    return {"valid": 1, "block": block, "last": int(last),
+            "spikes": sum(int(v) << (DEFAULT.spike_width * p) for p, v in enumerate(spikes)),
+            "summary": {"spiking": sum(1 << p for p in spiking), "first_lane": first,
+                        "first_index": block * len(spikes) + first, "first_amplitude": int(spikes[first])}}
+
+
 def test_events_come_out_in_order_with_the_step_ends():
     """Three steps of 5 blocks of 4 lanes with random graded spikes, taken with random pauses: the
     events are each spiking neuron in index order, then the step's end; empty blocks that are not
@@ -27,8 +38,7 @@ def test_events_come_out_in_order_with_the_step_ends():
             for b in range(blocks):
                 while ctx.get(dut.level) > depth - 2:
                     await ctx.tick()
-                word = sum(int(v) << (DEFAULT.spike_width * p) for p, v in enumerate(spikes[b]))
-                ctx.set(dut.push, {"valid": 1, "block": b, "last": int(b == blocks - 1), "spikes": word})
+                ctx.set(dut.push, pushed(b, spikes[b], b == blocks - 1))
                 await ctx.tick()
                 levels.append(ctx.get(dut.level))
                 ctx.set(dut.push, {"valid": 0})
@@ -60,7 +70,7 @@ def test_a_step_without_spikes_is_just_its_end():
 
     async def bench(ctx):
         for b in range(3):
-            ctx.set(dut.push, {"valid": 1, "block": b, "last": int(b == 2), "spikes": 0})
+            ctx.set(dut.push, pushed(b, [0, 0], b == 2))
             await ctx.tick()
         ctx.set(dut.push, {"valid": 0})
         assert ctx.get(dut.level) == 1                  # only the last word was stored

@@ -47,7 +47,7 @@ def _expected(network, image, sums):
 def _run(dut, image, sums, gap, acc_width):
     """Issue every block of layer 0 for each step, the steps ``gap`` cycles apart; collect the exits."""
     entry = image.layers[0]
-    exits, issued_at, serving = [], {}, {}
+    exits, issued_at, serving, summaries = [], {}, {}, []
     plan = {}                                              # cycle -> (t, block)
     for t in range(STEPS):
         for b in range(entry.blocks):
@@ -79,13 +79,16 @@ def _run(dut, image, sums, gap, acc_width):
             if out.valid:
                 exits.append((cycle, out.t, out.block,
                               [(out.lanes[p].i, out.lanes[p].h, out.lanes[p].hs, out.lanes[p].s) for p in range(LANES)]))
+                summaries.append((out.block, [out.lanes[p].s for p in range(LANES)],
+                                  (out.summary.spiking, out.summary.first_lane, out.summary.first_index,
+                                   out.summary.first_amplitude)))
             await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return exits, issued_at
+    return exits, issued_at, summaries
 
 
 def _sums(network, image, seed):
@@ -101,13 +104,20 @@ def test_blocks_leave_after_the_pipeline_with_the_golden_state():
     i, h, h_s and spike, and lanes past ``n_out`` never spike."""
     network, image, dut, acc_width = _unit([12, 18, 100], seed=3)
     sums = _sums(network, image, 0)
-    exits, issued_at = _run(dut, image, sums, gap=20, acc_width=acc_width)
+    exits, issued_at, summaries = _run(dut, image, sums, gap=20, acc_width=acc_width)
     expected = _expected(network, image, sums)
     assert len(exits) == STEPS * image.layers[0].blocks
     for cycle, t, block, lanes in exits:
         assert cycle == issued_at[t, block] + UpdateUnit.LATENCY
         assert lanes == expected[t][block * LANES:(block + 1) * LANES], (t, block)
     assert any(s for *_, lanes in exits for _, _, _, s in lanes), "no neuron spiked: a weak test"
+    # Each block's summary for the next layer's queue: the lanes that spike, the lowest one's event.
+    for block, spikes, summary in summaries:
+        lanes = [p for p, s in enumerate(spikes) if s]
+        first = lanes[0] if lanes else 0
+        assert summary == (sum(1 << p for p in lanes), first, block * LANES + first, spikes[first]), (block, spikes)
+    assert any(bin(spiking).count("1") > 1 and spiking & 1 == 0 for _, _, (spiking, *_) in summaries), \
+        "no block whose first spike is past lane 0 among several: a weak test"
 
 
 def test_the_next_step_may_issue_state_spacing_cycles_after_the_last():
@@ -117,10 +127,10 @@ def test_the_next_step_may_issue_state_spacing_cycles_after_the_last():
     network, image, dut, acc_width = _unit([12, 18, 100], seed=3)
     sums = _sums(network, image, 1)
     expected = _expected(network, image, sums)
-    exits, _ = _run(dut, image, sums, gap=UpdateUnit.STATE_SPACING, acc_width=acc_width)
+    exits, *_ = _run(dut, image, sums, gap=UpdateUnit.STATE_SPACING, acc_width=acc_width)
     assert [lanes for *_, lanes in exits] == [expected[t][b * LANES:(b + 1) * LANES]
                                                for t in range(STEPS) for b in range(image.layers[0].blocks)]
     _, _, dut, _ = _unit([12, 18, 100], seed=3)
-    exits, _ = _run(dut, image, sums, gap=UpdateUnit.STATE_SPACING - 1, acc_width=acc_width)
+    exits, *_ = _run(dut, image, sums, gap=UpdateUnit.STATE_SPACING - 1, acc_width=acc_width)
     assert [lanes for *_, lanes in exits] != [expected[t][b * LANES:(b + 1) * LANES]
                                                for t in range(STEPS) for b in range(image.layers[0].blocks)]

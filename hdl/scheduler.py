@@ -240,7 +240,7 @@ class Scheduler(wiring.Component):
     def _update(self, m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
                 started):
         """The update unit's decision: drives ``update``, ``finishing`` and ``started`` (bit per layer)."""
-        L, rows, issue, depth = self.layers, self.rows, self.update, self.depth
+        L, rows, issue = self.layers, self.rows, self.update
         u_left, u_layer = Signal(range(self.max_blocks + 1)), Signal(range(L))
         u_block = Signal(range(self.max_blocks + 1))
         ready = []
@@ -254,11 +254,10 @@ class Scheduler(wiring.Component):
             if l in self.recurrent:
                 room = room & (self.own_levels[l] <= own_slack[l])
             ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
-        last_block = Signal()
         with m.If(u_left != 0):
             m.d.comb += [issue.valid.eq(1), issue.layer.eq(u_layer), issue.block.eq(u_block),
                          issue.t.eq(u_step[u_layer]), issue.parity.eq(u_parity[u_layer]),
-                         issue.first.eq(u_step[u_layer] == 0), last_block.eq(u_left == 1)]
+                         issue.first.eq(u_step[u_layer] == 0)]
             m.d.sync += [u_left.eq(u_left - 1), u_block.eq(u_block + 1)]
         with m.Else():
             for l in range(L):
@@ -266,14 +265,16 @@ class Scheduler(wiring.Component):
                 with m.If(started[l]):
                     blocks = rows[l].blocks
                     m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.block.eq(0), issue.t.eq(u_step[l]),
-                                 issue.parity.eq(u_parity[l]), issue.first.eq(u_step[l] == 0),
-                                 last_block.eq(blocks == 1)]
+                                 issue.parity.eq(u_parity[l]), issue.first.eq(u_step[l] == 0)]
                     m.d.sync += [u_left.eq(blocks - 1), u_layer.eq(l), u_block.eq(1), since[l].eq(1)]
                     if l + 1 == L:
                         m.d.sync += readout_busy[u_parity[l]].eq(1)
-        # A step's last block issued: its sums are consumed, the layer moves on.
+        # A step's last block issued: its sums are consumed, the layer moves on. Said per layer from
+        # the registers and the layer's own start (not through the issue's multiplexers: the
+        # bookkeeping waits on it).
         for l in range(L):
-            m.d.comb += finishing[l].eq(issue.valid & last_block & (issue.layer == l))
+            single = rows[l].blocks == 1
+            m.d.comb += finishing[l].eq(Mux(u_left != 0, (u_left == 1) & (u_layer == l), started[l] & single))
 
 
 def any_of(signals):

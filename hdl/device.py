@@ -6,7 +6,7 @@ malformed request can differ: it reports the first problem it meets).
 """
 
 from amaranth import Array, Cat, Const, EnableInserter, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from firmware import image as fw_image
@@ -155,7 +155,15 @@ class SRCDevice(wiring.Component):
         }
         reply_kind = Signal(8)
         reply_index = Signal(range(max(map(len, replies.values())) + 3))
-        body = sender.body.payload
+        # The reply's bytes pass a two-word FIFO with a registered output on their way to the
+        # sender: the byte chosen among some sixty (a multiplexer by kind and index) then meets a
+        # register, not the sender's CRC and the transmitter.
+        m.submodules.reply_buffer = reply_buffer = fifo.SyncFIFOBuffered(width=len(sender.body.payload.as_value()),
+                                                                         depth=2)
+        m.d.comb += [sender.body.payload.eq(reply_buffer.r_stream.payload), sender.body.valid.eq(reply_buffer.r_stream.valid),
+                     reply_buffer.r_stream.ready.eq(sender.body.ready)]
+        body = Signal(sender.body.payload.shape())
+        m.d.comb += reply_buffer.w_stream.payload.eq(body)
         with m.Switch(reply_kind):
             for kind, payload in replies.items():
                 with m.Case(kind):
@@ -378,8 +386,8 @@ class SRCDevice(wiring.Component):
                 with m.Else():
                     m.next = "IDLE"
             with m.State("REPLY"):
-                m.d.comb += sender.body.valid.eq(1)
-                with m.If(sender.body.ready):
+                m.d.comb += reply_buffer.w_stream.valid.eq(1)
+                with m.If(reply_buffer.w_stream.ready):
                     m.d.sync += reply_index.eq(reply_index + 1)
                     with m.If(body.last):
                         m.d.sync += reply_pending.eq(0)

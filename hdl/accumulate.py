@@ -6,7 +6,8 @@ words are consecutive in the weight array; the array is held as four memories by
 modulo 4, each with one read port (a simple-dual-port block RAM), so that any four consecutive
 words are one read from each. The step sums of every layer and step parity (a layer
 accumulates step ``t + 1`` while step ``t`` waits for its update) are four banks of distributed
-RAM, by block modulo 4 (four blocks written per cycle), addressed by (layer, parity, group).
+RAM, by block modulo 4 (four blocks written per cycle), addressed by (layer, parity, group), each
+bank a memory per lane with its own copies of the address registers.
 
 Pipeline (ten stages, each cut where nextpnr-ecp5 put a critical path): the issue registered twice,
 the row product ``j * blocks`` (shift-and-add), the four word addresses, the weight reads, their outputs registered
@@ -172,11 +173,15 @@ class AccumulateUnit(wiring.Component):
             m.d.comb += padded.eq(group)
             return Cat(padded, parity, layer[:bits(self.layers)])
 
+        # Each bank is a memory per lane, each addressed by its own copies of the address registers:
+        # one copy per bank reached every cell of a 4P-lane-wide word, and routing that net took
+        # 12.7 ns (the device's critical path, router2, at 63a017e).
         depth = self.layers << (group_bits + 1)
-        banks = [memory.Memory(shape=unsigned(P * AW), depth=depth, init=[]) for _ in range(SPAN)]
+        banks = [[memory.Memory(shape=unsigned(AW), depth=depth, init=[]) for _ in range(P)] for _ in range(SPAN)]
         fresh = [Signal(depth, name=f"fresh{q}", init=(1 << depth) - 1) for q in range(SPAN)]
         for q, bank in enumerate(banks):
-            m.submodules[f"sums{q}"] = bank
+            for p, lane_memory in enumerate(bank):
+                m.submodules[f"sums{q}_{p}"] = lane_memory
 
         # -- stage h: the products, and the old sums of the four blocks (read before the write of the
         # event ahead lands: that one is forwarded) -------------------------------------------------------
@@ -190,11 +195,13 @@ class AccumulateUnit(wiring.Component):
                 while len(terms) > 1:
                     terms = add_pairwise(terms)
                 m.d.sync += products[q][p].eq(terms[0])
-        # The sums' address in stages h and i, a copy per bank: each reaches every distributed-RAM cell
-        # of its bank (hdl.fanout).
-        at_g = register_copies(m, address(sf.layer, sf.parity, sf.group), SPAN, "at_g")
-        at_h = [Signal.like(a, name=f"at_h{q}") for q, a in enumerate(at_g)]    # each from its own copy
+        # The sums' address in stages h and i, a copy per bank and lane (hdl.fanout); the bank's
+        # bookkeeping (fresh bits, forwarding) uses its lane 0's.
+        at_g = register_copies(m, address(sf.layer, sf.parity, sf.group), SPAN * P, "at_g")
+        at_h = [Signal.like(a, name=f"at_h{k}") for k, a in enumerate(at_g)]    # each from its own copy
         m.d.sync += [h.eq(g) for h, g in zip(at_h, at_g)]
+        at_g = [at_g[q * P:(q + 1) * P] for q in range(SPAN)]
+        at_h = [at_h[q * P:(q + 1) * P] for q in range(SPAN)]
         writes_g = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
         writes_h = [Signal(name=f"writes{q}") for q in range(SPAN)]
         old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]
@@ -207,28 +214,30 @@ class AccumulateUnit(wiring.Component):
         arriving_at = address(self.read.layer, self.read.parity, self.read.block >> 2)
         read_at = Signal.like(arriving_at)
         m.d.sync += read_at.eq(arriving_at)
-        bank_read_at = register_copies(m, arriving_at, SPAN, "read_at")
+        bank_read_at = register_copies(m, arriving_at, SPAN * P, "read_at")
         read_words = []
         for q, bank in enumerate(banks):
-            write, old_port, out_port = bank.write_port(), bank.read_port(domain="comb"), bank.read_port(domain="comb")
-            m.d.comb += old_port.addr.eq(at_g[q])
-            m.d.sync += [old[q].eq(old_port.data), writes_h[q].eq(writes_g[q]),
-                         first[q].eq(fresh[q].bit_select(at_g[q], 1)),
-                         forward[q].eq(writes_h[q] & (at_h[q] == at_g[q]))]
+            ports = [(lane_memory.write_port(), lane_memory.read_port(domain="comb"), lane_memory.read_port(domain="comb"))
+                     for lane_memory in bank]
+            m.d.comb += [old_port.addr.eq(at_g[q][p]) for p, (_, old_port, _) in enumerate(ports)]
+            m.d.sync += [old[q].eq(Cat(*(old_port.data for _, old_port, _ in ports))), writes_h[q].eq(writes_g[q]),
+                         first[q].eq(fresh[q].bit_select(at_g[q][0], 1)),
+                         forward[q].eq(writes_h[q] & (at_h[q][0] == at_g[q][0]))]
 
             # -- stage i: add the products, write back -------------------------------------------------
             previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
-            m.d.comb += [write.addr.eq(at_h[q]), write.data.eq(Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW]
-                                                                  for p in range(P)))),
-                         write.en.eq(writes_h[q]), out_port.addr.eq(bank_read_at[q])]
-            m.d.sync += totals[q].eq(write.data)
-            read_words.append(out_port.data)
+            total = Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW] for p in range(P)))
+            for p, (write, _, out_port) in enumerate(ports):
+                m.d.comb += [write.addr.eq(at_h[q][p]), write.data.eq(lane(total, p, AW)), write.en.eq(writes_h[q]),
+                             out_port.addr.eq(bank_read_at[q * P + p])]
+            m.d.sync += totals[q].eq(total)
+            read_words.append(Cat(*(out_port.data for _, _, out_port in ports)))
 
             # The fresh bits: cleared by a write, set by the update unit's read.
             consumed = read.consume & (read.block[:2] == q)
             cleared, set_ = Signal(depth, name=f"cleared{q}"), Signal(depth, name=f"consumed{q}")
             with m.If(writes_h[q]):
-                m.d.comb += cleared.eq(1 << at_h[q])
+                m.d.comb += cleared.eq(1 << at_h[q][0])
             with m.If(consumed):
                 m.d.comb += set_.eq(1 << read_at)
             m.d.sync += fresh[q].eq((fresh[q] & ~cleared) | set_)

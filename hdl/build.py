@@ -151,8 +151,8 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
 
     The same shapes the parts build: the weights (one word per block of ``P`` lanes, four memories
     by word address modulo 4, each in chunks one block RAM deep), biases and neuron state (per
-    block), the step sums (four banks by block modulo 4, every layer and step parity in each; read
-    in the same cycle, so distributed), the queues between layers, the lanes' lookup tables (one
+    block), the step sums (four banks by block modulo 4, every layer and step parity in each, a
+    memory per lane; read in the same cycle, so distributed), the queues between layers, the lanes' lookup tables (one
     true-dual-port memory per two lanes, :class:`hdl.tables.LaneTables`), the encoder's tables and
     pixel lists, and the receiver's frame buffer.
     """
@@ -165,7 +165,7 @@ def estimate_memories(image, limits, max_payload=MAX_PAYLOAD):
         # Per lane when shallow (distributed RAM, hdl.update), one for all the lanes in block RAM.
         ("biases", *_lanes_apart(cfg.bias_width, P, limits.state_blocks)),
         ("state", *_lanes_apart(cfg.i_width + cfg.h_width + cfg.hs_width, P, limits.state_blocks)),
-        ("step sums", P * acc, L << (bits(-(-max_blocks // SPAN) - 1) + 1), SPAN),
+        ("step sums", acc, L << (bits(-(-max_blocks // SPAN) - 1) + 1), SPAN * P),    # a memory per bank and lane
         ("queues", P * cfg.spike_width + bits(max_blocks) + 1, queue_depth(max_blocks), L - 1),
         ("x LUTs", cfg.x_width - 1, cfg.x_lut_size, -(-P // 2)),
         ("h LUTs", cfg.h_width - 1, cfg.h_lut_size, -(-P // 2)),

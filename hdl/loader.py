@@ -161,9 +161,10 @@ class ImageLoader(wiring.Component):
                 m.d.comb += self.bytes.ready.eq(0)  # a cycle without a byte: none may be lost in it
                 with m.If(Cat(outside(header[name], bounds) for name, bounds in rules.header_ranges().items()).any()):
                     fail()
-                with m.Else():
-                    emit(LOAD_TABLE, STEPS_ADDRESS, header["steps"])
-                    m.d.sync += self.n_steps.eq(header["steps"])
+                # Emitted whatever the checks say (``fail`` withholds its valid; an image that failed
+                # is never committed, so its T is never used).
+                emit(LOAD_TABLE, STEPS_ADDRESS, header["steps"])
+                m.d.sync += self.n_steps.eq(header["steps"])
                 m.d.comb += fixed_crc.start.eq(1)
                 m.next = "CONFIGURATION"
             with m.State("CONFIGURATION"):

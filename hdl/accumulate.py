@@ -220,8 +220,7 @@ class AccumulateUnit(wiring.Component):
         bank_read_at = register_copies(m, arriving_at, SPAN * P, "read_at")
         read_words = []
         for q, bank in enumerate(banks):
-            ports = [(lane_memory.write_port(), lane_memory.read_port(domain="comb"), lane_memory.read_port(domain="comb"))
-                     for lane_memory in bank]
+            ports = [(mem.write_port(), mem.read_port(domain="comb"), mem.read_port(domain="comb")) for mem in bank]
             m.d.comb += [old_port.addr.eq(at_g[q][p]) for p, (_, old_port, _) in enumerate(ports)]
             m.d.sync += [old[q].eq(Cat(*(old_port.data for _, old_port, _ in ports))), writes_h[q].eq(writes_g[q]),
                          first[q].eq(fresh[q].bit_select(at_g[q][0], 1)),
@@ -231,8 +230,8 @@ class AccumulateUnit(wiring.Component):
             previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
             total = Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW] for p in range(P)))
             for p, (write, _, out_port) in enumerate(ports):
-                m.d.comb += [write.addr.eq(at_h[q][p]), write.data.eq(lane(total, p, AW)), write.en.eq(lane_writes[q][p]),
-                             out_port.addr.eq(bank_read_at[q * P + p])]
+                m.d.comb += [write.addr.eq(at_h[q][p]), write.data.eq(lane(total, p, AW)),
+                             write.en.eq(lane_writes[q][p]), out_port.addr.eq(bank_read_at[q * P + p])]
             m.d.sync += totals[q].eq(total)
             read_words.append(Cat(*(out_port.data for _, _, out_port in ports)))
 

@@ -160,8 +160,9 @@ class SRCDevice(wiring.Component):
         # register, not the sender's CRC and the transmitter.
         m.submodules.reply_buffer = reply_buffer = fifo.SyncFIFOBuffered(width=len(sender.body.payload.as_value()),
                                                                          depth=2)
-        m.d.comb += [sender.body.payload.eq(reply_buffer.r_stream.payload), sender.body.valid.eq(reply_buffer.r_stream.valid),
-                     reply_buffer.r_stream.ready.eq(sender.body.ready)]
+        queued = reply_buffer.r_stream
+        m.d.comb += [sender.body.payload.eq(queued.payload), sender.body.valid.eq(queued.valid),
+                     queued.ready.eq(sender.body.ready)]
         body = Signal(sender.body.payload.shape())
         m.d.comb += reply_buffer.w_stream.payload.eq(body)
         with m.Switch(reply_kind):

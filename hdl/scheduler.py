@@ -149,18 +149,24 @@ class Scheduler(wiring.Component):
                 m.d.sync += [u_parity[l].eq(~u_parity[l]),
                              u_step[l].eq(Mux(u_step[l] == self.n_steps - 1, 0, u_step[l] + 1))]
             # Words promised (a step's blocks on its start, less a block gone), and the slack: each
-            # computed from registers for both outcomes in parallel with the decision, then chosen
-            # by ``started`` (an adder after the decision was the device's critical path, 13.4 ns
-            # with router1 at 9b8565f).
+            # computed from registers alone for all four outcomes (started or not, a block leaving
+            # or not) while they are decided, then chosen by them (adders after the decision, then
+            # after the update unit's exit, were the device's critical path: 13.4 ns with router1
+            # at 9b8565f, and at b46ced8).
             leaving = self.exit.valid & (self.exit.layer == l)
-            limit = depth - rows[l].blocks
+            blocks = rows[l].blocks
+            limit = depth - blocks
             for promised, room_left, in_use in ((reserved[l + 1] if l + 1 < L else None, slack[l], l + 1 < L),
                                                 (own_reserved[l], own_slack[l], l in self.recurrent)):
                 if not in_use:
                     continue
-                kept = promised - leaving
-                m.d.sync += [promised.eq(Mux(started[l], kept + rows[l].blocks, kept)),
-                             room_left.eq(Mux(started[l], (limit - kept) - rows[l].blocks, limit - kept))]
+                after_start, free = promised + blocks, limit - promised
+                m.d.sync += [
+                    promised.eq(Mux(started[l], Mux(leaving, after_start - 1, after_start),
+                                    Mux(leaving, promised - 1, promised))),
+                    room_left.eq(Mux(started[l], Mux(leaving, free - blocks + 1, free - blocks),
+                                     Mux(leaving, free + 1, free))),
+                ]
         with m.If(self.readout_done.valid):
             m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
         return m
@@ -199,11 +205,14 @@ class Scheduler(wiring.Component):
             m.d.comb += want.eq(valid & gate)
             wants.append(want)
             may.append(gate)
-        with m.If(left != 0):
+        # Whether an event's groups are still being issued (``left != 0``), in a register of its own:
+        # every decision of the cycle waits on it.
+        a_busy = Signal()
+        with m.If(a_busy):
             m.d.comb += [issue.valid.eq(1), issue.layer.eq(a_layer), issue.base.eq(a_base), issue.index.eq(a_index),
                          issue.amplitude.eq(a_amp),
                          issue.parity.eq(a_par), issue.group.eq(a_group + 1), issue.blocks.eq(a_blocks)]
-            m.d.sync += [left.eq(left - 1), a_group.eq(a_group + 1)]
+            m.d.sync += [left.eq(left - 1), a_busy.eq(left != 1), a_group.eq(a_group + 1)]
         with m.Else():
             for k, (l, own, _, end, index, amplitude) in enumerate(sources):
                 row = rows[l]
@@ -233,7 +242,8 @@ class Scheduler(wiring.Component):
                         m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.base.eq(row.weight_base),
                                      issue.index.eq(index), issue.amplitude.eq(amplitude),
                                      issue.parity.eq(a_parity[l]), issue.group.eq(0), issue.blocks.eq(row.blocks)]
-                        m.d.sync += [left.eq((row.blocks + SPAN - 1) // SPAN - 1), a_layer.eq(l),
+                        m.d.sync += [left.eq((row.blocks + SPAN - 1) // SPAN - 1), a_busy.eq(row.blocks > SPAN),
+                                     a_layer.eq(l),
                                      a_base.eq(row.weight_base), a_index.eq(index),
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
         return ended
@@ -255,11 +265,12 @@ class Scheduler(wiring.Component):
             if l in self.recurrent:
                 room = room & (self.own_levels[l] <= own_slack[l])
             ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
-        with m.If(u_left != 0):
+        u_busy = Signal()           # u_left != 0, a register
+        with m.If(u_busy):
             m.d.comb += [issue.valid.eq(1), issue.layer.eq(u_layer), issue.block.eq(u_block),
                          issue.t.eq(u_step[u_layer]), issue.parity.eq(u_parity[u_layer]),
                          issue.first.eq(u_step[u_layer] == 0)]
-            m.d.sync += [u_left.eq(u_left - 1), u_block.eq(u_block + 1)]
+            m.d.sync += [u_left.eq(u_left - 1), u_busy.eq(u_left != 1), u_block.eq(u_block + 1)]
         with m.Else():
             for l in range(L):
                 m.d.comb += started[l].eq(ready[l] & ~any_of(ready[:l]))   # shallowest first
@@ -267,7 +278,8 @@ class Scheduler(wiring.Component):
                     blocks = rows[l].blocks
                     m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.block.eq(0), issue.t.eq(u_step[l]),
                                  issue.parity.eq(u_parity[l]), issue.first.eq(u_step[l] == 0)]
-                    m.d.sync += [u_left.eq(blocks - 1), u_layer.eq(l), u_block.eq(1), since[l].eq(1)]
+                    m.d.sync += [u_left.eq(blocks - 1), u_busy.eq(blocks != 1), u_layer.eq(l), u_block.eq(1),
+                                 since[l].eq(1)]
                     if l + 1 == L:
                         m.d.sync += readout_busy[u_parity[l]].eq(1)
         # A step's last block issued: its sums are consumed, the layer moves on. Said per layer from
@@ -275,7 +287,7 @@ class Scheduler(wiring.Component):
         # bookkeeping waits on it).
         for l in range(L):
             single = rows[l].blocks == 1
-            m.d.comb += finishing[l].eq(Mux(u_left != 0, (u_left == 1) & (u_layer == l), started[l] & single))
+            m.d.comb += finishing[l].eq(Mux(u_busy, (u_left == 1) & (u_layer == l), started[l] & single))
 
 
 def any_of(signals):

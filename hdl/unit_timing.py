@@ -1,4 +1,4 @@
-"""Fmax of one gateware unit on ECP5, in minutes rather than the hour a whole-device build takes.
+"""Fmax of one gateware unit on ECP5, in minutes rather than the half hour a whole-device build takes.
 
 Usage::
 

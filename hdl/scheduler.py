@@ -127,8 +127,8 @@ class Scheduler(wiring.Component):
         # ``reserved`` so that room is one comparison with the queue's level, not a sum then a
         # comparison (the core's critical path, 15.8 ns router2 at a93e830, ran through the sum).
         # Recomputed every cycle from the table, so a table write is followed the next cycle.
-        # Its bounds hold whatever the operands: limit - reserved - change lies in
-        # [(depth - max_blocks) - depth - max_blocks, depth + 1].
+        # Its bounds hold whatever the operands: (depth - blocks) - reserved - blocks (+ 1 for a
+        # block leaving) lies in [(depth - max_blocks) - depth - max_blocks, depth + 1].
         bounds = range(-2 * self.max_blocks, depth + 2)
         slack = Array(Signal(bounds, name=f"slack{l}") for l in range(L))
         own_slack = Array(Signal(bounds, name=f"own_slack{l}") for l in range(L))
@@ -156,10 +156,9 @@ class Scheduler(wiring.Component):
             leaving = self.exit.valid & (self.exit.layer == l)
             blocks = rows[l].blocks
             limit = depth - blocks
-            for promised, room_left, in_use in ((reserved[l + 1] if l + 1 < L else None, slack[l], l + 1 < L),
-                                                (own_reserved[l], own_slack[l], l in self.recurrent)):
-                if not in_use:
-                    continue
+            queues = ([(reserved[l + 1], slack[l])] if l + 1 < L else []) + \
+                ([(own_reserved[l], own_slack[l])] if l in self.recurrent else [])
+            for promised, room_left in queues:
                 after_start, free = promised + blocks, limit - promised
                 m.d.sync += [
                     promised.eq(Mux(started[l], Mux(leaving, after_start - 1, after_start),

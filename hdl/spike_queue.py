@@ -8,7 +8,7 @@ or to the next word, without a cycle in between.
 A block arrives with its summary (:func:`summary_layout`: which lanes spike, and its first event),
 worked out by the update unit a stage before the block leaves it (:func:`first_event`), so that
 the queue stores what it is given: computed here from the arriving spikes, the summary was the
-device's critical path (16.6 ns on ECP5, router2, at ``9b8565f``).
+device's critical path (16.6 ns on ECP5, router2, at ``e3d0d09``).
 """
 
 from amaranth import Array, Module, Mux, Signal, unsigned

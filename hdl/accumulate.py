@@ -103,8 +103,8 @@ class AccumulateUnit(wiring.Component):
         # The issue comes from the scheduler's choice among the queues, across the chip: it is
         # registered twice (a), then the row product j * blocks, shift-and-add (hdl.arith: no DSP
         # block), two of its levels, beside base + 4k + c for the four words c (b), then the four
-        # word addresses (c), so that the memories' address is a register (through the load
-        # multiplexer): the adders are off the block RAMs' path.
+        # word addresses (c), registered in the weight memories, a copy per chunk (hdl.chunked), so
+        # that the memories' address is a register: the adders are off the block RAMs' path.
         arrived, sa, sb, sc = Signal.like(issue), Signal.like(issue), Signal.like(issue), Signal.like(issue)
         address_bits = bits(self.limits.weight_words + SPAN * self.groups + 1)
         corner = [Signal(address_bits, name=f"base_group{c}") for c in range(SPAN)]
@@ -116,10 +116,11 @@ class AccumulateUnit(wiring.Component):
         # Words 4k .. 4k + 3 of the event, from word = base + j * blocks + 4k: memory b holds the words
         # w = b (mod 4), at w >> 2, so any four consecutive words are one from each; memory b's is
         # word_at[3 - b] >> 2, and the first word's residue says how the four are rotated.
+        # The entries are registered in the memories, a copy per chunk (hdl.chunked).
         word_at = [add_all([corner[c], *offset])[:address_bits] for c in range(SPAN)]
-        entry = [Signal(address_bits, name=f"weight_entry{b}") for b in range(SPAN)]
+        entry = [word_at[SPAN - 1 - b] >> 2 for b in range(SPAN)]
         sc_rotation = Signal(2)
-        m.d.sync += [*(entry[b].eq(word_at[SPAN - 1 - b] >> 2) for b in range(SPAN)), sc_rotation.eq(word_at[0][:2])]
+        m.d.sync += sc_rotation.eq(word_at[0][:2])
 
         # -- stages d and e: the weight reads ------------------------------------------------------------
         # One read port and one write port per memory (weights are written between samples only): a
@@ -203,10 +204,10 @@ class AccumulateUnit(wiring.Component):
         at_g = [at_g[q * P:(q + 1) * P] for q in range(SPAN)]
         at_h = [at_h[q * P:(q + 1) * P] for q in range(SPAN)]
         writes_g = [s1.valid & ~s1.end & (SPAN * s1.group + q < s1.blocks) for q in range(SPAN)]
-        writes_h = [Signal(name=f"writes{q}") for q in range(SPAN)]
         # The write enables too, a copy per lane memory (a bank's one enable reached every cell of it:
-        # the unit's critical path, 11.6 ns router2 at 8a81b2c).
+        # the unit's critical path, 11.6 ns router2 at 8a81b2c); the bank's bookkeeping uses lane 0's.
         lane_writes = [register_copies(m, writes_g[q], P, f"writes{q}_") for q in range(SPAN)]
+        writes_h = [lane_writes[q][0] for q in range(SPAN)]
         old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]
         first, forward = [Signal(name=f"first{q}") for q in range(SPAN)], [Signal(name=f"forward{q}") for q in range(SPAN)]
         totals = [Signal(P * AW, name=f"total{q}") for q in range(SPAN)]
@@ -222,7 +223,7 @@ class AccumulateUnit(wiring.Component):
         for q, bank in enumerate(banks):
             ports = [(mem.write_port(), mem.read_port(domain="comb"), mem.read_port(domain="comb")) for mem in bank]
             m.d.comb += [old_port.addr.eq(at_g[q][p]) for p, (_, old_port, _) in enumerate(ports)]
-            m.d.sync += [old[q].eq(Cat(*(old_port.data for _, old_port, _ in ports))), writes_h[q].eq(writes_g[q]),
+            m.d.sync += [old[q].eq(Cat(*(old_port.data for _, old_port, _ in ports))),
                          first[q].eq(fresh[q].bit_select(at_g[q][0], 1)),
                          forward[q].eq(writes_h[q] & (at_h[q][0] == at_g[q][0]))]
 

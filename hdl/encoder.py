@@ -114,17 +114,17 @@ class ImageEncoder(wiring.Component):
         m.submodules.latency_table = lat_mem = memory.Memory(shape=16, depth=self.pixel_values,
                                                              init=self.latency_table)
         m.submodules.pixels = list_mem = memory.Memory(shape=entry, depth=max(N, 2), init=[])
-        # The per-step counts in distributed RAM, read synchronously (the address set the state
-        # before): their read-add-write (a count + 1, the prefix sum) starts at a flip-flop, not at a
-        # block RAM's slow output. (An asynchronous read at the state's address put the state
-        # decoding, the address multiplexer and the read on one path: the encoder alone measured
-        # 64.7 MHz that way against 74.7 MHz this way, both routed with router2.)
+        # The per-step counts in distributed RAM, read synchronously: their read-add-write (a count
+        # + 1, the prefix sum) starts at a flip-flop, not at a block RAM's slow output. Two read
+        # ports, each with one address (a pixel's step, the prefix pass's ``k``) and no multiplexer
+        # before it: the state decoding, an address multiplexer and the read on one path limited the
+        # encoder alone to 95.3 MHz (router1; 64.7 MHz, router2, when the read was asynchronous).
         m.submodules.counts = count_mem = memory.Memory(shape=index_shape, depth=max(T, 2), init=[], attrs=DISTRIBUTED)
         m.submodules.sorted = sort_mem = memory.Memory(shape=sorted_entry, depth=max(N, 2), init=[])
         rate_wp, lat_wp = rate_mem.write_port(), lat_mem.write_port()
         rate_rp, lat_rp = rate_mem.read_port(), lat_mem.read_port()
         list_wp, list_rp = list_mem.write_port(), list_mem.read_port()
-        count_wp, count_rp = count_mem.write_port(), count_mem.read_port()
+        count_wp, count_at_step, count_at_k = count_mem.write_port(), count_mem.read_port(), count_mem.read_port()
         sort_wp, sort_rp = sort_mem.write_port(), sort_mem.read_port()
         table = self.table
         m.d.comb += [rate_wp.addr.eq(table.address), rate_wp.data.eq(table.value),
@@ -156,8 +156,13 @@ class ImageEncoder(wiring.Component):
         is_key = [Signal(name=f"hash_key{s}") for s in range(P + 1)]
         j = [Signal(index_shape, name=f"hash_index{s}") for s in range(P + 1)]
         threshold = [Signal(17, name=f"hash_threshold{s}") for s in range(P + 1)]
+        # The list is read a cycle ahead (see ``k_next``): the issued pixel's entry is at the list's
+        # output as it is issued, and registered before it addresses the rate table (a block RAM's slow
+        # output straight into a distributed RAM's address was the device's critical path).
+        value1 = Signal(cfg.pixel_bits)
+        m.d.sync += [j[1].eq(list_rp.data.index), value1.eq(list_rp.data.value)]
         m.d.comb += [valid[0].eq(issue), end[0].eq(issue_end), is_key[0].eq(issue_key),
-                     j[1].eq(list_rp.data.index), rate_rp.addr.eq(list_rp.data.value), threshold[2].eq(rate_rp.data)]
+                     rate_rp.addr.eq(value1), threshold[2].eq(rate_rp.data)]
         for s in range(1, P + 1):
             m.d.sync += [valid[s].eq(valid[s - 1]), end[s].eq(end[s - 1]), is_key[s].eq(is_key[s - 1])]
             if s >= 2:
@@ -194,9 +199,15 @@ class ImageEncoder(wiring.Component):
 
         # -- the sequencer -------------------------------------------------------------------------------
         latency = Signal()
-        n_inputs, n_steps, seed = Signal.like(self.n_inputs), Signal.like(self.n_steps), Signal(32)
+        n_steps, seed = Signal.like(self.n_steps), Signal(32)
         count = Signal(range(N + 1))     # non-zero pixels listed
-        k = Signal(range(N + 1))
+        # ``k`` walks the pixel list; the list is addressed with the value ``k`` takes next, so that
+        # list[k] is at the list's output whenever a state uses it, a cycle before its use would
+        # otherwise read it (block RAM's output is slow: it is registered before it addresses a table).
+        k, k_next = Signal(range(N + 1)), Signal(range(N + 1))
+        pixel = Signal(list_mem.shape)      # list[k], registered (latency coding's passes)
+        m.d.comb += [k_next.eq(k), list_rp.addr.eq(k_next), count_at_step.addr.eq(lat_rp.data), count_at_k.addr.eq(k)]
+        m.d.sync += k.eq(k_next)
         acc = Signal(index_shape)
         ptr = Signal(range(N + 1))
         entry, listed_left = Signal(sorted_entry), Signal()    # the walk's registered sorted entry
@@ -223,7 +234,11 @@ class ImageEncoder(wiring.Component):
         pos, target = Signal(range(N + 1)), Signal(len(run) + 1 + _bits(N + 1))
         next_value, write_value, beyond = Signal(cfg.pixel_bits), Signal(cfg.pixel_bits), Signal()
         top = self.pixel_values - 1
-        m.d.comb += [target.eq(pos + run - 1), beyond.eq(target >= n_inputs),
+        # ``limit`` = n_inputs - pos, kept beside ``pos``: a run goes beyond the image when it is
+        # longer than ``limit``, one comparison from registers (``pos + run - 1 >= n_inputs``, an
+        # adder then a comparison into the state machine, was the encoder's critical path, 12.1 ns).
+        limit = Signal(range(N + 1))
+        m.d.comb += [target.eq(pos + run - 1), beyond.eq(run > limit),
                      next_value.eq(Cat(bit, value[:-1]) if cfg.pixel_bits > 1 else bit),
                      list_wp.addr.eq(count), list_wp.data.index.eq(target), list_wp.data.value.eq(write_value)]
 
@@ -233,15 +248,16 @@ class ImageEncoder(wiring.Component):
 
         def listed(v):
             m.d.comb += [list_wp.en.eq(1), write_value.eq(v)]
-            m.d.sync += [count.eq(count + 1), pos.eq(target + 1), zeros.eq(0)]
+            m.d.sync += [count.eq(count + 1), pos.eq(target + 1), limit.eq(limit - run), zeros.eq(0)]
             m.next = "PREFIX"
 
         with m.FSM(name="encoder"):
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [latency.eq(self.latency), seed.eq(self.seed), n_inputs.eq(self.n_inputs),
-                                 n_steps.eq(self.n_steps), count.eq(0), pos.eq(0), zeros.eq(0),
-                                 self.error.eq(0), t.eq(0), k.eq(0)]
+                    m.d.sync += [latency.eq(self.latency), seed.eq(self.seed),
+                                 n_steps.eq(self.n_steps), count.eq(0), pos.eq(0), limit.eq(self.n_inputs), zeros.eq(0),
+                                 self.error.eq(0), t.eq(0)]
+                    m.d.comb += k_next.eq(0)
                     m.next = "PREFIX"
             with m.State("PREFIX"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
@@ -299,19 +315,20 @@ class ImageEncoder(wiring.Component):
             with m.State("KEY_WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(valid[P] & is_key[P]):
-                    m.d.sync += [k.eq(0), t.eq(0)]
+                    m.d.comb += k_next.eq(0)
+                    m.d.sync += t.eq(0)
                     m.next = "RATE"
             with m.State("RATE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(room):
                     with m.If(k == count):
                         m.d.comb += [issue.eq(1), issue_end.eq(1)]
-                        m.d.sync += [k.eq(0), t.eq(t + 1)]
+                        m.d.comb += k_next.eq(0)
+                        m.d.sync += t.eq(t + 1)
                         with m.If(t == n_steps - 1):
                             m.next = "DRAIN"
                     with m.Else():
-                        m.d.comb += [issue.eq(1), list_rp.addr.eq(k)]
-                        m.d.sync += k.eq(k + 1)
+                        m.d.comb += [issue.eq(1), k_next.eq(k + 1)]
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(held == 0):     # nothing in the pipeline, nothing in the FIFO
@@ -319,50 +336,52 @@ class ImageEncoder(wiring.Component):
 
             # Latency coding: count the pixels per step, prefix sums, scatter by step, then walk.
             with m.State("CLEAR"):
-                m.d.comb += [self.busy.eq(1), count_wp.addr.eq(k), count_wp.data.eq(0), count_wp.en.eq(1)]
-                m.d.sync += k.eq(k + 1)
+                m.d.comb += [self.busy.eq(1), count_wp.addr.eq(k), count_wp.data.eq(0), count_wp.en.eq(1),
+                             k_next.eq(k + 1)]
                 with m.If(k == n_steps - 1):
-                    m.d.sync += k.eq(0)
+                    m.d.comb += k_next.eq(0)
                     m.next = "COUNT_READ"
             for scatter in (False, True):
                 prefix = "SCATTER" if scatter else "COUNT"
                 with m.State(f"{prefix}_READ"):
-                    m.d.comb += [self.busy.eq(1), list_rp.addr.eq(k)]
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += pixel.eq(list_rp.data)
                     with m.If(k == count):
                         # After the scatter, acc (the prefix pass's total) is where the sorted list ends.
-                        m.d.sync += k.eq(0) if scatter else [k.eq(0), acc.eq(0)]
+                        m.d.comb += k_next.eq(0)
+                        if not scatter:
+                            m.d.sync += acc.eq(0)
                         m.next = "WALK_READ" if scatter else "PREFIX_READ"
                     with m.Else():
                         m.next = f"{prefix}_TABLE"
                 with m.State(f"{prefix}_TABLE"):
-                    m.d.comb += [self.busy.eq(1), lat_rp.addr.eq(list_rp.data.value), list_rp.addr.eq(k)]
+                    m.d.comb += [self.busy.eq(1), lat_rp.addr.eq(pixel.value)]
                     m.next = f"{prefix}_STEP"
                 with m.State(f"{prefix}_STEP"):
-                    m.d.comb += [self.busy.eq(1), list_rp.addr.eq(k)]
+                    m.d.comb += self.busy.eq(1)
                     m.d.sync += step_value.eq(lat_rp.data)
                     with m.If(lat_rp.data == NEVER):
-                        m.d.sync += k.eq(k + 1)
+                        m.d.comb += k_next.eq(k + 1)
                         m.next = f"{prefix}_READ"
                     with m.Else():
-                        m.d.comb += count_rp.addr.eq(lat_rp.data)
                         m.next = f"{prefix}_UPDATE"
                 with m.State(f"{prefix}_UPDATE"):
-                    m.d.comb += [self.busy.eq(1), list_rp.addr.eq(k),
-                                 count_wp.addr.eq(step_value), count_wp.data.eq(count_rp.data + 1), count_wp.en.eq(1)]
+                    m.d.comb += [self.busy.eq(1), k_next.eq(k + 1),
+                                 count_wp.addr.eq(step_value), count_wp.data.eq(count_at_step.data + 1), count_wp.en.eq(1)]
                     if scatter:
-                        m.d.comb += [sort_wp.addr.eq(count_rp.data), sort_wp.data.index.eq(list_rp.data.index),
+                        m.d.comb += [sort_wp.addr.eq(count_at_step.data), sort_wp.data.index.eq(pixel.index),
                                      sort_wp.data.step.eq(step_value), sort_wp.en.eq(1)]
-                    m.d.sync += k.eq(k + 1)
                     m.next = f"{prefix}_READ"
             with m.State("PREFIX_READ"):
-                m.d.comb += [self.busy.eq(1), count_rp.addr.eq(k)]
+                m.d.comb += self.busy.eq(1)
                 m.next = "PREFIX_WRITE"
             with m.State("PREFIX_WRITE"):
                 # count[t] becomes where step t's pixels start in the sorted list.
                 m.d.comb += [self.busy.eq(1), count_wp.addr.eq(k), count_wp.data.eq(acc), count_wp.en.eq(1)]
-                m.d.sync += [acc.eq(acc + count_rp.data), k.eq(k + 1)]
+                m.d.comb += k_next.eq(k + 1)
+                m.d.sync += acc.eq(acc + count_at_k.data)
                 with m.If(k == n_steps - 1):
-                    m.d.sync += k.eq(0)
+                    m.d.comb += k_next.eq(0)
                     m.next = "SCATTER_READ"
                 with m.Else():
                     m.next = "PREFIX_READ"

@@ -8,7 +8,7 @@ from hdl.chunked import CHUNK, ChunkedMemory
 
 
 @pytest.mark.parametrize("depth", [300, 2 * CHUNK + 40])     # one chunk; two full chunks and a short one
-def test_reads_equal_a_list_two_cycles_later_and_writes_land(depth):
+def test_reads_equal_a_list_three_cycles_later_and_writes_land(depth):
     rng = np.random.default_rng(depth)
     init = rng.integers(0, 1 << 20, depth).tolist()
     dut = ChunkedMemory(20, depth, init)
@@ -30,12 +30,12 @@ def test_reads_equal_a_list_two_cycles_later_and_writes_land(depth):
                 got.append(ctx.get(dut.read_data))
             await ctx.tick()
 
-    # The read of cycle c sees the writes of cycles before c (a read port not transparent to the
-    # write of its own cycle).
+    # The read of cycle c sees the writes of cycles up to c: its address is registered, the
+    # memory read the next cycle (a read port not transparent to the write of its own cycle).
     for address, write in plan:
-        want.append(model[address])
         if write:
             model[write[0]] = write[1]
+        want.append(model[address])
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)

@@ -261,17 +261,29 @@ def _check_tables(rate_table, latency_table, config, n_steps):
         raise ImageError(f"a latency step at or past T = {n_steps} (0xFFFF is 'never')")
 
 
-def _check_table(image):
+def _walk_table(layers, lanes):
+    """The consistency rules every layer table obeys (the rows chain, each row's blocks and bases
+    follow from the rows before it); returns the weight words and blocks the table covers."""
     weight_base = block_base = 0
-    for k, e in enumerate(image.layers):
-        if (e.blocks != -(-e.n_out // image.lanes) or e.weight_base != weight_base or e.block_base != block_base
-                or e.recurrent not in (0, 1)):
-            raise ImageError(f"layer table row {k} is inconsistent: {e}")
-        if k and e.n_in != image.layers[k - 1].n_out:
-            raise ImageError(f"layer {k} takes {e.n_in} inputs but layer {k - 1} has {image.layers[k - 1].n_out} neurons")
+    for k, e in enumerate(layers):
+        if e.blocks != -(-e.n_out // lanes):
+            raise ImageError(f"layer table row {k}: {e.blocks} blocks for {e.n_out} neurons at {lanes} lanes")
+        if e.weight_base != weight_base or e.block_base != block_base:
+            raise ImageError(f"layer table row {k}: bases ({e.weight_base}, {e.block_base}) should be "
+                             f"({weight_base}, {block_base})")
+        if e.recurrent not in (0, 1):
+            raise ImageError(f"layer table row {k}: recurrent = {e.recurrent}, not 0 or 1")
+        if k and e.n_in != layers[k - 1].n_out:
+            raise ImageError(f"layer {k} takes {e.n_in} inputs but layer {k - 1} has {layers[k - 1].n_out} neurons")
         weight_base += e.fan_in * e.blocks
         block_base += e.blocks
-    if weight_base != len(image.weights) or block_base != image.state_blocks:
+    return weight_base, block_base
+
+
+def _check_table(image):
+    """An image's table against its own memories and configuration."""
+    words, blocks = _walk_table(image.layers, image.lanes)
+    if words != len(image.weights) or blocks != image.state_blocks:
         raise ImageError("layer table does not cover the weight and bias memories")
     if np.abs(image.weights).max(initial=0) > image.config.weight_max:
         raise ImageError(f"weights exceed the {image.config.weight_width}-bit range")
@@ -514,20 +526,11 @@ class DeviceRules:
                            fields["steps"], self.config, rate_table, latency_table)
 
     def _check_table(self, layers, words, blocks):
-        weight_base = block_base = 0
         for k, e in enumerate(layers):
             for name, (low, high) in self.table_ranges(k).items():
                 if not low <= getattr(e, name) <= high:
                     raise ImageError(f"layer table row {k}: {name} = {getattr(e, name)} outside {low}..{high}")
-            if e.blocks != -(-e.n_out // self.lanes):
-                raise ImageError(f"layer table row {k}: {e.blocks} blocks for {e.n_out} neurons at {self.lanes} lanes")
-            if e.weight_base != weight_base or e.block_base != block_base:
-                raise ImageError(f"layer table row {k}: bases ({e.weight_base}, {e.block_base}) should be "
-                                 f"({weight_base}, {block_base})")
-            if k and e.n_in != layers[k - 1].n_out:
-                raise ImageError(f"layer {k} takes {e.n_in} inputs but layer {k - 1} has {layers[k - 1].n_out} neurons")
-            weight_base += e.fan_in * e.blocks
-            block_base += e.blocks
+        weight_base, block_base = _walk_table(layers, self.lanes)
         if layers[-1].n_out != self.output_neurons:
             raise ImageError(f"output layer has {layers[-1].n_out} neurons, the readout needs {self.output_neurons}")
         if weight_base != words or block_base != blocks:

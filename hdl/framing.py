@@ -2,10 +2,11 @@
 
 A frame is ``0xA5 | type | seq | length (LE) | payload | CRC-16 (BE)``. The receiver keeps
 payloads in a buffer of two slots, so one frame can arrive while the previous one is being
-executed. It is, state for state, the receiver of :class:`firmware.protocol.FrameDecoder`.
+executed. It is, state for state, the receiver of :class:`firmware.protocol.FrameDecoder`, with
+two cycles after a frame's last byte to check its CRC.
 """
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
@@ -75,7 +76,7 @@ class FrameReceiver(wiring.Component):
         seq = Signal(8)
         length = Signal(16)
         offset = Signal(range(self.max_payload + 1))
-        crc_high = Signal(8)
+        good = Signal()
         idle = Signal(range(self.timeout + 1))
         byte = self.bytes.payload
         take = Signal()
@@ -140,18 +141,28 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += offset.eq(offset + 1)
                     with m.If(offset == length - 1):
                         m.next = "CRC_HIGH"
+            # The CRC's two bytes go through the CRC too: a good frame leaves the residue
+            # (``match_detected``), a register's test, registered in turn, then reported (the
+            # frame's CRC compared with the computed one, into the report's push, was the device's
+            # critical path: 12.9 ns, router1, at 8ede911). Two cycles per frame, no byte taken.
             with m.State("CRC_HIGH"):
                 with next_byte():
-                    m.d.sync += crc_high.eq(byte)
+                    m.d.comb += crc.valid.eq(1)
                     m.next = "CRC_LOW"
             with m.State("CRC_LOW"):
                 with next_byte():
-                    with m.If((crc_high.as_unsigned() << 8 | byte) == crc.crc):
-                        push()
-                        m.d.sync += slot.eq(~slot)
-                    with m.Else():
-                        push(ErrorCode.BAD_CRC)
-                    m.next = "HUNT"
+                    m.d.comb += crc.valid.eq(1)
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += self.bytes.ready.eq(0)
+                m.d.sync += good.eq(crc.match_detected)
+                m.next = "REPORT"
+            with m.State("REPORT"):
+                m.d.comb += self.bytes.ready.eq(0)
+                push(Mux(good, 0, ErrorCode.BAD_CRC))
+                with m.If(good):
+                    m.d.sync += slot.eq(~slot)
+                m.next = "HUNT"
         return m
 
 

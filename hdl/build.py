@@ -41,7 +41,7 @@ from quant.cli import EXIT_USAGE, error, in_range, interruptible
 from quant.files import FileError
 from quant.provenance import git_commit
 
-from . import openxc7, yosys
+from . import openxc7, slack, yosys
 from .accumulate import SPAN
 from .chunked import chunks
 from .clocks import ECP5PLL, XilinxMMCM
@@ -326,12 +326,14 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
         # Planned, then run here: Platform.build would insist on the programmer being installed.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
-                              nextpnr_opts=f"--seed 1 --timing-allow-fail --router {router}",
+                              nextpnr_opts=f"--seed 1 --timing-allow-fail --router {router} "
+                                           f"--report {name}.timing.json --detailed-timing-report",
                               script_after_read=KEEP_MARKED)
         products = plan.execute_local(str(toolchain_dir))
         fmax, resources = _nextpnr_results(toolchain_dir, name)
         report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
         report["router"] = router
+        report["late_endpoints"] = _late_endpoints(toolchain_dir / f"{name}.timing.json", 1e3 / clock_mhz)
         bitstream = str(toolchain_dir / f"{name}.bit")
         if program:
             try:
@@ -363,6 +365,16 @@ def _program_openfpgaloader(bitstream):
     return f"--program: {bitstream} loaded with openFPGALoader"
 
 
+def _late_endpoints(path, period_ns, shown=15):
+    """Endpoints that miss the board clock (:mod:`hdl.slack`): their count and the worst signals."""
+    try:
+        groups = slack.late_groups(slack.arrivals(slack.load(path)), period_ns)
+    except slack.ReportError as error:
+        return {"error": str(error)}
+    return {"period_ns": period_ns, "count": sum(g["endpoints"] for g in groups), "signals": len(groups),
+            "worst": groups[:shown]}
+
+
 def _markdown(r):
     lines = [f"# Build: {r['model']}, P = {r['lanes']}, {r['board']} ({r['part']})", ""]
     lines += ["| resource | used | capacity | utilisation |", "|---|---|---|---|"]
@@ -383,6 +395,15 @@ def _markdown(r):
     if path:
         lines.append(f"Critical path ({path['delay_ns']:.1f} ns, {path['logic_ns']:.1f} ns of it logic): "
                      f"`{path['from']}` to `{path['to']}`, through " + ", ".join(f"`{w}`" for w in path["sources"]) + ".")
+    late = r.get("late_endpoints")
+    if late and "count" in late:
+        lines += ["", f"Endpoints late at {late['period_ns']:g} ns (`python -m hdl.slack`, setup not counted): "
+                      f"{late['count']}, at {late['signals']} signals; the worst:", "",
+                  "| slack (ns) | endpoints | signal | source |", "|---|---|---|---|"]
+        for g in late["worst"]:
+            where = ", ".join(re.sub(r"^.*?/((?:hdl|sim|firmware|quant)/)", r"\1", s) for s in g["sources"][:2])
+            lines.append(f"| {g['worst_slack_ns']:.2f} | {g['endpoints']} | `{g['signal']}` | {where} |")
+        lines.append("")
     if "cycles_per_sample" in r:
         lines.append(f"Cycles per sample (shipped MNIST samples, exact cycle model): {r['cycles_per_sample']:.0f}; "
                      f"{r['samples_per_s_at_board_clock']:.0f} samples/s at the board clock"

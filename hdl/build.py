@@ -48,7 +48,7 @@ from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
 from .fanout import KEEP_MARKED
-from .toolchain import ROUTERS, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
+from .toolchain import PLACER_OPTIONS, ROUTERS, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
 
@@ -256,7 +256,7 @@ def _cycles_per_sample(network, image, samples):
 
 
 def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print, baud=None,
-          router=ROUTERS[0]):
+          router=ROUTERS[0], seed=1):
     """Build ``model`` for ``board``; returns the report dict (also written to ``out``)."""
     from quant.quantize import load_network
 
@@ -323,11 +323,13 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         for tool, fallback in env.items():
             if not os.environ.get(tool) and not shutil.which(tool.lower().replace("_", "-")):
                 os.environ[tool] = fallback
+        nextpnr_options = " ".join(["--seed", str(seed), "--timing-allow-fail", "--router", router, *PLACER_OPTIONS,
+                                    "--report", f"{name}.timing.json", "--detailed-timing-report"])
+        report["nextpnr_options"] = nextpnr_options
         log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
         # Planned, then run here: Platform.build would insist on the programmer being installed.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
-                              nextpnr_opts=f"--seed 1 --timing-allow-fail --router {router} "
-                                           f"--report {name}.timing.json --detailed-timing-report",
+                              nextpnr_opts=nextpnr_options,
                               script_after_read=KEEP_MARKED)
         products = plan.execute_local(str(toolchain_dir))
         fmax, resources = _nextpnr_results(toolchain_dir, name)
@@ -391,6 +393,8 @@ def _markdown(r):
                      f"(board clock {r['board_clock_mhz']:g} MHz, {'met' if r['timing_met'] else 'NOT met'}).")
     else:
         lines.append(f"Fmax: not known without the vendor timing analysis; board clock {r['board_clock_mhz']:g} MHz.")
+    if r.get("nextpnr_options"):
+        lines.append(f"nextpnr options: `{r['nextpnr_options']}`.")
     path = r.get("critical_path")
     if path:
         lines.append(f"Critical path ({path['delay_ns']:.1f} ns, {path['logic_ns']:.1f} ns of it logic): "
@@ -430,16 +434,18 @@ def main(argv=None):
     p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
     p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
                    help="ECP5: nextpnr's router (router1 is timing-driven; router2 much faster on a congested design)")
+    p.add_argument("--seed", type=int, default=1, help="ECP5: nextpnr's placement seed (the Fmax varies a few MHz with it)")
     args = p.parse_args(argv)
     in_range(p, "samples", args.samples, 1, 10_000)
     in_range(p, "lanes", args.lanes, 1, 256)
+    in_range(p, "seed", args.seed, 1, 2**31 - 1)
     if args.program and args.no_synth:
         p.error("--program needs a bitstream, which --no-synth does not build")
     board = ALIASES.get(args.board, args.board)
     out = args.out or Path("build") / board
     try:
         report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth,
-                       baud=args.baud, router=args.router)
+                       baud=args.baud, router=args.router, seed=args.seed)
     except subprocess.CalledProcessError as problem:
         return error(f"{problem} (see the logs in {out})", EXIT_TOOL)
     except (FileError, FitError, ValueError, OSError) as problem:

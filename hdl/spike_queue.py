@@ -105,17 +105,21 @@ class SpikeQueue(wiring.Component):
         produce, consume = Signal(range(max(1, behind))), Signal(range(max(1, behind)))
         waiting = Signal(range(behind + 1))
         m.d.comb += [read.addr.eq(consume), write.addr.eq(produce), write.data.eq(incoming)]
+        # Every stored word is written to the memory, and one that goes straight to the head is
+        # skipped there (``consume`` passes it): the memory's write enable, which reaches every cell
+        # of a wide word, does not wait on ``popped`` (the scheduler's choice; through it, the
+        # write was the end of 412 late paths at f22c0e3).
         to_head = stored & (waiting == 0) & (~head_valid | popped)
-        m.d.comb += write.en.eq(stored & ~to_head)
-        with m.If(write.en):
+        m.d.comb += write.en.eq(stored)
+        with m.If(stored):
             m.d.sync += produce.eq(Mux(produce == behind - 1, 0, produce + 1))
         with m.If(popped & (waiting != 0)):
             m.d.sync += [head.eq(read.data), consume.eq(Mux(consume == behind - 1, 0, consume + 1))]
         with m.Elif(to_head):
-            m.d.sync += [head.eq(incoming), head_valid.eq(1)]
+            m.d.sync += [head.eq(incoming), head_valid.eq(1), consume.eq(Mux(consume == behind - 1, 0, consume + 1))]
         with m.Elif(popped):
             m.d.sync += head_valid.eq(0)
-        m.d.sync += waiting.eq(waiting + write.en - (popped & (waiting != 0)))
+        m.d.sync += waiting.eq(waiting + (stored & ~to_head) - (popped & (waiting != 0)))
         # The level (head_valid + waiting) in a register of its own, kept by the same events: the
         # scheduler's room test starts from it (through the adder, it was on the device's critical
         # path, 12.2 ns router1 at 903b1c7).

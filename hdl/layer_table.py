@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from firmware.image import TABLE_FIELDS
 
+from .accumulate import SPAN
 from .layouts import STEPS_ADDRESS, bits
 
 __all__ = ["row_layout", "LayerTable"]
@@ -22,7 +23,16 @@ def row_layout(config, limits, lanes):
         "weight_base": unsigned(bits(limits.weight_words + 1)),
         "block_base": unsigned(bits(limits.state_blocks + 1)),
         "acc_shift": signed(config.acc_shift_width),
+        # Derived from ``blocks`` as it is written, so that the scheduler reads registers: an
+        # event's groups of SPAN blocks less one, and whether it has more than one group.
+        "more_groups": unsigned(bits(max_blocks + 1)),
+        "several_groups": 1,
     })
+
+
+def _derived(blocks):
+    """The row's fields that follow from ``blocks`` (values, or Amaranth expressions)."""
+    return {"more_groups": (blocks + SPAN - 1) // SPAN - 1, "several_groups": blocks > SPAN}
 
 
 class LayerTable(wiring.Component):
@@ -49,7 +59,9 @@ class LayerTable(wiring.Component):
         self.image, self.limits = image, limits
         self.row = row_layout(image.config, limits, image.lanes)
         layers = len(image.layers)
-        init = [{name: getattr(e, name) for name in TABLE_FIELDS} for e in image.layers]
+        init = [{**{name: getattr(e, name) for name in TABLE_FIELDS}, **_derived(e.blocks)} for e in image.layers]
+        for row in init:
+            row["more_groups"], row["several_groups"] = max(0, row["more_groups"]), int(row["several_groups"])
         super().__init__({
             "write": In(data.StructLayout({"valid": 1, "address": unsigned(bits(8 * layers + 8)), "word": 32})),
             "rows": Out(data.ArrayLayout(self.row, layers), init=init),
@@ -65,6 +77,8 @@ class LayerTable(wiring.Component):
                     field = self.rows[row][name]
                     with m.If(write.address == 8 * row + f):
                         m.d.sync += field.eq(write.word)
+                        if name == "blocks":
+                            m.d.sync += [self.rows[row][k].eq(v) for k, v in _derived(write.word).items()]
             with m.If(write.address == STEPS_ADDRESS):
                 m.d.sync += self.n_steps.eq(write.word)
         return m

@@ -27,7 +27,6 @@ from amaranth import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .accumulate import SPAN
 from .layouts import bits, event_layout
 from .update import UpdateUnit
 
@@ -241,7 +240,7 @@ class Scheduler(wiring.Component):
                         m.d.comb += [issue.valid.eq(1), issue.layer.eq(l), issue.base.eq(row.weight_base),
                                      issue.index.eq(index), issue.amplitude.eq(amplitude),
                                      issue.parity.eq(a_parity[l]), issue.group.eq(0), issue.blocks.eq(row.blocks)]
-                        m.d.sync += [left.eq((row.blocks + SPAN - 1) // SPAN - 1), a_busy.eq(row.blocks > SPAN),
+                        m.d.sync += [left.eq(row.more_groups), a_busy.eq(row.several_groups),
                                      a_layer.eq(l),
                                      a_base.eq(row.weight_base), a_index.eq(index),
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]

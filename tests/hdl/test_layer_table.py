@@ -8,13 +8,24 @@ from hdl.layouts import LOAD_TABLE, load_writes
 from tests.helpers import random_network
 
 
+FIELDS = (*TABLE_FIELDS, "more_groups", "several_groups")
+
+
 def _rows(ctx, dut, layers):
-    return [{name: ctx.get(dut.rows[k][name]) for name in TABLE_FIELDS} for k in range(layers)]
+    return [{name: ctx.get(dut.rows[k][name]) for name in FIELDS} for k in range(layers)]
+
+
+def _expected(e):
+    """A row as the scheduler reads it: the table's fields, and its groups of four blocks (by hand:
+    ceil(blocks / 4) - 1 more after the first, and whether there are several)."""
+    groups = -(-e.blocks // 4)
+    return {**{name: getattr(e, name) for name in TABLE_FIELDS}, "more_groups": groups - 1,
+            "several_groups": int(groups > 1)}
 
 
 def test_reset_rows_are_the_baked_image_and_writes_replace_them():
     baked = pack(random_network([24, 12, 100], seed=1, n_steps=30), 4)
-    other = pack(random_network([20, 16, 100], seed=2, n_steps=25), 4)
+    other = pack(random_network([20, 20, 100], seed=2, n_steps=25), 4)
     dut = LayerTable(baked, DeviceLimits(2, 24, 100, 600, 60, 30))
     seen = {}
 
@@ -32,7 +43,11 @@ def test_reset_rows_are_the_baked_image_and_writes_replace_them():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    expect = lambda image: ([{name: getattr(e, name) for name in TABLE_FIELDS} for e in image.layers], image.n_steps)
+    expect = lambda image: ([_expected(e) for e in image.layers], image.n_steps)
     assert seen["reset"] == expect(baked)
     assert seen["loaded"] == expect(other)
     assert seen["loaded"] != seen["reset"]
+    # Layer 0 has 3 blocks of 4 lanes (one group) in the baked image, 5 (two groups) in the other;
+    # layer 1, 25 blocks: 7 groups.
+    assert (seen["reset"][0][0]["several_groups"], seen["loaded"][0][0]["several_groups"]) == (0, 1)
+    assert seen["loaded"][0][1]["more_groups"] == 6

@@ -95,7 +95,7 @@ class Inbox(wiring.Component):
         counting_next = Signal()
         leaving = self.finished & self.run
         m.d.comb += [count_next.eq(count + pushed - popped),
-                     steps_next.eq(Mux(self.clear, 0, self.steps + ended)),
+                     steps_next.eq(Mux(self.clear, 0, Mux(ended, self.steps + 1, self.steps))),
                      counting_next.eq(~self.clear & (counting | popped) & ~leaving)]
         # Whether step ends are still owed next cycle, both answers compared from registers while
         # the push is decided, then chosen by it (the count's adder then a comparison, after the

@@ -87,8 +87,13 @@ class Readout(wiring.Component):
         reach = (G - 1 + P - 1) // G + 1                # classes a block can touch
         step_of = Array(Const((o + P) // G, bits(P // G + 2)) for o in range(G))
         wrap_of = Array(Const((o + P) % G, bits(G)) for o in range(G))
-        block_base = Mux(entry.block == 0, 0, base)
-        block_offset = Mux(entry.block == 0, 0, offset)
+        # Whether the entry is a block 0, registered with it; and each class's lane mask for the
+        # block after this one, worked out as ``offset`` is (looking the masks up by the offset on
+        # the way into the parts' adders put the parts among the device's late paths at 3a78b80).
+        first = Signal()
+        m.d.sync += first.eq(self.block.block == 0)
+        block_base = Mux(first, 0, base)
+        block_offset = Mux(first, 0, offset)
         parts = data.StructLayout({"valid": 1, "last": 1, "buffer": 1, "first": 1, "final": 1,
                                    "base": range(C + P + 1), "total": unsigned(SW + bits(P + 1)),
                                    "part": data.ArrayLayout(unsigned(SW + bits(P + 1)), reach)})
@@ -97,8 +102,11 @@ class Readout(wiring.Component):
                      part.first.eq(entry.first), part.final.eq(entry.final), part.base.eq(block_base),
                      part.total.eq(add_all(spikes))]
         for d in range(reach):
-            masks = Array(Const(sum(1 << p for p in range(P) if (o + p) // G == d), P) for o in range(G))
-            mask = masks[block_offset]
+            masks = [sum(1 << p for p in range(P) if (o + p) // G == d) for o in range(G)]
+            following = Signal(P, name=f"mask{d}", init=masks[0])     # for the next block, at ``offset``
+            with m.If(entry.valid):
+                m.d.sync += following.eq(Array(Const(k, P) for k in masks)[wrap_of[block_offset]])
+            mask = Mux(first, masks[0], following)
             m.d.sync += part.part[d].eq(add_all([Mux(mask[p], spikes[p], 0) for p in range(P)]))
         with m.If(entry.valid):
             m.d.sync += [base.eq(block_base + step_of[block_offset]), offset.eq(wrap_of[block_offset])]

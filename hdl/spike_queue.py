@@ -123,7 +123,9 @@ class SpikeQueue(wiring.Component):
         # The level (head_valid + waiting) in a register of its own, kept by the same events: the
         # scheduler's room test starts from it (through the adder, it was on the device's critical
         # path, 12.2 ns router1 at 903b1c7).
-        m.d.sync += self.level.eq(self.level + stored - popped)
+        # ``popped`` (the scheduler's take) chooses between the two sums, made without it (through
+        # the adder it ended the late paths into the level at 3a78b80).
+        m.d.sync += self.level.eq(Mux(popped, self.level + stored - 1, self.level + stored))
 
         # The head word's events: a new word's first from the word itself; each later one worked
         # out the cycle before, as the one before it is taken, and held in registers.

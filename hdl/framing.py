@@ -205,7 +205,7 @@ class PayloadReader(wiring.Component):
         m.d.comb += [queue.w_data.eq(self.read_data), queue.w_en.eq(fresh),
                      self.bytes.valid.eq(queue.r_rdy), self.bytes.payload.eq(queue.r_data),
                      queue.r_en.eq(self.bytes.ready), self.read_addr.eq(addr),
-                     self.exhausted.eq((left == 0) & ~fresh & ~queue.r_rdy)]
+                     self.exhausted.eq((left == 0) & ~fresh & (queue.level == 0))]
         with m.If(self.start):
             m.d.sync += [addr.eq(self.base), left.eq(self.length), fresh.eq(0)]
         with m.Else():

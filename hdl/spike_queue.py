@@ -11,7 +11,7 @@ the queue stores what it is given: computed here from the arriving spikes, the s
 device's critical path (16.6 ns on ECP5, router2, at ``e3d0d09``).
 """
 
-from amaranth import Array, Module, Mux, Signal, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,7 +37,9 @@ def first_event(m, block, spikes, spiking):
     for p in reversed(range(P)):
         with m.If(spiking[p]):
             m.d.comb += pick.eq(p)
-    return block * P + pick, Array(spikes)[pick], pick
+    # With P a power of two the index is the block's bits above the lane's, no adder.
+    index = Cat(pick[:P.bit_length() - 1], block) if P >= 2 and P & (P - 1) == 0 else block * P + pick
+    return index, Array(spikes)[pick], pick
 
 
 class SpikeQueue(wiring.Component):

@@ -180,8 +180,20 @@ def test_the_reader_streams_each_request_under_back_pressure(requests, seed, sta
                     await ctx.tick()
                 assert ctx.get(dut.exhausted) and not ctx.get(dut.bytes.valid)
 
+    async def monitor(ctx):
+        """``exhausted`` only once every byte of the request has been taken."""
+        length = taken = 0
+        async for _, _, start, n, valid, ready, exhausted in ctx.tick().sample(
+                dut.start, dut.length, dut.bytes.valid, dut.bytes.ready, dut.exhausted):
+            if start:
+                length, taken = n, 0
+                continue
+            assert not exhausted or taken == length, f"exhausted with {length - taken} bytes to come"
+            taken += valid and ready
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
+    sim.add_process(monitor)
     sim.run()
     assert got == want

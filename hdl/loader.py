@@ -279,7 +279,9 @@ class ImageLoader(wiring.Component):
                 with m.If(take):
                     fail()  # longer than its header says
 
-        m.d.comb += self.complete.eq(done & ~self.error & crc.match_detected)
+        # Registered: the CRC's residue test then the dispatcher's COMMIT decision was a late path
+        # (into T, at 46eda59); a COMMIT comes a frame after the image's last byte.
+        m.d.sync += self.complete.eq(done & ~self.error & crc.match_detected)
         # ``restart`` returns every register (CRC, counts, FSM, ``error``) to its reset value.
         return ResetInserter(self.restart)(m)
 

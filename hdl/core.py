@@ -139,14 +139,12 @@ class SRCCore(wiring.Component):
             event = queues[l].event
             m.d.comb += [sched.spikes[l].valid.eq(event.valid), sched.spikes[l].end.eq(event.end),
                          sched.spikes[l].index.eq(event.index), sched.spikes[l].amplitude.eq(event.amplitude),
-                         sched.levels[l].eq(queues[l].level), sched.stored[l].eq(queues[l].stored),
-                         sched.popped[l].eq(queues[l].popped), queues[l].take.eq(sched.take[l])]
+                         sched.levels[l].eq(queues[l].level), queues[l].take.eq(sched.take[l])]
         for l, queue in self.own_queues.items():
             event = queue.event
             m.d.comb += [sched.own[l].valid.eq(event.valid), sched.own[l].end.eq(event.end),
                          sched.own[l].index.eq(event.index), sched.own[l].amplitude.eq(event.amplitude),
-                         sched.own_levels[l].eq(queue.level), sched.own_stored[l].eq(queue.stored),
-                         sched.own_popped[l].eq(queue.popped), queue.take.eq(sched.take_own[l])]
+                         sched.own_levels[l].eq(queue.level), queue.take.eq(sched.take_own[l])]
 
         # -- exits: to the next layer's queue, or to the readout; the trace --------------------------------
         out = upd.exit

@@ -61,10 +61,9 @@ class SRCDevice(wiring.Component):
         # Within a sample the core stands still while its input is behind (hdl.inbox), so that it
         # runs exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
         m.submodules.inbox = inbox = Inbox(cfg, limits.max_inputs, limits.max_steps)
-        # The core's enable, and a copy of it for the logic around the core (hdl.inbox).
-        run = inbox.running
+        run = inbox.run
         m.d.comb += self.waiting.eq(~run)
-        m.submodules.core = EnableInserter(inbox.run)(core)
+        m.submodules.core = EnableInserter(run)(core)
         connect(m, inbox.events, core.events)
         m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.timeout)
         m.submodules.reader = reader = PayloadReader(2 * self.max_payload, self.max_payload)

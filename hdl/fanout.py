@@ -17,9 +17,8 @@ __all__ = ["register_copies", "KEEP_MARKED"]
 KEEP_MARKED = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 
 
-def register_copies(m, value, count, name, init=None):
-    """``count`` registers, each ``value`` one cycle later (``init`` at reset), kept apart by synthesis."""
-    extra = {} if init is None else {"init": init}
-    copies = [Signal.like(value, name=f"{name}{k}", attrs={"keep": 1}, **extra) for k in range(count)]
+def register_copies(m, value, count, name):
+    """``count`` registers, each ``value`` one cycle later, kept apart by synthesis."""
+    copies = [Signal.like(value, name=f"{name}{k}", attrs={"keep": 1}) for k in range(count)]
     m.d.sync += [copy.eq(value) for copy in copies]
     return copies

@@ -17,7 +17,6 @@ from amaranth import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fanout import register_copies
 from .layouts import event_layout
 
 __all__ = ["Inbox"]
@@ -45,11 +44,7 @@ class Inbox(wiring.Component):
     finished : In(1)
         The core's last result word of the sample leaves this cycle (counted only when ``run``).
     run : Out(1)
-        The core's enable this cycle (a register; it reaches every flip-flop of the core).
-    running : Out(1)
-        The same enable, from a register of its own, for the logic around the core (the inbox's
-        own decisions, the device's counters): ``run``'s net, spread over the core, put a path
-        from ``run`` back into itself at 12.5 ns (10 ns of routing, router1, at 46eda59).
+        The core's enable this cycle (a register).
     counting : Out(1)
         The sample is under way: its first word taken, its last result word not yet out.
     steps : Out
@@ -65,7 +60,6 @@ class Inbox(wiring.Component):
             "clear": In(1),
             "finished": In(1),
             "run": Out(1, init=1),
-            "running": Out(1, init=1),
             "steps": Out(range(max_steps + 1)),
             "counting": Out(1),
         })
@@ -78,7 +72,7 @@ class Inbox(wiring.Component):
         counting = self.counting
         m.d.comb += [push.ready.eq(count != 2), events.valid.eq(count != 0)]
         pushed = push.valid & push.ready
-        popped = events.valid & events.ready & self.running
+        popped = events.valid & events.ready & self.run
 
         # The words: the head is the core's payload, the second waits behind it.
         with m.Switch(Mux(pushed, 2, 0) | popped):
@@ -99,7 +93,7 @@ class Inbox(wiring.Component):
         count_next = Signal.like(count)
         steps_next = Signal.like(self.steps)
         counting_next = Signal()
-        leaving = self.finished & self.running
+        leaving = self.finished & self.run
         m.d.comb += [count_next.eq(count + pushed - popped),
                      steps_next.eq(Mux(self.clear, 0, Mux(ended, self.steps + 1, self.steps))),
                      counting_next.eq(~self.clear & (counting | popped) & ~leaving)]
@@ -117,8 +111,6 @@ class Inbox(wiring.Component):
             took, left_ = outcome & 1, outcome >> 1
             idle = (count + pushed - took) == 0
             run_next.append(~(~self.clear & (counting | took) & ~left_ & owed_next & idle))
-        # Two copies, kept apart by synthesis (hdl.fanout).
-        run, running = register_copies(m, Array(run_next)[Cat(popped, leaving)], 2, "run", init=1)
-        m.d.sync += [count.eq(count_next), self.steps.eq(steps_next), counting.eq(counting_next)]
-        m.d.comb += [self.run.eq(run), self.running.eq(running)]
+        m.d.sync += [count.eq(count_next), self.steps.eq(steps_next), counting.eq(counting_next),
+                     self.run.eq(Array(run_next)[Cat(popped, leaving)])]
         return m

@@ -23,7 +23,7 @@ other without a gap, and a unit waits only for data. :class:`hdl.cycles.CoreSche
 these decisions cycle by cycle.
 """
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -69,11 +69,8 @@ class Scheduler(wiring.Component):
         Words in each of those queues.
     take : Out(layers)
         Bit ``l``: the head of layer ``l``'s queue is taken this cycle.
-    stored, popped : In(data.ArrayLayout(1, layers))
-        A word enters, the head word leaves, each of those queues this cycle.
-    own, own_levels, own_stored, own_popped, take_own :
-        As ``spikes``, ``levels``, ``stored``, ``popped`` and ``take``, for each recurrent layer's
-        own queue (other entries unused).
+    own, own_levels, take_own :
+        As ``spikes``, ``levels`` and ``take``, for each recurrent layer's own queue (other entries unused).
     accumulate, update : Out(data.StructLayout)
         The units' issue words.
     accumulated : In(data.StructLayout)
@@ -100,8 +97,6 @@ class Scheduler(wiring.Component):
             "take": Out(layers),
             "own": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
             "own_levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
-            "stored": In(data.ArrayLayout(1, layers)), "popped": In(data.ArrayLayout(1, layers)),
-            "own_stored": In(data.ArrayLayout(1, layers)), "own_popped": In(data.ArrayLayout(1, layers)),
             "take_own": Out(layers),
             "accumulate": Out(accumulate),
             "update": Out(update),
@@ -137,15 +132,9 @@ class Scheduler(wiring.Component):
         slack = Array(Signal(bounds, name=f"slack{l}") for l in range(L))
         own_slack = Array(Signal(bounds, name=f"own_slack{l}") for l in range(L))
         readout_busy = Array(Signal(name=f"readout_busy{b}") for b in range(2))
-        # room: the queue's level within the slack, a register, made for each outcome of the
-        # cycle's two late answers (a word taken from the queue, the layer's step started) from
-        # the next level and slack, and chosen by them (the test after the level, into the start,
-        # was among the device's late paths at 3a78b80).
-        room = Array(Signal(name=f"room{l}", init=1) for l in range(L))
-        own_room = Array(Signal(name=f"own_room{l}", init=1) for l in range(L))
 
         ended, finishing, started = self._accumulate(m, claimed, a_parity), Signal(L), Signal(L)
-        self._update(m, claimed, summed, u_parity, u_step, since, room, own_room, readout_busy, finishing,
+        self._update(m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
                      started)
 
         # -- the bookkeeping --------------------------------------------------------------------------
@@ -166,20 +155,15 @@ class Scheduler(wiring.Component):
             leaving = self.exit.valid & (self.exit.layer == l)
             blocks = rows[l].blocks
             limit = depth - blocks
-            queues = ([(reserved[l + 1], slack[l], self.levels[l + 1], self.stored[l + 1], self.popped[l + 1],
-                        room[l])] if l + 1 < L else []) + \
-                ([(own_reserved[l], own_slack[l], self.own_levels[l], self.own_stored[l], self.own_popped[l],
-                   own_room[l])] if l in self.recurrent else [])
-            for promised, room_left, level, stored, popped, roomy in queues:
+            queues = ([(reserved[l + 1], slack[l])] if l + 1 < L else []) + \
+                ([(own_reserved[l], own_slack[l])] if l in self.recurrent else [])
+            for promised, room_left in queues:
                 after_start, free = promised + blocks, limit - promised
-                slack_next = [Mux(leaving, free + 1, free), Mux(leaving, free - blocks + 1, free - blocks)]
-                level_next = [level + stored, level + stored - 1]
                 m.d.sync += [
                     promised.eq(Mux(started[l], Mux(leaving, after_start - 1, after_start),
                                     Mux(leaving, promised - 1, promised))),
-                    room_left.eq(Mux(started[l], slack_next[1], slack_next[0])),
-                    roomy.eq(Array(level_next[took] <= slack_next[start] for start in (0, 1) for took in (0, 1))
-                             [Cat(popped, started[l])]),
+                    room_left.eq(Mux(started[l], Mux(leaving, free - blocks + 1, free - blocks),
+                                     Mux(leaving, free + 1, free))),
                 ]
         with m.If(self.readout_done.valid):
             m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
@@ -262,7 +246,7 @@ class Scheduler(wiring.Component):
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
         return ended
 
-    def _update(self, m, claimed, summed, u_parity, u_step, since, room, own_room, readout_busy, finishing,
+    def _update(self, m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
                 started):
         """The update unit's decision: drives ``update``, ``finishing`` and ``started`` (bit per layer)."""
         L, rows, issue = self.layers, self.rows, self.update
@@ -272,10 +256,13 @@ class Scheduler(wiring.Component):
         for l in range(L):
             # Room for the step's blocks: words held and promised within depth - blocks, i.e. the
             # queue's level within the slack.
-            fits = room[l] if l + 1 < L else ~readout_busy[u_parity[l]]
+            if l + 1 < L:
+                room = self.levels[l + 1] <= slack[l]
+            else:
+                room = ~readout_busy[u_parity[l]]
             if l in self.recurrent:
-                fits = fits & own_room[l]
-            ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & fits)
+                room = room & (self.own_levels[l] <= own_slack[l])
+            ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
         u_busy = Signal()           # u_left != 0, a register
         with m.If(u_busy):
             m.d.comb += [issue.valid.eq(1), issue.layer.eq(u_layer), issue.block.eq(u_block),

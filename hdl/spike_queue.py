@@ -63,9 +63,6 @@ class SpikeQueue(wiring.Component):
         The offered event (or end) is consumed.
     level : Out
         Words held (a register).
-    stored, popped : Out(1)
-        A word enters this cycle; the head word leaves this cycle (``level`` changes by their
-        difference), so that the scheduler can keep its room test in a register.
     """
 
     def __init__(self, config, lanes, max_blocks, depth):
@@ -84,8 +81,6 @@ class SpikeQueue(wiring.Component):
                                             "amplitude": unsigned(config.spike_width)})),
             "take": In(1),
             "level": Out(range(depth + 1)),
-            "stored": Out(1),
-            "popped": Out(1),
         })
 
     def elaborate(self, platform):
@@ -133,7 +128,6 @@ class SpikeQueue(wiring.Component):
         # ``popped`` (the scheduler's take) chooses between the two sums, made without it (through
         # the adder it ended the late paths into the level at 3a78b80).
         m.d.sync += self.level.eq(Mux(popped, self.level + stored - 1, self.level + stored))
-        m.d.comb += [self.stored.eq(stored), self.popped.eq(popped)]
 
         # The head word's events: a new word's first from the word itself; each later one worked
         # out the cycle before, as the one before it is taken, and held in registers.

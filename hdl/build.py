@@ -48,7 +48,7 @@ from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
 from .fanout import KEEP_MARKED
-from .toolchain import PLACER_OPTIONS, ROUTERS, nextpnr_critical_path, nextpnr_fmax, yosys_verilog
+from .toolchain import PLACER_OPTIONS, ROUTERS, nextpnr_critical_path, nextpnr_fmax, repo_path, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
 
@@ -335,7 +335,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         fmax, resources = _nextpnr_results(toolchain_dir, name)
         report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
         report["router"] = router
-        report["late_endpoints"] = _late_endpoints(toolchain_dir / f"{name}.timing.json", 1e3 / clock_mhz)
+        report["late_endpoints"] = slack.summary(toolchain_dir / f"{name}.timing.json", 1e3 / clock_mhz, shown=15)
         bitstream = str(toolchain_dir / f"{name}.bit")
         if program:
             try:
@@ -367,16 +367,6 @@ def _program_openfpgaloader(bitstream):
     return f"--program: {bitstream} loaded with openFPGALoader"
 
 
-def _late_endpoints(path, period_ns, shown=15):
-    """Endpoints that miss the board clock (:mod:`hdl.slack`): their count and the worst signals."""
-    try:
-        groups = slack.late_groups(slack.arrivals(slack.load(path)), period_ns)
-    except slack.ReportError as error:
-        return {"error": str(error)}
-    return {"period_ns": period_ns, "count": sum(g["endpoints"] for g in groups), "signals": len(groups),
-            "worst": groups[:shown]}
-
-
 def _markdown(r):
     lines = [f"# Build: {r['model']}, P = {r['lanes']}, {r['board']} ({r['part']})", ""]
     lines += ["| resource | used | capacity | utilisation |", "|---|---|---|---|"]
@@ -405,7 +395,7 @@ def _markdown(r):
                       f"{late['count']}, at {late['signals']} signals; the worst:", "",
                   "| slack (ns) | endpoints | signal | source |", "|---|---|---|---|"]
         for g in late["worst"]:
-            where = ", ".join(re.sub(r"^.*?/((?:hdl|sim|firmware|quant)/)", r"\1", s) for s in g["sources"][:2])
+            where = ", ".join(repo_path(s) for s in g["sources"][:2])
             lines.append(f"| {g['worst_slack_ns']:.2f} | {g['endpoints']} | `{g['signal']}` | {where} |")
         lines.append("")
     if "cycles_per_sample" in r:

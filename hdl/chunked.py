@@ -7,8 +7,9 @@ weight read on the critical path. Here each chunk of :data:`CHUNK` entries is it
 block RAM deep), its output is registered, and the choice among the chunks is made the next
 cycle, from registers. The read address is registered in each chunk, a copy per chunk beside its
 block RAMs (:mod:`hdl.fanout`): one address register reaching every chunk of a memory spread over
-the chip spent 15.2 ns in routing (the accumulate unit's critical path, router2, at 8428823). A last chunk of at most :data:`SHORT` entries is put in distributed RAM:
-a block RAM for it would be mostly empty.
+the chip spent 15.2 ns in routing (the accumulate unit's critical path, router2, at 8428823). A
+last chunk of at most :data:`SHORT` entries is put in distributed RAM: a block RAM for it would
+be mostly empty.
 """
 
 from amaranth import Array, Module, Signal, unsigned

@@ -188,10 +188,10 @@ class ImageEncoder(wiring.Component):
             m.d.sync += key.eq(hashed)
         # room: the FIFO's words and the pipeline's, fewer than the FIFO holds. Counted in a register
         # (``held`` = FIFO level + words in stages 1..P), and the test registered: summing the stages'
-        # valid bits and the level on the issue path put the encoder's critical path there.
-        # The test is made for each change the cycle can bring (-2 .. +2, from registers alone) and
-        # chosen by the change (the count's adder then the comparison was the device's critical
-        # path into ``room``, 11.9 ns router1 at f22c0e3).
+        # valid bits and the level on the issue path put the encoder's critical path there. The test
+        # is made for each change a cycle can bring (-2 .. +2) from ``held`` alone, then chosen by the
+        # change (the count's adder then the comparison was a late path into ``room``, 11.9 ns
+        # router1 at f22c0e3).
         held = Signal(range(self.fifo_depth + P + 2))
         change = Signal(range(-2, 3))
         room = Signal(init=1)

@@ -59,9 +59,9 @@ class LayerTable(wiring.Component):
         self.image, self.limits = image, limits
         self.row = row_layout(image.config, limits, image.lanes)
         layers = len(image.layers)
-        init = [{**{name: getattr(e, name) for name in TABLE_FIELDS}, **_derived(e.blocks)} for e in image.layers]
-        for row in init:
-            row["more_groups"], row["several_groups"] = max(0, row["more_groups"]), int(row["several_groups"])
+        # (A row of no blocks, which no packed image has, would have -1 more groups: 0 here.)
+        init = [{**{name: getattr(e, name) for name in TABLE_FIELDS},
+                 **{name: max(0, int(v)) for name, v in _derived(e.blocks).items()}} for e in image.layers]
         super().__init__({
             "write": In(data.StructLayout({"valid": 1, "address": unsigned(bits(8 * layers + 8)), "word": 32})),
             "rows": Out(data.ArrayLayout(self.row, layers), init=init),

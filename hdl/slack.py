@@ -22,7 +22,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["ReportError", "arrivals", "late_groups", "signal_of", "main"]
+from .toolchain import repo_path
+
+__all__ = ["ReportError", "arrivals", "late_groups", "signal_of", "summary", "main"]
 
 #: What nextpnr and Yosys add to a register's or memory's name as they map and pack it.
 _PACKED = re.compile(r"(\$(DPRAM|CCU2|TRELLIS|LUT|PFUMX)\w*|_(TRELLIS_FF_Q|TRELLIS_COMB|LUT4|CCU2C|DPRAM|PFUMX|L6MUX21)\w*)$")
@@ -84,6 +86,18 @@ def late_groups(found, period_ns):
     return rows
 
 
+def summary(path, period_ns, shown):
+    """The late endpoints of the report at ``path``: ``period_ns``, their ``count``, the ``signals``
+    they end at and the ``worst`` ``shown`` groups of :func:`late_groups`; or ``{"error": ...}``
+    when the report cannot be read (a build records it rather than failing)."""
+    try:
+        groups = late_groups(arrivals(load(path)), period_ns)
+    except ReportError as error:
+        return {"error": str(error)}
+    return {"period_ns": period_ns, "count": sum(g["endpoints"] for g in groups), "signals": len(groups),
+            "worst": groups[:shown]}
+
+
 def load(path):
     """A nextpnr JSON report, or :class:`ReportError` naming what is wrong with it."""
     try:
@@ -113,7 +127,7 @@ def main(argv=None):
     late = sum(g["endpoints"] for g in groups)
     print(f"{late} of {len(found)} endpoints late at {args.period:g} ns, in {len(groups)} signals")
     for g in groups[:args.top]:
-        where = ", ".join(re.sub(r"^.*?/((?:hdl|sim|firmware|quant)/)", r"\1", s) for s in g["sources"][:3])
+        where = ", ".join(repo_path(s) for s in g["sources"][:3])
         print(f"{g['worst_slack_ns']:8.2f} ns {g['endpoints']:5d}  {g['signal']}  {where}")
     return 1 if late else 0
 

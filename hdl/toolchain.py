@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-__all__ = ["yosys_verilog", "nextpnr_fmax", "nextpnr_critical_path", "ROUTERS", "PLACER_OPTIONS"]
+__all__ = ["yosys_verilog", "nextpnr_fmax", "nextpnr_critical_path", "repo_path", "ROUTERS", "PLACER_OPTIONS"]
 
 #: nextpnr's routers: ``router1`` (the default) is timing-driven and gives the Fmax a design can
 #: have; ``router2`` converges far faster on a congested design (the accumulate unit in 84 s where
@@ -30,6 +30,12 @@ def yosys_verilog(build_dir, name):
     return f"{name}_yosys.v"
 
 
+def repo_path(where):
+    """A source location as the repository names it: ``/any/checkout/hdl/accumulate.py:94`` ->
+    ``hdl/accumulate.py:94`` (other paths unchanged)."""
+    return re.sub(r"^.*?/((?:hdl|sim|firmware|quant)/)", r"\1", where)
+
+
 def nextpnr_critical_path(text):
     """The last clock's critical path in a nextpnr log: ``{"delay_ns", "logic_ns", "from", "to", "sources"}``.
 
@@ -45,7 +51,7 @@ def nextpnr_critical_path(text):
     cells = re.findall(r"(?:Source|Sink) (\S+)", body)
     sources = []
     for where in re.findall(r"Info:\s+(\S+\.py:\d+)", body):
-        short = re.sub(r"^.*?/((?:hdl|sim|firmware|quant)/)", r"\1", where)
+        short = repo_path(where)
         if "site-packages" not in short and short not in sources:
             sources.append(short)
     if not steps or not cells:

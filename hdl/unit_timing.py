@@ -121,11 +121,7 @@ def measure(dut, work, name, freq_mhz=100, log=print, router=ROUTERS[0]):
                         "--report", f"{name}.timing.json", "--detailed-timing-report"],
                        cwd=work, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
     text = (work / "nextpnr.log").read_text(errors="replace")
-    try:
-        groups = slack.late_groups(slack.arrivals(slack.load(work / f"{name}.timing.json")), 1e3 / freq_mhz)
-        late = {"count": sum(g["endpoints"] for g in groups), "worst": groups[:5]}
-    except slack.ReportError as error:
-        late = {"error": str(error)}
+    late = slack.summary(work / f"{name}.timing.json", 1e3 / freq_mhz, shown=5)
     return {"unit": name, "router": router, "fmax_mhz": nextpnr_fmax(text), "critical_path": nextpnr_critical_path(text),
             "late_endpoints": late}
 

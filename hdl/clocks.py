@@ -12,6 +12,8 @@ from amaranth import ClockSignal, Elaboratable, Instance, Module, ResetSignal, S
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
+from .fanout import dcca
+
 __all__ = ["mmcm_settings", "XilinxMMCM", "ecp5_pll_settings", "ECP5PLL"]
 
 #: Artix-7 (speed grade -1) MMCM limits: VCO range, multiplier, input divider, output divider (steps of 1/8).
@@ -120,9 +122,7 @@ class ECP5PLL(_OscillatorClock):
     nanoseconds where the fabric's routing took 20."""
 
     def distribute(self, m, reset):
-        out = Signal()
-        m.submodules.reset_buffer = Instance("DCCA", i_CLKI=reset, i_CE=1, o_CLKO=out)
-        return out
+        return dcca(m, reset, "reset_buffer")
 
     def generator(self, m, input_hz, clock_in):
         clki_div, clkfb_div, clkop_div = ecp5_pll_settings(input_hz, self.output_hz)

@@ -15,6 +15,7 @@ from firmware.protocol import IMAGE_HEADER_SIZE, MAX_PAYLOAD, PROTOCOL_VERSION, 
 from .core import SRCCore
 from .layouts import LOAD_LATENCY_TABLE, LOAD_RATE_TABLE
 from .encoder import ImageEncoder
+from .fanout import global_net
 from .inbox import Inbox
 from .framing import FrameReceiver, FrameSender, PayloadReader
 from .loader import ImageLoader
@@ -61,7 +62,12 @@ class SRCDevice(wiring.Component):
         # Within a sample the core stands still while its input is behind (hdl.inbox), so that it
         # runs exactly as with back-to-back input (the cycle model of hdl.cycles), waits aside.
         m.submodules.inbox = inbox = Inbox(cfg, limits.max_inputs, limits.max_steps)
-        run = inbox.run
+        # The enable reaches every flip-flop of the core. On ECP5 it goes on a global network: as
+        # a fabric net it spanned the core, and the inbox's register, whose next value depends on
+        # its own, was either placed among the loads (its input then 13 ns from the inbox's logic,
+        # 2b6a5ba) or beside the inbox (its feedback through the whole net: 12.4 ns, router1, the
+        # device's critical path at f62c48a). The inbox keeps the register's own net.
+        run = global_net(m, platform, inbox.run, "run_buffer")
         m.d.comb += self.waiting.eq(~run)
         m.submodules.core = EnableInserter(run)(core)
         connect(m, inbox.events, core.events)

@@ -4,6 +4,7 @@ The reference is the emulator's :class:`sim.emulator.DeviceModel` over the golde
 same bytes in, the device must send the same reply frames, byte for byte.
 """
 
+import re
 import struct
 import zlib
 
@@ -273,3 +274,34 @@ def test_a_recurrent_device_answers_as_the_emulator():
         reference = golden.run(other, spikes.astype(np.int64)[:, None, :] * one)
         assert list(result.scores) == reference.scores[0].tolist()
     assert sum(sum(r.spike_counts) for r in results) > 0
+
+
+class _Family:
+    """What the device asks of a platform: its family."""
+
+    def __init__(self, family):
+        self.family = family
+
+
+def _buffers(rtlil):
+    return re.findall(r"cell \\DCCA \\(\S+)\n((?:    connect .*\n)+)", rtlil)
+
+
+def test_the_core_enable_is_on_a_global_network_on_ecp5(networks):
+    """Regression: the core's enable, a fabric net reaching every flip-flop of the core, was the
+    ULX3S build's critical path (the inbox's register back into itself through the whole net,
+    12.4 ns at f62c48a). On ECP5 the inbox's register feeds a DCCA whose output is the enable;
+    elsewhere (simulation, Xilinx) there is no buffer."""
+    from amaranth.back import rtlil
+
+    text = rtlil.convert(make_device(networks[0]), platform=_Family("ecp5"), emit_src=False)
+    (name, connections), = _buffers(text)
+    ports = dict(re.findall(r"connect \\(\w+) (.+)", connections))
+    assert ports["CE"] == "1'1"
+    cells = dict(re.findall(r"  cell \\top\.(\w+) \\\w+\n((?:    connect .*\n)+)", text))
+    inbox, core = (dict(re.findall(r"connect \\(\w+) (\S+)", cells[k])) for k in ("inbox", "core"))
+    assert ports["CLKI"].split()[0] == inbox["run"]            # the inbox's register ...
+    assert ports["CLKO"] in core.values()                       # ... drives the core through the buffer
+    assert inbox["run"] not in core.values()                    # and only through it
+    assert _buffers(rtlil.convert(make_device(networks[0]), platform=_Family("xc7"), emit_src=False)) == []
+    assert _buffers(rtlil.convert(make_device(networks[0]), emit_src=False)) == []

@@ -3,10 +3,17 @@
 Shifts round half up (add half an LSB, then an arithmetic shift); saturation clips to the rails.
 """
 
-from amaranth import Const, Mux, signed
+from amaranth import Array, Const, Mux, signed
 
-__all__ = ["round_shift", "saturate", "magnitude", "table_index", "partial_products", "constant_terms", "add_pairwise",
+__all__ = ["nudged", "round_shift", "saturate", "magnitude", "table_index", "partial_products", "constant_terms", "add_pairwise",
            "add_all"]
+
+
+def nudged(value, change, low, high):
+    """``value + change`` for a ``change`` in ``[low, high]`` that is known late (a count's moves,
+    decided by the cycle's handshakes): every sum is made from ``value`` alone, while ``change`` is
+    decided, and ``change`` chooses among them; after ``change``, a multiplexer, not an adder."""
+    return Array(value + d for d in range(low, high + 1))[change - low]
 
 
 def round_shift(value, shift):

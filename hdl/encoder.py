@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 from firmware.protocol import IMAGE_PREFIX_LIMIT
 from quant.intencode import FMIX_C1, FMIX_C2, NEVER
 
+from .arith import nudged
 from .layouts import DISTRIBUTED, event_layout
 
 __all__ = ["ImageEncoder", "ENCODE_OK", "ENCODE_BAD_PIXELS"]
@@ -197,7 +198,7 @@ class ImageEncoder(wiring.Component):
         room = Signal(init=1)
         m.d.comb += change.eq(issue - valid[P] + (queue.w_en & queue.w_rdy) - (queue.r_en & queue.r_rdy))
         room_after = Array(held + d < self.fifo_depth - 1 for d in range(-2, 3))
-        m.d.sync += [held.eq(held + change), room.eq(room_after[change + 2])]
+        m.d.sync += [held.eq(nudged(held, change, -2, 2)), room.eq(room_after[change + 2])]
         rate_push, rate_end, j_out = Signal(), Signal(), j[P]
         m.d.comb += [rate_push.eq(valid[P] & ~is_key[P] & (spike | end[P])), rate_end.eq(end[P])]
 

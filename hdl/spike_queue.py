@@ -15,6 +15,7 @@ from amaranth import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import nudged
 from .layouts import bits
 
 __all__ = ["SpikeQueue", "summary_layout", "first_event"]
@@ -113,21 +114,29 @@ class SpikeQueue(wiring.Component):
         # write was the end of 412 late paths at f22c0e3).
         to_head = stored & (waiting == 0) & (~head_valid | popped)
         m.d.comb += write.en.eq(stored)
+
+        def after(pointer):
+            return Mux(pointer == behind - 1, 0, pointer + 1)
+
+        moved_up = popped & (waiting != 0)         # the word behind the head becomes the head
         with m.If(stored):
-            m.d.sync += produce.eq(Mux(produce == behind - 1, 0, produce + 1))
-        with m.If(popped & (waiting != 0)):
-            m.d.sync += [head.eq(read.data), consume.eq(Mux(consume == behind - 1, 0, consume + 1))]
+            m.d.sync += produce.eq(after(produce))
+        with m.If(moved_up | to_head):
+            m.d.sync += consume.eq(after(consume))
+        with m.If(moved_up):
+            m.d.sync += head.eq(read.data)
         with m.Elif(to_head):
-            m.d.sync += [head.eq(incoming), head_valid.eq(1), consume.eq(Mux(consume == behind - 1, 0, consume + 1))]
+            m.d.sync += [head.eq(incoming), head_valid.eq(1)]
         with m.Elif(popped):
             m.d.sync += head_valid.eq(0)
-        m.d.sync += waiting.eq(waiting + (stored & ~to_head) - (popped & (waiting != 0)))
+        # The counts' moves wait on ``popped`` (the scheduler's take) and ``stored`` (the update
+        # unit's exit): each choose among sums made without them (through the adders they ended
+        # the late paths into the level, -1.1 ns at 46a33cd, router1, and into ``waiting``).
+        m.d.sync += waiting.eq(nudged(waiting, (stored & ~to_head) - moved_up, -1, 1))
         # The level (head_valid + waiting) in a register of its own, kept by the same events: the
         # scheduler's room test starts from it (through the adder, it was on the device's critical
         # path, 12.2 ns router1 at 903b1c7).
-        # ``popped`` (the scheduler's take) chooses between the two sums, made without it (through
-        # the adder it ended the late paths into the level at 3a78b80).
-        m.d.sync += self.level.eq(Mux(popped, self.level + stored - 1, self.level + stored))
+        m.d.sync += self.level.eq(nudged(self.level, stored - popped, -1, 1))
 
         # The head word's events: a new word's first from the word itself; each later one worked
         # out the cycle before, as the one before it is taken, and held in registers.

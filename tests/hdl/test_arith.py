@@ -5,7 +5,7 @@ import pytest
 from amaranth import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from hdl.arith import add_pairwise, partial_products, table_index
+from hdl.arith import add_pairwise, nudged, partial_products, table_index
 
 
 @pytest.mark.parametrize("shift", [0, 1, 3])
@@ -56,3 +56,25 @@ def test_shift_and_add_product_is_the_product(weight_width, amplitude_width):
     sim.add_testbench(bench)
     sim.run()
     assert not wrong
+
+
+@pytest.mark.parametrize("low,high", [(-1, 1), (-2, 2), (0, 3)])
+def test_nudged_is_the_sum(low, high):
+    """Every value of a 5-bit count and every change in the range: the sum, as the count's register
+    (the same width, so the ends wrap exactly as ``value + change`` assigned to it would)."""
+    value, change, out = Signal(5), Signal(range(low, high + 1)), Signal(5)
+    got = {}
+
+    async def bench(ctx):
+        for v in range(32):
+            for d in range(low, high + 1):
+                ctx.set(value, v)
+                ctx.set(change, d)
+                got[v, d] = ctx.get(out)
+
+    m = Module()
+    m.d.comb += out.eq(nudged(value, change, low, high))
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == {(v, d): (v + d) % 32 for v in range(32) for d in range(low, high + 1)}

@@ -139,12 +139,14 @@ class SRCCore(wiring.Component):
             event = queues[l].event
             m.d.comb += [sched.spikes[l].valid.eq(event.valid), sched.spikes[l].end.eq(event.end),
                          sched.spikes[l].index.eq(event.index), sched.spikes[l].amplitude.eq(event.amplitude),
-                         sched.levels[l].eq(queues[l].level), queues[l].take.eq(sched.take[l])]
+                         sched.levels[l].eq(queues[l].level), sched.moves[l].eq(queues[l].move),
+                         queues[l].take.eq(sched.take[l])]
         for l, queue in self.own_queues.items():
             event = queue.event
             m.d.comb += [sched.own[l].valid.eq(event.valid), sched.own[l].end.eq(event.end),
                          sched.own[l].index.eq(event.index), sched.own[l].amplitude.eq(event.amplitude),
-                         sched.own_levels[l].eq(queue.level), queue.take.eq(sched.take_own[l])]
+                         sched.own_levels[l].eq(queue.level), sched.own_moves[l].eq(queue.move),
+                         queue.take.eq(sched.take_own[l])]
 
         # -- exits: to the next layer's queue, or to the readout; the trace --------------------------------
         out = upd.exit
@@ -155,11 +157,12 @@ class SRCCore(wiring.Component):
                 # Back into the layer itself for the next step; a sample's last step feeds nothing.
                 q = self.own_queues[l]
                 m.d.comb += [q.push.valid.eq(is_here & (out.t != n_steps - 1)), q.push.block.eq(out.block),
-                             q.push.last.eq(out.last), q.push.spikes.eq(Cat(*spikes)), q.push.summary.eq(out.summary)]
+                             q.push.last.eq(out.last), q.push.keep.eq(out.keep), q.push.spikes.eq(Cat(*spikes)),
+                             q.push.summary.eq(out.summary)]
             if l + 1 < L:
                 q = queues[l + 1]
                 m.d.comb += [q.push.valid.eq(is_here), q.push.block.eq(out.block), q.push.last.eq(out.last),
-                             q.push.spikes.eq(Cat(*spikes)), q.push.summary.eq(out.summary)]
+                             q.push.keep.eq(out.keep), q.push.spikes.eq(Cat(*spikes)), q.push.summary.eq(out.summary)]
             else:
                 m.d.comb += [readout.block.valid.eq(is_here), readout.block.block.eq(out.block),
                              readout.block.last.eq(out.last), readout.block.buffer.eq(out.parity),

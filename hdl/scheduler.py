@@ -23,7 +23,7 @@ other without a gap, and a unit waits only for data. :class:`hdl.cycles.CoreSche
 these decisions cycle by cycle.
 """
 
-from amaranth import Array, Const, Module, Mux, Signal, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -67,10 +67,12 @@ class Scheduler(wiring.Component):
         For each layer ``l >= 1``, the head of the queue from layer ``l - 1`` (entry 0 unused).
     levels : In(data.ArrayLayout, layers)
         Words in each of those queues.
+    moves : In(data.ArrayLayout, layers)
+        Each level's change this cycle (-1, 0 or 1): the level next cycle, less this cycle's.
     take : Out(layers)
         Bit ``l``: the head of layer ``l``'s queue is taken this cycle.
-    own, own_levels, take_own :
-        As ``spikes``, ``levels`` and ``take``, for each recurrent layer's own queue (other entries unused).
+    own, own_levels, own_moves, take_own :
+        As ``spikes``, ``levels``, ``moves`` and ``take``, for each recurrent layer's own queue (other entries unused).
     accumulate, update : Out(data.StructLayout)
         The units' issue words.
     accumulated : In(data.StructLayout)
@@ -96,7 +98,9 @@ class Scheduler(wiring.Component):
             "levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
             "take": Out(layers),
             "own": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
+            "moves": In(data.ArrayLayout(signed(2), layers)),
             "own_levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
+            "own_moves": In(data.ArrayLayout(signed(2), layers)),
             "take_own": Out(layers),
             "accumulate": Out(accumulate),
             "update": Out(update),
@@ -122,22 +126,21 @@ class Scheduler(wiring.Component):
                       for l in range(L))
         reserved = Array(Signal(range(depth + 1), name=f"reserved{l}") for l in range(L))
         own_reserved = Array(Signal(range(depth + 1), name=f"own_reserved{l}") for l in range(L))
-        # slack: depth - blocks - reserved of the layer whose blocks fill the queue, kept beside
-        # ``reserved`` so that room is one comparison with the queue's level, not a sum then a
-        # comparison (the core's critical path, 15.8 ns router2 at a93e830, ran through the sum).
-        # Recomputed every cycle from registers that follow the table a cycle behind, so a table
-        # write is followed two cycles later. Its bounds hold whatever the table holds: with
-        # ``blocks`` at most ``top`` (its field's largest value), (depth - (1 or 2) * blocks
-        # (+ 1 for a block leaving)) - reserved lies in [-2 * top, depth + 1].
+        # room: whether a queue's words, held and promised, leave room for another step of the
+        # layer that fills it (level + promised <= depth - blocks), a register, so that the update
+        # unit's decision starts from registers. Worked out from the level and the slack
+        # (depth - blocks - promised) as they were, the test (a carry chain) then the decision then
+        # the slack's multiplexer was the ULX3S build's critical path (11.2 ns at 46a33cd, router1);
+        # here each outcome's test is made from registers and the outcomes choose among them.
+        # ``blocks`` is at most ``top`` (its field's largest value, whatever the table holds).
         top = (1 << len(rows[0].blocks)) - 1
-        bounds = range(-2 * top, depth + 2)
-        slack = Array(Signal(bounds, name=f"slack{l}") for l in range(L))
-        own_slack = Array(Signal(bounds, name=f"own_slack{l}") for l in range(L))
+        bounds = range(depth - 2 * top - 1, depth + 3)
+        room = Array(Signal(name=f"room{l}", init=1) for l in range(L))
+        own_room = Array(Signal(name=f"own_room{l}", init=1) for l in range(L))
         readout_busy = Array(Signal(name=f"readout_busy{b}") for b in range(2))
 
         ended, finishing, started = self._accumulate(m, claimed, a_parity), Signal(L), Signal(L)
-        self._update(m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
-                     started)
+        self._update(m, claimed, summed, u_parity, u_step, since, room, own_room, readout_busy, finishing, started)
 
         # -- the bookkeeping --------------------------------------------------------------------------
         for l in range(L):
@@ -149,34 +152,33 @@ class Scheduler(wiring.Component):
             with m.If(finishing[l]):
                 m.d.sync += [u_parity[l].eq(~u_parity[l]),
                              u_step[l].eq(Mux(u_step[l] == self.n_steps - 1, 0, u_step[l] + 1))]
-            # Words promised (a step's blocks on its start, less a block gone), and the slack: each
-            # computed from registers alone for all four outcomes (started or not, a block leaving
-            # or not) while they are decided, then chosen by them (adders after the decision, then
-            # after the update unit's exit, were the device's critical path: 13.4 ns with router1
-            # at 9b8565f, and at b46ced8).
-            # Each outcome is one adder from registers: its constant part (``blocks - 1`` for the
-            # words promised; ``depth - blocks``, less ``blocks`` again on a start, plus one for a
-            # block leaving, for the slack) is a register of its own, following the table a cycle
-            # behind (a table write is followed two cycles later). Worked out in one expression
-            # with ``promised``, that part put three adders in a row before the slack (-0.9 ns at
-            # f62c48a, router1).
+            # Words promised (a step's blocks on its start, less a block gone), each outcome from
+            # registers alone (started or not, a block leaving or not), then chosen by them (adders
+            # after the decision, then after the update unit's exit, were the device's critical
+            # path: 13.4 ns with router1 at 9b8565f, and at b46ced8).
             leaving = self.exit.valid & (self.exit.layer == l)
-            queues = ([(reserved[l + 1], slack[l])] if l + 1 < L else []) + \
-                ([(own_reserved[l], own_slack[l])] if l in self.recurrent else [])
+            queues = ([(reserved[l + 1], room[l], self.levels[l + 1], self.moves[l + 1])] if l + 1 < L else []) + \
+                ([(own_reserved[l], own_room[l], self.own_levels[l], self.own_moves[l])] if l in self.recurrent else [])
             if not queues:
                 continue
             blocks = rows[l].blocks
             more = Signal(range(top), name=f"more_blocks{l}")
-            base = {(start, leave): Signal(bounds, name=f"room_base{l}_{start}{leave}")
-                    for start in (0, 1) for leave in (0, 1)}
             m.d.sync += more.eq(Mux(blocks != 0, blocks - 1, 0))     # no row has none
-            m.d.sync += [b.eq(depth - blocks * (1 + start) + leave) for (start, leave), b in base.items()]
-            for promised, room_left in queues:
+            # Next cycle the queue holds level + move words and promised + blocks * start - leave
+            # more, so room next cycle is: level + promised <= depth - blocks * (1 + start) +
+            # (leave - move). The right-hand sides, eight registers (start 0 or 1; leave - move in
+            # -1..2), follow the table a cycle behind: a table write is followed two cycles later.
+            limit = {(start, k): Signal(bounds, name=f"limit{l}_{start}_{k + 1}")
+                     for start in (0, 1) for k in range(-1, 3)}
+            m.d.sync += [v.eq(depth - blocks * (1 + start) + k) for (start, k), v in limit.items()]
+            for promised, fits, level, move in queues:
+                held = Signal(range(2 * depth + 1), name=f"held{l}")
+                m.d.comb += held.eq(level + promised)
+                tests = Array(held <= limit[start, k] for start in (0, 1) for k in range(-1, 3))
                 m.d.sync += [
                     promised.eq(Mux(started[l], Mux(leaving, promised + more, promised + blocks),
                                     Mux(leaving, promised - 1, promised))),
-                    room_left.eq(Mux(started[l], Mux(leaving, base[1, 1] - promised, base[1, 0] - promised),
-                                     Mux(leaving, base[0, 1] - promised, base[0, 0] - promised))),
+                    fits.eq(tests[Cat((leaving - move + 1)[:2], started[l])]),
                 ]
         with m.If(self.readout_done.valid):
             m.d.sync += readout_busy[self.readout_done.buffer].eq(0)
@@ -259,23 +261,19 @@ class Scheduler(wiring.Component):
                                      a_amp.eq(amplitude), a_par.eq(a_parity[l]), a_group.eq(0), a_blocks.eq(row.blocks)]
         return ended
 
-    def _update(self, m, claimed, summed, u_parity, u_step, since, slack, own_slack, readout_busy, finishing,
-                started):
+    def _update(self, m, claimed, summed, u_parity, u_step, since, room, own_room, readout_busy, finishing, started):
         """The update unit's decision: drives ``update``, ``finishing`` and ``started`` (bit per layer)."""
         L, rows, issue = self.layers, self.rows, self.update
         u_left, u_layer = Signal(range(self.max_blocks + 1)), Signal(range(L))
         u_block = Signal(range(self.max_blocks + 1))
         ready = []
         for l in range(L):
-            # Room for the step's blocks: words held and promised within depth - blocks, i.e. the
-            # queue's level within the slack.
-            if l + 1 < L:
-                room = self.levels[l + 1] <= slack[l]
-            else:
-                room = ~readout_busy[u_parity[l]]
+            # Room for the step's blocks: in the next layer's queue (or a free readout buffer), and
+            # in the layer's own queue.
+            fits = room[l] if l + 1 < L else ~readout_busy[u_parity[l]]
             if l in self.recurrent:
-                room = room & (self.own_levels[l] <= own_slack[l])
-            ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & room)
+                fits = fits & own_room[l]
+            ready.append((summed[l] != 0) & (since[l] >= UpdateUnit.STATE_SPACING) & fits)
         u_busy = Signal()           # u_left != 0, a register
         with m.If(u_busy):
             m.d.comb += [issue.valid.eq(1), issue.layer.eq(u_layer), issue.block.eq(u_block),

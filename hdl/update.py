@@ -26,12 +26,13 @@ __all__ = ["UpdateUnit", "exit_layout"]
 
 
 def exit_layout(config, lanes, limits, layers):
-    """A block leaving the update pipeline: its new state, and its spikes' summary for the next
-    layer's queue (:func:`hdl.spike_queue.summary_layout`)."""
+    """A block leaving the update pipeline: its new state, its spikes' summary for the next
+    layer's queue (:func:`hdl.spike_queue.summary_layout`), and ``keep``: a queue stores it (it
+    holds a spike or closes its step)."""
     max_blocks = -(-limits.max_neurons // lanes)
     return data.StructLayout({
         "valid": 1, "layer": bits(layers), "block": unsigned(bits(max_blocks)),
-        "t": unsigned(bits(limits.max_steps)), "parity": 1, "last": 1,
+        "t": unsigned(bits(limits.max_steps)), "parity": 1, "last": 1, "keep": 1,
         "lanes": data.ArrayLayout(lane_state_layout(config), lanes),
         "summary": summary_layout(config, lanes, max_blocks)})
 
@@ -198,7 +199,8 @@ class UpdateUnit(wiring.Component):
         spiking = Cat(*(v != 0 for v in nexts))
         first_index, first_amplitude, first_lane = first_event(m, before.issue.block, nexts, spiking)
         m.d.sync += [exit_.summary.spiking.eq(spiking), exit_.summary.first_lane.eq(first_lane),
-                     exit_.summary.first_index.eq(first_index), exit_.summary.first_amplitude.eq(first_amplitude)]
+                     exit_.summary.first_index.eq(first_index), exit_.summary.first_amplitude.eq(first_amplitude),
+                     exit_.keep.eq(spiking.any() | before.last)]
         for p, ln in enumerate(lanes):
             g, n = where[p]
             m.d.comb += [exit_.lanes[p].i.eq(ln.i), exit_.lanes[p].h.eq(ln.h), exit_.lanes[p].hs.eq(ln.hs),

@@ -13,7 +13,7 @@ def pushed(block, spikes, last):
     the update unit hands it over: which lanes spike, the lowest one's index and amplitude."""
     spiking = [p for p, v in enumerate(spikes) if v]
     first = spiking[0] if spiking else 0
-    return {"valid": 1, "block": block, "last": int(last),
+    return {"valid": 1, "block": block, "last": int(last), "keep": int(bool(spiking) or last),
             "spikes": sum(int(v) << (DEFAULT.spike_width * p) for p, v in enumerate(spikes)),
             "summary": {"spiking": sum(1 << p for p in spiking), "first_lane": first,
                         "first_index": block * len(spikes) + first, "first_amplitude": int(spikes[first])}}
@@ -55,13 +55,23 @@ def test_events_come_out_in_order_with_the_step_ends():
             await ctx.tick()
         ctx.set(dut.take, 0)
 
+    sampled = []      # (level, move) at each clock edge
+
+    async def monitor(ctx):
+        async for _, _, level, move in ctx.tick().sample(dut.level, dut.move):
+            sampled.append((level, move))
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
+    sim.add_process(monitor)
     sim.run()
     assert got == expected
     assert max(levels) <= depth
+    # ``move`` is the level's change at each edge (what the scheduler's room register follows).
+    assert all(level + move == after for (level, move), (after, _) in zip(sampled, sampled[1:]))
+    assert {move for _, move in sampled} == {-1, 0, 1}
 
 
 def test_a_step_without_spikes_is_just_its_end():

@@ -81,7 +81,7 @@ def _run(dut, image, sums, gap, acc_width):
                               [(out.lanes[p].i, out.lanes[p].h, out.lanes[p].hs, out.lanes[p].s) for p in range(LANES)]))
                 summaries.append((out.block, [out.lanes[p].s for p in range(LANES)],
                                   (out.summary.spiking, out.summary.first_lane, out.summary.first_index,
-                                   out.summary.first_amplitude)))
+                                   out.summary.first_amplitude), (out.keep, out.last)))
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -112,11 +112,14 @@ def test_blocks_leave_after_the_pipeline_with_the_golden_state():
         assert lanes == expected[t][block * LANES:(block + 1) * LANES], (t, block)
     assert any(s for *_, lanes in exits for _, _, _, s in lanes), "no neuron spiked: a weak test"
     # Each block's summary for the next layer's queue: the lanes that spike, the lowest one's event.
-    for block, spikes, summary in summaries:
+    # It is kept (stored by the queue) when it spikes or closes its step.
+    for block, spikes, summary, (keep, last) in summaries:
         lanes = [p for p, s in enumerate(spikes) if s]
         first = lanes[0] if lanes else 0
         assert summary == (sum(1 << p for p in lanes), first, block * LANES + first, spikes[first]), (block, spikes)
-    assert any(bin(spiking).count("1") > 1 and spiking & 1 == 0 for _, _, (spiking, *_) in summaries), \
+        assert keep == int(bool(lanes) or bool(last)), (block, spikes, last)
+    assert any(not keep for *_, (keep, _) in summaries), "every block kept: a weak test"
+    assert any(bin(spiking).count("1") > 1 and spiking & 1 == 0 for _, _, (spiking, *_), _ in summaries), \
         "no block whose first spike is past lane 0 among several: a weak test"
 
 

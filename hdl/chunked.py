@@ -10,9 +10,17 @@ block RAMs (:mod:`hdl.fanout`): one address register reaching every chunk of a m
 the chip spent 15.2 ns in routing (the accumulate unit's critical path, router2, at 8428823). A
 last chunk of at most :data:`SHORT` entries is put in distributed RAM: a block RAM for it would
 be mostly empty.
+
+Each chunk has one address, the write's on a cycle with a write to it and the read's otherwise, so
+that synthesis puts its reads and writes on one port of the block RAM. With a port each, a read and
+a write of the same address on the same cycle may return anything on a block RAM (ECP5, Xilinx),
+and Yosys made the memory's promise with logic: the address compared every cycle, and a multiplexer
+between the block RAM and the register after it (the weights' registers after their block RAMs
+were late in every ULX3S build, by up to 0.5 ns at 8785342). The memory's users write between
+reads, never while a read is in flight.
 """
 
-from amaranth import Array, Module, Signal, unsigned
+from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,7 +48,8 @@ class ChunkedMemory(wiring.Component):
 
     A read's data is on ``read_data`` :attr:`LATENCY` cycles after its address (the address
     registered in each chunk, the chunks' reads, then their registered outputs, of which
-    ``read_data`` picks one). A read sees the writes of the cycles up to its address's.
+    ``read_data`` picks one). A read sees the writes of the cycles up to its address's; a write on
+    the cycle after a read's address takes the chunk's port, and that read's data is unspecified.
 
     Parameters
     ----------
@@ -78,8 +87,10 @@ class ChunkedMemory(wiring.Component):
                                                             attrs=DISTRIBUTED if distributed else None)
             read, write = mem.read_port(), mem.write_port()
             held = Signal(self.width, name=f"held{k}")
-            m.d.comb += [read.addr.eq(addresses[k]), write.addr.eq(self.write_addr[:low]),
-                         write.data.eq(self.write_data), write.en.eq(self.write_en & (self.write_addr[low:] == k))]
+            port = Signal(low, name=f"port{k}")
+            m.d.comb += [write.data.eq(self.write_data), write.en.eq(self.write_en & (self.write_addr[low:] == k)),
+                         port.eq(Mux(write.en, self.write_addr[:low], addresses[k])),
+                         read.addr.eq(port), write.addr.eq(port)]
             m.d.sync += held.eq(read.data)
             outputs.append(held)
         if len(outputs) == 1:

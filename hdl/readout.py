@@ -113,7 +113,12 @@ class Readout(wiring.Component):
         with m.If(part.valid):
             m.d.sync += totals[part.buffer].eq(totals[part.buffer] + part.total)
             for c in range(C):
-                add = sum(Mux(part.base + d == c, part.part[d], 0) for d in range(reach))
+                # At most one part is class c's (base + d == c for one d at most): a multiplexer by
+                # comparisons of ``base`` with constants, not a sum of the parts (adders, then the
+                # class's own: late, -0.5 ns at 8785342, router1).
+                add = Const(0)
+                for d in reversed(range(min(reach, c + 1))):
+                    add = Mux(part.base == c - d, part.part[d], add)
                 m.d.sync += sums[part.buffer][c].eq(sums[part.buffer][c] + add)
 
         # -- jobs: one per completed step, in order ---------------------------------------------------

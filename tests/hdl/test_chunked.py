@@ -13,29 +13,38 @@ def test_reads_equal_a_list_three_cycles_later_and_writes_land(depth):
     init = rng.integers(0, 1 << 20, depth).tolist()
     dut = ChunkedMemory(20, depth, init)
     model = list(init)
-    # Each cycle a read of a random address and, on some cycles, a write.
-    plan = [(int(rng.integers(0, depth)), (int(rng.integers(0, depth)), int(rng.integers(0, 1 << 20)))
-             if rng.random() < 0.3 else None) for _ in range(400)]
-    plan += [(a, None) for a in range(0, depth, 7)]          # every chunk, after the writes
+    # Each cycle a read of a random address, or a write; never a write on the cycle after a read's
+    # address (it would take the chunk's port from the read), so a cycle goes idle between them.
+    plan = []
+    for _ in range(400):
+        if rng.random() < 0.3:
+            if plan and plan[-1][0] == "read":
+                plan.append(("idle",))
+            plan.append(("write", int(rng.integers(0, depth)), int(rng.integers(0, 1 << 20))))
+        else:
+            plan.append(("read", int(rng.integers(0, depth))))
+    plan += [("read", a) for a in range(0, depth, 7)]          # every chunk, after the writes
+    assert sum(op[0] == "write" for op in plan) > 80
     got, want = [], []
 
     async def bench(ctx):
-        for cycle, (address, write) in enumerate(plan + [(0, None)] * dut.LATENCY):
-            ctx.set(dut.read_addr, address)
-            ctx.set(dut.write_en, write is not None)
-            if write:
-                ctx.set(dut.write_addr, write[0])
-                ctx.set(dut.write_data, write[1])
-            if cycle >= dut.LATENCY:
+        for cycle, op in enumerate(plan + [("idle",)] * dut.LATENCY):
+            ctx.set(dut.read_addr, op[1] if op[0] == "read" else 0)
+            ctx.set(dut.write_en, op[0] == "write")
+            if op[0] == "write":
+                ctx.set(dut.write_addr, op[1])
+                ctx.set(dut.write_data, op[2])
+            if cycle >= dut.LATENCY and plan[cycle - dut.LATENCY][0] == "read":
                 got.append(ctx.get(dut.read_data))
             await ctx.tick()
 
     # The read of cycle c sees the writes of cycles up to c: its address is registered, the
-    # memory read the next cycle (a read port not transparent to the write of its own cycle).
-    for address, write in plan:
-        if write:
-            model[write[0]] = write[1]
-        want.append(model[address])
+    # memory read the next cycle.
+    for op in plan:
+        if op[0] == "write":
+            model[op[1]] = op[2]
+        elif op[0] == "read":
+            want.append(model[op[1]])
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)

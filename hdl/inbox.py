@@ -17,6 +17,7 @@ from amaranth import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import nudged
 from .layouts import event_layout
 
 __all__ = ["Inbox"]
@@ -94,23 +95,22 @@ class Inbox(wiring.Component):
         steps_next = Signal.like(self.steps)
         counting_next = Signal()
         leaving = self.finished & self.run
-        m.d.comb += [count_next.eq(count + pushed - popped),
+        m.d.comb += [count_next.eq(nudged(count, pushed - popped, -1, 1)),
                      steps_next.eq(Mux(self.clear, 0, Mux(ended, self.steps + 1, self.steps))),
                      counting_next.eq(~self.clear & (counting | popped) & ~leaving)]
-        # Whether step ends are still owed next cycle, both answers compared from registers while
-        # the push is decided, then chosen by it (the count's adder then a comparison, after the
-        # push, was the device's critical path: 14.3 ns, router2, at 2c9d7a2).
-        owed_next = Mux(self.clear, self.n_steps != 0,
-                        Mux(ended, self.steps + 1 != self.n_steps, self.steps != self.n_steps))
-        # The enable for each outcome of the core's two late answers (a word taken: ``popped``,
-        # which waits on the scheduler's choice; the sample's last result leaving), then chosen by
-        # them: ``run`` through the count's adder and the test after the core's ``ready`` was the
-        # device's critical path (12.0 ns, router1, at f22c0e3).
+        # The enable for each outcome of the cycle's late answers (a word taken: ``popped``, which
+        # waits on the scheduler's choice; the sample's last result leaving; a word pushed, which
+        # waits on the step decoder's or the encoder's logic, and whether it ends a step), each
+        # from registers, then chosen by them: ``run`` through the count's adder and the test after
+        # the core's ``ready`` was the device's critical path (12.0 ns, router1, at f22c0e3), and
+        # through the push and the steps still owed after it (10.6 ns at 0038b9f).
         run_next = []
-        for outcome in range(4):
-            took, left_ = outcome & 1, outcome >> 1
-            idle = (count + pushed - took) == 0
+        for outcome in range(16):
+            took, left_, came, closing = (outcome >> k & 1 for k in range(4))
+            owed_next = Mux(self.clear, self.n_steps != 0,
+                            (self.steps + 1 != self.n_steps) if came and closing else (self.steps != self.n_steps))
+            idle = (count + came - took) == 0
             run_next.append(~(~self.clear & (counting | took) & ~left_ & owed_next & idle))
         m.d.sync += [count.eq(count_next), self.steps.eq(steps_next), counting.eq(counting_next),
-                     self.run.eq(Array(run_next)[Cat(popped, leaving)])]
+                     self.run.eq(Array(run_next)[Cat(popped, leaving, pushed, push.payload.end)])]
         return m

@@ -108,6 +108,10 @@ class ImageLoader(wiring.Component):
         high_byte = Signal()       # the next byte is the high byte of a 16-bit value
         row, field, field_byte = Signal(range(n_layers + 1)), Signal(3), Signal(2)
         counter = Signal(32)       # words or entries written in the current section
+        # The sections' last word numbers, registers set from the header (``count - 1`` worked out
+        # beside the counter's comparison put an adder before it: the counter was late, -0.5 ns at
+        # 140f86a, router1); 33 bits, as ``count - 1`` is.
+        last_weight, last_block = Signal(33), Signal(33)
         lane = Signal(range(P + 1))
         header = {name: Signal(8 * HEADER_FIELDS[name][1], name=f"header_{name}")
                   for name in ("steps", "weight_words", "state_blocks")}
@@ -170,7 +174,8 @@ class ImageLoader(wiring.Component):
                 # Emitted whatever the checks say (``fail`` withholds its valid; an image that failed
                 # is never committed, so its T is never used).
                 emit(LOAD_TABLE, STEPS_ADDRESS, header["steps"])
-                m.d.sync += self.n_steps.eq(header["steps"])
+                m.d.sync += [self.n_steps.eq(header["steps"]), last_weight.eq(header["weight_words"] - 1),
+                             last_block.eq(header["state_blocks"] - 1)]
                 m.d.comb += fixed_crc.start.eq(1)
                 m.next = "CONFIGURATION"
             with m.State("CONFIGURATION"):
@@ -220,11 +225,9 @@ class ImageLoader(wiring.Component):
                     fail()
                 m.next = "WEIGHTS"
             # Weight and bias words: P signed 16-bit lanes each, packed to the memory's lane width.
-            for name, memory, width, bounds, word, count, after in (
-                    ("WEIGHTS", LOAD_WEIGHTS, cfg.weight_width, rules.weight_range, weight_word,
-                     header["weight_words"], "BIASES"),
-                    ("BIASES", LOAD_BIASES, cfg.bias_width, rules.bias_range, bias_word, header["state_blocks"],
-                     "X_LUT")):
+            for name, memory, width, bounds, word, last, after in (
+                    ("WEIGHTS", LOAD_WEIGHTS, cfg.weight_width, rules.weight_range, weight_word, last_weight, "BIASES"),
+                    ("BIASES", LOAD_BIASES, cfg.bias_width, rules.bias_range, bias_word, last_block, "X_LUT")):
                 with m.State(name):
                     with m.If(take):
                         m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
@@ -236,7 +239,7 @@ class ImageLoader(wiring.Component):
                             with m.If(lane == P - 1):
                                 emit(memory, counter, shifted)
                                 m.d.sync += [lane.eq(0), counter.eq(counter + 1)]
-                                with m.If(counter == count - 1):
+                                with m.If(counter == last):
                                     m.d.sync += counter.eq(0)
                                     m.next = after
             for name, memory, size, after in (("X_LUT", LOAD_X_LUT, cfg.x_lut_size, "H_LUT"),

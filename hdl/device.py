@@ -317,7 +317,7 @@ class SRCDevice(wiring.Component):
                         m.d.sync += route.eq(ROUTE_LOADER)
                         m.next = "LOAD_BYTES"
             with m.State("LOAD_BYTES"):
-                with m.If(reader.exhausted & ~loader.load.valid):
+                with m.If(reader.exhausted & ~loader.load.valid & ~loader.checking):
                     reply(Type.ACK, loader.held)
                     m.next = "POP"
             with m.State("COMMIT"):

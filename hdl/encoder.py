@@ -286,7 +286,8 @@ class ImageEncoder(wiring.Component):
             with m.State("SUFFIX"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
                 with m.If(have != 0):
-                    m.d.sync += [run.eq(Cat(bit, run[:-1])), left.eq(left - 1), beyond.eq(Cat(bit, run[:-1]) > limit)]
+                    longer = Cat(bit, run[:-1])
+                    m.d.sync += [run.eq(longer), left.eq(left - 1), beyond.eq(longer > limit)]
                     with m.If(left == 1):
                         m.next = "FLAG"
                 with m.Elif(at_end):

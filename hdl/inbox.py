@@ -104,13 +104,14 @@ class Inbox(wiring.Component):
         # from registers, then chosen by them: ``run`` through the count's adder and the test after
         # the core's ``ready`` was the device's critical path (12.0 ns, router1, at f22c0e3), and
         # through the push and the steps still owed after it (10.6 ns at 0038b9f).
+        # Whether step ends are still owed next cycle, without and with a step end pushed.
+        owed_next = [Mux(self.clear, self.n_steps != 0, steps != self.n_steps)
+                     for steps in (self.steps, self.steps + 1)]
         run_next = []
         for outcome in range(16):
             took, left_, came, closing = (outcome >> k & 1 for k in range(4))
-            owed_next = Mux(self.clear, self.n_steps != 0,
-                            (self.steps + 1 != self.n_steps) if came and closing else (self.steps != self.n_steps))
             idle = (count + came - took) == 0
-            run_next.append(~(~self.clear & (counting | took) & ~left_ & owed_next & idle))
+            run_next.append(~(~self.clear & (counting | took) & ~left_ & owed_next[came & closing] & idle))
         m.d.sync += [count.eq(count_next), self.steps.eq(steps_next), counting.eq(counting_next),
                      self.run.eq(Array(run_next)[Cat(popped, leaving, pushed, push.payload.end)])]
         return m

@@ -49,8 +49,8 @@ class ImageLoader(wiring.Component):
     held : Out(32)
         Bytes taken since ``restart``.
     checking : Out(1)
-        A table field's checks and write are under way (the cycle after its last byte): the bytes
-        taken are not all written yet, as while ``load.valid``.
+        A table field's or a weight's or bias's checks and write are under way (the cycle after its
+        last byte): the bytes taken are not all written yet, as while ``load.valid``.
     error : Out(1)
         The image broke a rule; sticky until ``restart``.
     complete : Out(1)

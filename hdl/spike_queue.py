@@ -138,7 +138,7 @@ class SpikeQueue(wiring.Component):
         with m.Elif(popped):
             m.d.sync += head_valid.eq(0)
         # The counts' moves wait on ``popped`` (the scheduler's take) and ``stored`` (the update
-        # unit's exit): each choose among sums made without them (through the adders they ended
+        # unit's exit): each chooses among sums made without them (through the adders they ended
         # the late paths into the level, -1.1 ns at 46a33cd, router1, and into ``waiting``).
         m.d.sync += waiting.eq(nudged(waiting, (stored & ~to_head) - moved_up, -1, 1))
         # The level (head_valid + waiting) in a register of its own, kept by the same events: the

@@ -101,7 +101,6 @@ class SRCDevice(wiring.Component):
 
         # -- the sample in progress: steps issued, activity counters, the result ---------------------
         in_sample = Signal()
-        steps = Signal(range(limits.max_steps + 1))
         input_events = Signal(32)
         spike_counts = Array(Signal(32, name=f"spike_count{k}") for k in range(n_layers))
         cycles = Signal(32)
@@ -109,12 +108,11 @@ class SRCDevice(wiring.Component):
         prediction = Signal(8)
         result_done = Signal()
         new_sample = Signal()
-        m.d.comb += [decoder.full.eq(steps == n_steps), inbox.n_steps.eq(n_steps), inbox.clear.eq(new_sample),
+        m.d.comb += [decoder.full.eq(inbox.full), inbox.n_steps.eq(n_steps), inbox.clear.eq(new_sample),
                      inbox.finished.eq(core.result.valid & core.result.payload.last)]
 
         # The sample's words enter the inbox (step ends counted there); the core takes them.
         events = inbox.push
-        m.d.comb += steps.eq(inbox.steps)
         taken = core.events.valid & core.events.ready & run
         with m.If(taken & ~core.events.payload.end):
             m.d.sync += input_events.eq(input_events + 1)
@@ -232,7 +230,7 @@ class SRCDevice(wiring.Component):
         cancelling = Signal()
         from_image = Signal()      # the sample in progress comes from the encoder, not from step records
         with m.If(cancelling):
-            m.d.comb += [events.valid.eq(steps != n_steps), events.payload.end.eq(1)]
+            m.d.comb += [events.valid.eq(~inbox.full), events.payload.end.eq(1)]
         with m.Elif(from_image):
             connect(m, encoder.events, events)
         with m.Else():
@@ -360,7 +358,7 @@ class SRCDevice(wiring.Component):
                     m.d.sync += [route.eq(ROUTE_SELF), wanted.eq(0)]  # the rest of the payload is dropped
                     cancel_then(pop=True)
                 with m.Elif(reader.exhausted & decoder.idle):
-                    with m.If(steps == n_steps):
+                    with m.If(inbox.full):
                         m.next = "RESULT"
                     with m.Else():
                         m.next = "POP"
@@ -390,7 +388,7 @@ class SRCDevice(wiring.Component):
             with m.State("CANCEL"):
                 # End words up to T, then the result is collected and dropped.
                 m.d.comb += cancelling.eq(1)
-                with m.If((steps == n_steps) & result_done):
+                with m.If(inbox.full & result_done):
                     m.d.sync += [in_sample.eq(0), route.eq(ROUTE_SELF), wanted.eq(0)]
                     with m.If(resume):
                         m.next = "POP"

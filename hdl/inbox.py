@@ -50,6 +50,9 @@ class Inbox(wiring.Component):
         The sample is under way: its first word taken, its last result word not yet out.
     steps : Out
         Step ends received in this sample.
+    full : Out(1)
+        ``steps == n_steps``: the sample has all its step ends (a register, so that the sources'
+        ``valid``, which waits on it, waits on no comparison).
     """
 
     def __init__(self, config, max_inputs, max_steps):
@@ -62,6 +65,7 @@ class Inbox(wiring.Component):
             "finished": In(1),
             "run": Out(1, init=1),
             "steps": Out(range(max_steps + 1)),
+            "full": Out(1),
             "counting": Out(1),
         })
 
@@ -112,6 +116,9 @@ class Inbox(wiring.Component):
             took, left_, came, closing = (outcome >> k & 1 for k in range(4))
             idle = (count + came - took) == 0
             run_next.append(~(~self.clear & (counting | took) & ~left_ & owed_next[came & closing] & idle))
+        full_next = Mux(self.clear, self.n_steps == 0,
+                        Mux(ended, self.steps + 1 == self.n_steps, self.steps == self.n_steps))
         m.d.sync += [count.eq(count_next), self.steps.eq(steps_next), counting.eq(counting_next),
+                     self.full.eq(full_next),
                      self.run.eq(Array(run_next)[Cat(popped, leaving, pushed, push.payload.end)])]
         return m

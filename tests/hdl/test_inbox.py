@@ -23,7 +23,7 @@ def _simulate(seed, push_rate, take_rate, words_per_step=5):
         words += [{"index": rng.randrange(784), "amplitude": rng.randrange(1, 256), "end": 0}
                   for _ in range(rng.randrange(words_per_step + 1))]
         words.append({"index": 0, "amplitude": 0, "end": 1})
-    seen = {"taken": [], "cycles": []}
+    seen = {"taken": [], "cycles": [], "ends": []}
 
     async def bench(ctx):
         ctx.set(dut.n_steps, T)
@@ -43,6 +43,7 @@ def _simulate(seed, push_rate, take_rate, words_per_step=5):
             finished = finish_at is not None and cycle >= finish_at
             ctx.set(dut.finished, finished)
             run, valid = ctx.get(dut.run), ctx.get(dut.events.valid)
+            seen["ends"].append((ctx.get(dut.steps), ctx.get(dut.full), ends))
             in_flight = pushed - len(seen["taken"])
             owed = ends < T
             seen["cycles"].append((run, not (counting and owed and in_flight == 0), counting and owed and run and not valid))
@@ -75,6 +76,7 @@ def test_words_in_order_and_the_enable_is_its_definition(seed, push_rate, take_r
     assert [w for w in got if not w["end"]] == [w for w in words if not w["end"]]
     assert [w["end"] for w in got] == [w["end"] for w in words]
     assert all(run == expected for run, expected, _ in seen["cycles"])
+    assert all(steps == ends and full == (ends == T) for steps, full, ends in seen["ends"])
     assert not any(starved for *_, starved in seen["cycles"]), "the core ran without the word it could ask for"
     if push_rate < take_rate:
         assert any(not run for run, *_ in seen["cycles"]), "the input was never behind: a weak case"

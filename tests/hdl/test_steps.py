@@ -12,7 +12,10 @@ ONE = DEFAULT.one
 
 
 def decode(payload, n_inputs, max_inputs=64, n_steps=1000):
-    """Feed ``payload`` to the decoder; returns (steps as event lists, error)."""
+    """Feed ``payload`` to the decoder; returns (steps as event lists, error).
+
+    Every event issued, in a completed step or not, must name one of the ``n_inputs`` inputs.
+    """
     dut = StepDecoder(DEFAULT, max_inputs)
     steps, state = [[]], {}
 
@@ -34,6 +37,7 @@ def decode(payload, n_inputs, max_inputs=64, n_steps=1000):
                 if event.end:
                     steps.append([])
                 else:
+                    assert event.index < n_inputs, f"event for input {event.index} of {n_inputs} issued"
                     steps[-1].append((event.index, event.amplitude))
             ctx.set(dut.full, len(steps) - 1 >= n_steps)
             idle = idle + 1 if (ready_idle or error) else 0
@@ -78,6 +82,11 @@ def test_decodes_what_the_host_encodes(density):
     (b"\x82\x00\x05\x21", DECODE_BAD_RECORD),                # gap list: inputs 0, 6, 40 of 40
     (b"\x80\x80\x27", DECODE_OK),                            # a two-byte gap: input 39
     (b"\x80\xff\xff", DECODE_BAD_RECORD),                    # the longest gap: past the inputs, no wrap
+    (b"\x80\x27", DECODE_OK),                                # a record's first gap: input 39
+    (b"\x80\x28", DECODE_BAD_RECORD),                        # a record's first gap: input 40 of 40
+    (b"\x81\x80\x26\x00", DECODE_OK),                        # a two-byte gap then a short one: 38, 39
+    (b"\x81\x80\x26\x01", DECODE_BAD_RECORD),                # 38, then 40 of 40
+    (b"\x80\x27\x80\x00", DECODE_OK),                        # a second record starts from input 0
     (b"\x81\x03", DECODE_BAD_RECORD),                         # gap list one gap short
     (b"\x80\x80", DECODE_BAD_RECORD),                         # truncated two-byte gap
     (b"\x05\x05", DECODE_TOO_MANY_STEPS),                    # 12 steps > 10

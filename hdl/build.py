@@ -34,6 +34,7 @@ import numpy as np
 from amaranth import ClockDomain, Elaboratable, Module
 from amaranth.lib import io
 from amaranth.build import ResourceError
+from amaranth.build.run import LocalBuildProducts
 
 from firmware.image import DEFAULT_LANES, DeviceLimits, FitError, pack
 from firmware.protocol import MAX_PAYLOAD
@@ -48,6 +49,7 @@ from .clocks import ECP5PLL, XilinxMMCM
 from .cycles import golden_cycles, queue_depth
 from .layouts import DISTRIBUTED_DEPTH, accumulator_width
 from .fanout import KEEP_MARKED
+from .seeds import run as place_seeds
 from .toolchain import PLACER_OPTIONS, ROUTERS, nextpnr_critical_path, nextpnr_fmax, repo_path, yosys_verilog
 from .top import UARTDevice
 from .uart import divisor
@@ -256,8 +258,12 @@ def _cycles_per_sample(network, image, samples):
 
 
 def build(board, model, lanes, out, samples=20, program=False, synthesize=True, log=print, baud=None,
-          router=ROUTERS[0], seed=1):
-    """Build ``model`` for ``board``; returns the report dict (also written to ``out``)."""
+          router=ROUTERS[0], seeds=(1,), jobs=None):
+    """Build ``model`` for ``board``; returns the report dict (also written to ``out``).
+
+    On ECP5 nextpnr places and routes once for each of ``seeds``, ``jobs`` at a time (default: all
+    at once); the best placement makes the bitstream, and the report names every seed's Fmax.
+    """
     from quant.quantize import load_network
 
     spec = BOARDS[board]
@@ -323,15 +329,18 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         for tool, fallback in env.items():
             if not os.environ.get(tool) and not shutil.which(tool.lower().replace("_", "-")):
                 os.environ[tool] = fallback
-        nextpnr_options = " ".join(["--seed", str(seed), "--timing-allow-fail", "--router", router, *PLACER_OPTIONS,
-                                    "--report", f"{name}.timing.json", "--detailed-timing-report"])
-        report["nextpnr_options"] = nextpnr_options
-        log("synthesis, place and route with yosys and nextpnr-ecp5 (minutes) ...")
-        # Planned, then run here: Platform.build would insist on the programmer being installed.
+        options = lambda seed: " ".join(["--seed", str(seed), "--timing-allow-fail", "--router", router,
+                                         *PLACER_OPTIONS, "--report", f"{name}.timing.json", "--detailed-timing-report"])
+        log(f"synthesis, place and route with yosys and nextpnr-ecp5, seeds {', '.join(map(str, seeds))} (minutes) ...")
+        # Planned, then run here (hdl.seeds): Platform.build would insist on the programmer being
+        # installed, and runs nextpnr once.
         plan = platform.build(top, name=name, build_dir=str(toolchain_dir), do_build=False,
-                              nextpnr_opts=nextpnr_options,
-                              script_after_read=KEEP_MARKED)
-        products = plan.execute_local(str(toolchain_dir))
+                              nextpnr_opts=options(seeds[0]), script_after_read=KEEP_MARKED)
+        plan.extract(str(toolchain_dir))
+        best, figures = place_seeds(toolchain_dir, name, seeds, jobs or len(seeds), log)
+        products = LocalBuildProducts(str(toolchain_dir))
+        report["nextpnr_options"] = options(best)
+        report["seeds"] = [{"seed": seed, "fmax_mhz": fmax} for seed, fmax in figures.items()]
         fmax, resources = _nextpnr_results(toolchain_dir, name)
         report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
         report["router"] = router
@@ -385,6 +394,9 @@ def _markdown(r):
         lines.append(f"Fmax: not known without the vendor timing analysis; board clock {r['board_clock_mhz']:g} MHz.")
     if r.get("nextpnr_options"):
         lines.append(f"nextpnr options: `{r['nextpnr_options']}`.")
+    if len(r.get("seeds", [])) > 1:
+        lines.append("Placement seeds (the best makes the bitstream): " + ", ".join(
+            f"{s['seed']}: " + (f"{s['fmax_mhz']:.1f} MHz" if s["fmax_mhz"] else "no Fmax") for s in r["seeds"]) + ".")
     path = r.get("critical_path")
     if path:
         lines.append(f"Critical path ({path['delay_ns']:.1f} ns, {path['logic_ns']:.1f} ns of it logic): "
@@ -424,18 +436,26 @@ def main(argv=None):
     p.add_argument("--program", action="store_true", help="program the board when the tools and a bitstream exist")
     p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
                    help="ECP5: nextpnr's router (router1 is timing-driven; router2 much faster on a congested design)")
-    p.add_argument("--seed", type=int, default=1, help="ECP5: nextpnr's placement seed (the Fmax varies a few MHz with it)")
+    p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[1], metavar="SEED",
+                   help="ECP5: nextpnr's placement seeds, one place and route each (the Fmax varies a few MHz "
+                        "with the seed); the best makes the bitstream, the report names them all")
+    p.add_argument("--jobs", type=int, help="ECP5: nextpnr runs at once (default: one per seed)")
     args = p.parse_args(argv)
     in_range(p, "samples", args.samples, 1, 10_000)
     in_range(p, "lanes", args.lanes, 1, 256)
-    in_range(p, "seed", args.seed, 1, 2**31 - 1)
+    for seed in args.seeds:
+        in_range(p, "seeds", seed, 1, 2**31 - 1)
+    if len(set(args.seeds)) != len(args.seeds):
+        p.error("--seeds: a seed is named twice")
+    if args.jobs is not None:
+        in_range(p, "jobs", args.jobs, 1, 64)
     if args.program and args.no_synth:
         p.error("--program needs a bitstream, which --no-synth does not build")
     board = ALIASES.get(args.board, args.board)
     out = args.out or Path("build") / board
     try:
         report = build(board, args.model, args.lanes, out, args.samples, args.program, not args.no_synth,
-                       baud=args.baud, router=args.router, seed=args.seed)
+                       baud=args.baud, router=args.router, seeds=args.seeds, jobs=args.jobs)
     except subprocess.CalledProcessError as problem:
         return error(f"{problem} (see the logs in {out})", EXIT_TOOL)
     except (FileError, FitError, ValueError, OSError) as problem:

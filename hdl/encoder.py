@@ -246,16 +246,20 @@ class ImageEncoder(wiring.Component):
         # counters was late (-0.5 ns at 140f86a, router1).
         limit = Signal(range(N + 1))
         m.d.comb += [target.eq(pos + run - 1),
-                     next_value.eq(Cat(bit, value[:-1]) if cfg.pixel_bits > 1 else bit),
-                     list_wp.addr.eq(count), list_wp.data.index.eq(target), list_wp.data.value.eq(write_value)]
+                     next_value.eq(Cat(bit, value[:-1]) if cfg.pixel_bits > 1 else bit)]
+        # A listed pixel is written the cycle after its code's last bit, from registers: the
+        # decoding into the block RAM's write port was late (0.6 ns at 079f43d, router1). The list
+        # is first read two cycles after the last write, when the bit stream has ended.
+        m.d.sync += [list_wp.addr.eq(count), list_wp.data.index.eq(target), list_wp.data.value.eq(write_value),
+                     list_wp.en.eq(0)]
 
         def fail():
             m.d.sync += self.error.eq(1)
             m.next = "FAILED"
 
         def listed(v):
-            m.d.comb += [list_wp.en.eq(1), write_value.eq(v)]
-            m.d.sync += [count.eq(count + 1), pos.eq(target + 1), limit.eq(limit - run), zeros.eq(0)]
+            m.d.comb += write_value.eq(v)
+            m.d.sync += [list_wp.en.eq(1), count.eq(count + 1), pos.eq(target + 1), limit.eq(limit - run), zeros.eq(0)]
             m.next = "PREFIX"
 
         with m.FSM(name="encoder"):

@@ -49,8 +49,8 @@ class ImageLoader(wiring.Component):
     held : Out(32)
         Bytes taken since ``restart``.
     checking : Out(1)
-        A table field's or a weight's or bias's checks and write are under way (the cycle after its
-        last byte): the bytes taken are not all written yet, as while ``load.valid``.
+        A table field's, weight's, bias's or table entry's checks and write are under way (the cycle
+        after its last byte): the bytes taken are not all written yet, as while ``load.valid``.
     error : Out(1)
         The image broke a rule; sticky until ``restart``.
     complete : Out(1)
@@ -112,7 +112,7 @@ class ImageLoader(wiring.Component):
         high_byte = Signal()       # the next byte is the high byte of a 16-bit value
         row, field, field_byte = Signal(range(n_layers + 1)), Signal(3), Signal(2)
         field_value = Signal(32)   # a table field's value, checked the cycle after its last byte
-        lane_value = Signal(signed(16))  # a weight's or bias's value, likewise
+        lane_value = Signal(signed(16))  # a weight's, bias's or table entry's value, likewise
         counter = Signal(32)       # words or entries written in the current section
         # The sections' last word numbers, registers set from the header (``count - 1`` worked out
         # beside the counter's comparison put an adder before it: the counter was late, -0.5 ns at
@@ -133,7 +133,7 @@ class ImageLoader(wiring.Component):
         recurrent_rows = Array(Const(rules.table_ranges(k)["recurrent"][0], 1) for k in range(n_layers + 1))
         weight_sum, block_sum = Signal(64), Signal(32)
 
-        bad = Signal()  # a rule broken by this cycle's byte: no write for it either
+        bad = Signal()  # a rule broken by the value written this cycle: no write for it either
 
         def emit(memory, address, word):
             # The write's fields are taken whatever the checks say, only its ``valid`` waits on them:
@@ -144,8 +144,11 @@ class ImageLoader(wiring.Component):
             with m.If(~self.error & ~bad):
                 m.d.sync += self.load.valid.eq(1)
 
-        def fail():
-            m.d.comb += bad.eq(1)
+        def fail(withhold=True):
+            # ``withhold``: the cycle's write (if any) is withheld; a state that writes nothing says
+            # False, so that its checks stay out of the write's ``valid``.
+            if withhold:
+                m.d.comb += bad.eq(1)
             m.d.sync += self.error.eq(1)
 
         def outside(number, bounds):
@@ -153,7 +156,6 @@ class ImageLoader(wiring.Component):
             return (number < lo) | (number > hi)
 
         int16 = Cat(low, byte).as_signed()
-        uint16 = Cat(low, byte)
 
         expected = Array(Const(b, 8) for b in self.header + b"\0")
         variable_bytes = [k for name in header for k in _field_bytes(name)]
@@ -171,7 +173,7 @@ class ImageLoader(wiring.Component):
                     m.d.sync += [position.eq(position + 1), want.eq(expected[position + 1]),
                                  free.eq(variable.bit_select(position + 1, 1))]
                     with m.If(~free & (byte != want)):
-                        fail()
+                        fail(withhold=False)
                     for name, target in header.items():
                         for index, k in enumerate(_field_bytes(name)):
                             with m.If(position == k):
@@ -243,7 +245,7 @@ class ImageLoader(wiring.Component):
                 m.d.sync += pause.eq(0)
                 with m.If((prev_n_out != rules.output_neurons) | (weight_sum != header["weight_words"])
                           | (block_sum != header["state_blocks"])):
-                    fail()
+                    fail(withhold=False)
                 m.next = "WEIGHTS"
             # Weight and bias words: P signed 16-bit lanes each, packed to the memory's lane width.
             for name, memory, width, bounds, word, last, after in (
@@ -272,45 +274,49 @@ class ImageLoader(wiring.Component):
                             with m.If(counter == last):
                                 m.d.sync += [counter.eq(0), pause.eq(0)]
                                 m.next = after
-            for name, memory, size, after in (("X_LUT", LOAD_X_LUT, cfg.x_lut_size, "H_LUT"),
-                                              ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, "RATE_TABLE")):
+            # The lookup and encoder tables: 16-bit entries, each checked (where a rule bounds it:
+            # rate thresholds of at most 2**draw_bits, latency steps below T or NEVER) and written
+            # the cycle after its high byte, from a register, as a weight: the rule's comparison on
+            # the arriving byte into the write's ``valid`` was the ULX3S build's critical path at
+            # b369720 (11.4 ns).
+            for name, memory, size, bad_value, after in (
+                    ("X_LUT", LOAD_X_LUT, cfg.x_lut_size, None, "H_LUT"),
+                    ("H_LUT", LOAD_H_LUT, cfg.h_lut_size, None, "RATE_TABLE"),
+                    ("RATE_TABLE", LOAD_RATE_TABLE, rules.pixel_values,
+                     lambda v: v > (1 << cfg.draw_bits), "LATENCY_TABLE"),
+                    ("LATENCY_TABLE", LOAD_LATENCY_TABLE, rules.pixel_values,
+                     lambda v: (v >= header["steps"]) & (v != NEVER), "TRAILER")):
                 with m.State(name):
-                    m.d.comb += fixed_crc.valid.eq(take)
+                    if bad_value is None:        # the lookup tables are covered by the fixed sections' CRC
+                        m.d.comb += fixed_crc.valid.eq(take)
+                    entry = lane_value.as_unsigned()
                     with m.If(take):
                         m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
                         with m.If(high_byte):
-                            emit(memory, counter, uint16)
-                            m.d.sync += counter.eq(counter + 1)
+                            m.d.sync += [lane_value.eq(int16), self.checking.eq(1)]
                             with m.If(counter == size - 1):
-                                m.d.sync += [counter.eq(0), position.eq(0)]
-                                m.next = after
-            # The encoder tables: rate thresholds of at most 2**draw_bits, latency steps below T or NEVER.
-            for name, memory, bad_value, after in (
-                    ("RATE_TABLE", LOAD_RATE_TABLE, uint16 > (1 << cfg.draw_bits), "LATENCY_TABLE"),
-                    ("LATENCY_TABLE", LOAD_LATENCY_TABLE, (uint16 >= header["steps"]) & (uint16 != NEVER), "TRAILER")):
-                with m.State(name):
-                    with m.If(take):
-                        m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
-                        with m.If(high_byte):
-                            with m.If(bad_value):
+                                m.d.sync += pause.eq(1)
+                    with m.If(self.checking):
+                        m.d.sync += [self.checking.eq(0), counter.eq(counter + 1)]
+                        if bad_value is not None:
+                            with m.If(bad_value(entry)):
                                 fail()
-                            emit(memory, counter, uint16)
-                            m.d.sync += counter.eq(counter + 1)
-                            with m.If(counter == rules.pixel_values - 1):
-                                m.d.sync += [counter.eq(0), position.eq(0)]
-                                m.next = after
+                        emit(memory, counter, entry)
+                        with m.If(counter == size - 1):
+                            m.d.sync += [counter.eq(0), position.eq(0), pause.eq(0)]
+                            m.next = after
             with m.State("TRAILER"):
                 with m.If(take):
                     m.d.sync += [self.checksum.eq(Cat(self.checksum[8:], byte)), position.eq(position + 1)]
                     with m.If(position == 0):
                         with m.If(fixed_crc.crc != rules.fixed_sections_crc):
-                            fail()
+                            fail(withhold=False)
                     with m.If(position == 3):
                         m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += done.eq(1)
                 with m.If(take):
-                    fail()  # longer than its header says
+                    fail(withhold=False)  # longer than its header says
 
         # Registered: the CRC's residue test then the dispatcher's COMMIT decision was a late path
         # (into T, at 46eda59); a COMMIT comes a frame after the image's last byte.

@@ -75,7 +75,8 @@ class SpikeQueue(wiring.Component):
         index = unsigned(bits(max_blocks * lanes))
         # A stored word: the block, its spikes and their summary, so that a new head word's event
         # is read, not computed.
-        self.word = data.StructLayout({"block": unsigned(bits(max_blocks)), "last": 1,
+        # ``pops``: its first take pops it (no spike, or one and not ``last``).
+        self.word = data.StructLayout({"block": unsigned(bits(max_blocks)), "last": 1, "pops": 1,
                                        "spikes": unsigned(lanes * config.spike_width),
                                        "summary": summary_layout(config, lanes, max_blocks)})
         super().__init__({
@@ -97,9 +98,13 @@ class SpikeQueue(wiring.Component):
         def lanes_of(word):
             return [word[p * SW:(p + 1) * SW] for p in range(P)]
 
+        def at_most_one(lanes):
+            return (lanes & (lanes - 1)) == 0
+
         incoming = Signal(self.word)
         m.d.comb += [incoming.block.eq(push.block), incoming.last.eq(push.last), incoming.spikes.eq(push.spikes),
-                     incoming.summary.eq(push.summary)]
+                     incoming.summary.eq(push.summary),
+                     incoming.pops.eq(at_most_one(push.summary.spiking) & (~push.last | (push.summary.spiking == 0)))]
         # Whether the word is stored waits on no logic here: ``stored`` meets the scheduler's take
         # in the queue's pointers (worked out here from the summary, with the take, it ended the ULX3S
         # build's critical path at 8785342: 12.3 ns, 7 of it routing from the update unit and back).
@@ -164,14 +169,17 @@ class SpikeQueue(wiring.Component):
         left = Signal(P)
         m.d.comb += left.eq(remaining & ~(1 << now))
         after_index, after_amplitude, after_lane = first_event(m, head.block, lanes_of(head.spikes), left)
+        # Whether this take pops the word (the end taken, or its last spike with no end to offer),
+        # known from registers: the word's ``pops`` when fresh, else worked out as ``mask`` was.
+        # Found from ``remaining`` at the take, the pop (through the pointers, the level and the
+        # scheduler's room) waited on the mask's multiplexer and its tests.
+        mask_pops = Signal()
         with m.If(head_valid & self.take):
-            with m.If(remaining == 0):                       # the end: the word is done
-                m.d.comb += popped.eq(1)
-                m.d.sync += fresh.eq(1)
-            with m.Elif((left == 0) & ~head.last):           # its last spike, and no end to offer
+            with m.If(Mux(fresh, head.pops, mask_pops)):
                 m.d.comb += popped.eq(1)
                 m.d.sync += fresh.eq(1)
             with m.Else():
                 m.d.sync += [mask.eq(left), fresh.eq(0), next_lane.eq(after_lane), next_index.eq(after_index),
-                             next_amplitude.eq(after_amplitude)]
+                             next_amplitude.eq(after_amplitude),
+                             mask_pops.eq(at_most_one(left) & (~head.last | (left == 0)))]
         return m

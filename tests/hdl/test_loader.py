@@ -120,3 +120,19 @@ def test_a_recurrent_device_loads_a_recurrent_image_and_refuses_a_feed_forward_o
     assert sorted(writes) == sorted(load_writes(other))
     _, state = load(rules, to_bytes(pack(random_network([12, 10, 100], seed=44, n_steps=9), 4)))
     assert state["error"] == 1 and state["complete"] == 0
+
+
+def test_a_latency_table_entry_out_of_range_stops_the_writes(core):
+    """A latency step at T (not NEVER): the entry is not written, nor anything after it, and the
+    image is refused. (The rate rule, at most 2**draw_bits, cannot be broken by a 16-bit entry
+    while draw_bits is 16.)"""
+    image = pack(random_network([12, 10, 100], seed=45, n_steps=9), 4)
+    blob = bytearray(to_bytes(image)[:-4])
+    entry = 3                                     # the fourth entry of the table, the file's last section
+    at = len(blob) - 2 * core.pixel_values + 2 * entry
+    blob[at:at + 2] = struct.pack("<H", image.n_steps)
+    writes, state = load(core, _with_crc(bytes(blob)))
+    assert state["error"] == 1 and state["complete"] == 0
+    good, _ = load(core, to_bytes(image))
+    first_bad = next(k for k, w in enumerate(good) if w[:2] == (LOAD_LATENCY_TABLE, entry))
+    assert writes == good[:first_bad]

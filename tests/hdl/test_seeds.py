@@ -1,0 +1,79 @@
+"""hdl.seeds: Amaranth's ECP5 script split into its steps, nextpnr once per seed, the best one packed.
+
+The flow runs with stand-in tools (small shell scripts) that write what the real ones write, the
+stand-in nextpnr an Fmax that depends on the seed, so the choice of seed is checked by hand.
+"""
+
+import stat
+
+import pytest
+from amaranth import Elaboratable, Module, Signal
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from hdl.seeds import run, script_steps, seed_step
+
+OPTIONS = "--seed 1 --timing-allow-fail --report top.timing.json --detailed-timing-report"
+
+
+class _Blink(Elaboratable):
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(8)
+        m.d.sync += count.eq(count + 1)
+        return m
+
+
+def _tree(folder):
+    """Amaranth's own ECP5 build tree of a small design, written but not run."""
+    plan = ULX3S_85F_Platform().build(_Blink(), name="top", build_dir=str(folder), do_build=False,
+                                      nextpnr_opts=OPTIONS)
+    plan.extract(str(folder))
+    return folder
+
+
+def test_amaranths_script_gives_its_three_steps_and_a_line_per_seed(tmp_path):
+    steps = script_steps((_tree(tmp_path) / "build_top.sh").read_text())
+    assert steps["YOSYS"].startswith('"$YOSYS"') and steps["ECPPACK"].startswith('"$ECPPACK"')
+    line = seed_step(steps["NEXTPNR_ECP5"], 7, "seed-7")
+    assert "--seed 7 " in line and "--seed 1 " not in line
+    assert "--report seed-7/top.timing.json" in line and "--log seed-7/top.tim" in line
+    assert "--textcfg seed-7/top.config" in line
+    assert "--json top.json" in line and "--detailed-timing-report" in line   # the netlist is shared
+
+
+def test_a_script_without_a_step_is_refused():
+    with pytest.raises(ValueError, match="ECPPACK"):
+        script_steps('"$YOSYS" -q top.ys\n"$NEXTPNR_ECP5" --seed 1\n')
+
+
+def _tool(folder, name, body):
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_the_best_seed_is_packed_and_its_reports_copied_up(tmp_path, monkeypatch):
+    tree = _tree(tmp_path / "tree")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    # The stand-in nextpnr: Fmax 90 + seed (seed 5: none at all); writes its log, report and config.
+    nextpnr = _tool(tools, "nextpnr", r'''
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seed) seed=$2; shift;; --log) log=$2; shift;; --report) report=$2; shift;; --textcfg) cfg=$2; shift;;
+  esac; shift
+done
+[ "$seed" = 5 ] && : > "$log" || echo "Info: Max frequency for clock 'clk': $((90 + seed)).00 MHz (PASS at 100.00 MHz)" > "$log"
+echo "{\"seed\": $seed}" > "$report"; echo "seed $seed" > "$cfg"
+''')
+    monkeypatch.setenv("YOSYS", _tool(tools, "yosys", 'echo netlist > top.json\n'))
+    monkeypatch.setenv("NEXTPNR_ECP5", nextpnr)
+    monkeypatch.setenv("ECPPACK", _tool(tools, "ecppack", 'cp top.config top.bit\n'))
+    best, figures = run(tree, "top", [2, 8, 5, 3], jobs=2, log=lambda _: None)
+    assert figures == {2: 92.0, 8: 98.0, 5: None, 3: 93.0}
+    assert best == 8
+    assert (tree / "top.bit").read_text() == "seed 8\n"
+    assert (tree / "top.timing.json").read_text() == '{"seed": 8}\n'
+    assert "98.00 MHz" in (tree / "top.tim").read_text()
+    assert all((tree / f"seed-{s}" / "top.config").exists() for s in (2, 8, 5, 3))

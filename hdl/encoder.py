@@ -247,18 +247,21 @@ class ImageEncoder(wiring.Component):
         limit = Signal(range(N + 1))
         m.d.comb += [target.eq(pos + run - 1),
                      next_value.eq(Cat(bit, value[:-1]) if cfg.pixel_bits > 1 else bit)]
-        # A listed pixel is written the cycle after its code's last bit, from registers: the
-        # decoding into the block RAM's write port was late (0.6 ns at 079f43d, router1). The list
-        # is first read two cycles after the last write, when the bit stream has ended.
-        m.d.sync += [list_wp.addr.eq(count), list_wp.data.index.eq(target), list_wp.data.value.eq(write_value),
-                     list_wp.en.eq(0)]
+        # The list's reads and writes share one address, ``k_next``, so that Yosys puts both on one
+        # block RAM port: with two, it adds read/write collision logic (an address comparison into
+        # a register, a multiplexer after the block RAM's output), which was late (0.6 ns at
+        # 079f43d and at cfea7ff, router1). While the bit stream is decoded ``k`` follows ``count``:
+        # a listed pixel is written the cycle after its code's last bit (from registers) at ``k``,
+        # and the walks that read the list start once the last write has landed.
+        m.d.comb += list_wp.addr.eq(k_next)
+        m.d.sync += [list_wp.data.index.eq(target), list_wp.data.value.eq(write_value), list_wp.en.eq(0)]
 
         def fail():
             m.d.sync += self.error.eq(1)
             m.next = "FAILED"
 
         def listed(v):
-            m.d.comb += write_value.eq(v)
+            m.d.comb += [write_value.eq(v), k_next.eq(count)]
             m.d.sync += [list_wp.en.eq(1), count.eq(count + 1), pos.eq(target + 1), limit.eq(limit - run), zeros.eq(0)]
             m.next = "PREFIX"
 
@@ -283,7 +286,8 @@ class ImageEncoder(wiring.Component):
                         m.next = "SUFFIX"
                         with m.If(zeros == 0):      # r = 0: the code is the single 1
                             m.next = "FLAG"
-                with m.Elif(at_end):            # between codes, or in a run code's leading zeros
+                with m.Elif(at_end & ~list_wp.en):   # between codes, or in a run code's leading zeros,
+                    m.d.comb += k_next.eq(0)             # and the last pixel written
                     m.next = "KEY"
                     with m.If(latency):
                         m.next = "CLEAR"

@@ -86,9 +86,12 @@ class StepDecoder(wiring.Component):
         # A register (``n_inputs`` changes at COMMIT, records come frames later): the add then the
         # comparison into the state machine was the ULX3S build's critical path (11.1 ns at 34ee0bb).
         m.d.sync += bitmap_bytes.eq((self.n_inputs + 7) >> 3)
-        # Every index is checked before its event state, so that ``events.valid`` waits on no
-        # comparison: the check in the event state, through the valid, the inbox's push and into
-        # the core's input word, was the ULX3S build's critical path (10.9 ns at 079f43d).
+        # Every index is checked before its event is offered, into ``index_bad``, a register, so
+        # that ``events.valid`` waits on no comparison: the check in the event state, through the
+        # valid, the inbox's push and into the core's input word, was the ULX3S build's critical
+        # path (10.9 ns at 079f43d); made on the arriving byte into the state machine, it was
+        # late there (0.7 ns at cfea7ff).
+        index_bad = Signal()
         # Room above the record's last index (``previous <= n_inputs`` always: every index issued
         # was checked): a gap is in range if below it. Made from registers a cycle ahead; a record
         # starts with the whole layer.
@@ -161,7 +164,7 @@ class StepDecoder(wiring.Component):
                     # The registers take the value whatever the check says (a failed record's
                     # are never used): the check's comparisons, enabling them, were the ULX3S
                     # build's critical path (10.7 ns at 140f86a, router1).
-                    m.d.sync += [index.eq(value), previous.eq(value + 1), amplitude.eq(one)]
+                    m.d.sync += [index.eq(value), previous.eq(value + 1), amplitude.eq(one), index_bad.eq(0)]
                     with m.If((value >= self.n_inputs) | (value < previous)):
                         fail(DECODE_BAD_RECORD)
                     with m.Elif(kind == GRADED_LIST):
@@ -175,19 +178,14 @@ class StepDecoder(wiring.Component):
                         m.next = "GAP_LOW"
                     with m.Else():
                         m.d.sync += [index.eq(previous + byte), previous.eq(previous + byte + 1),
-                                     amplitude.eq(one)]
-                        with m.If(byte >= room):
-                            fail(DECODE_BAD_RECORD)
-                        with m.Else():
-                            m.next = "EVENT"
+                                     amplitude.eq(one), index_bad.eq(byte >= room)]
+                        m.next = "EVENT"
             with m.State("GAP_LOW"):
                 with need_byte():
                     gap = Cat(byte, low[:7])
-                    m.d.sync += [index.eq(previous + gap), previous.eq(previous + gap + 1), amplitude.eq(one)]
-                    with m.If(gap >= room):
-                        fail(DECODE_BAD_RECORD)
-                    with m.Else():
-                        m.next = "EVENT"
+                    m.d.sync += [index.eq(previous + gap), previous.eq(previous + gap + 1), amplitude.eq(one),
+                                 index_bad.eq(gap >= room)]
+                    m.next = "EVENT"
             with m.State("AMPLITUDE_LOW"):
                 with need_byte():
                     m.d.sync += low.eq(byte)
@@ -201,15 +199,18 @@ class StepDecoder(wiring.Component):
                     with m.Else():
                         m.next = "EVENT"
             with m.State("EVENT"):
-                m.d.comb += self.events.valid.eq(1)
-                with m.If(self.events.ready):
-                    m.d.sync += count.eq(count - 1)
-                    with m.If(count == 1):
-                        m.next = "END_STEP"
-                    with m.Elif(kind >= GAP_LIST):
-                        m.next = "GAP"
-                    with m.Else():
-                        m.next = "INDEX_LOW"
+                with m.If(index_bad):
+                    fail(DECODE_BAD_RECORD)
+                with m.Else():
+                    m.d.comb += self.events.valid.eq(1)
+                    with m.If(self.events.ready):
+                        m.d.sync += count.eq(count - 1)
+                        with m.If(count == 1):
+                            m.next = "END_STEP"
+                        with m.Elif(kind >= GAP_LIST):
+                            m.next = "GAP"
+                        with m.Else():
+                            m.next = "INDEX_LOW"
             with m.State("BITMAP_BYTE"):
                 with m.If(bitmap_byte == bitmap_bytes):
                     m.next = "END_STEP"
@@ -217,13 +218,13 @@ class StepDecoder(wiring.Component):
                     with need_byte():
                         m.d.sync += [bits.eq(byte), amplitude.eq(one),
                                      index.eq(bitmap_byte << 3), bitmap_byte.eq(bitmap_byte + 1)]
-                        with m.If((bitmap_byte == last_byte) & (byte & tail_forbidden).any()):
-                            fail(DECODE_BAD_RECORD)
-                        with m.Else():
-                            m.next = "BITMAP_BITS"
+                        m.d.sync += index_bad.eq((bitmap_byte == last_byte) & (byte & tail_forbidden).any())
+                        m.next = "BITMAP_BITS"
             with m.State("BITMAP_BITS"):
                 # One cycle per bit up to the byte's highest set bit.
-                with m.If(bits == 0):
+                with m.If(index_bad):
+                    fail(DECODE_BAD_RECORD)
+                with m.Elif(bits == 0):
                     m.next = "BITMAP_BYTE"
                 with m.Elif(bits[0]):
                     m.d.comb += self.events.valid.eq(1)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from firmware import image as fw_image
-from firmware.protocol import (ErrorCode, Frame, FrameDecoder, FrameError, Identity, Result, Type, encode_frame,
+from firmware.protocol import (ErrorCode, FrameDecoder, Identity, Result, Type, encode_frame,
                                encode_steps, split_records)
 from firmware.image import DeviceLimits
 from hdl.device import SRCDevice
@@ -295,7 +295,7 @@ def test_the_core_enable_is_on_a_global_network_on_ecp5(networks):
     from amaranth.back import rtlil
 
     text = rtlil.convert(make_device(networks[0]), platform=_Family("ecp5"), emit_src=False)
-    (name, connections), = _buffers(text)
+    (_, connections), = _buffers(text)
     ports = dict(re.findall(r"connect \\(\w+) (.+)", connections))
     assert ports["CE"] == "1'1"
     cells = dict(re.findall(r"  cell \\top\.(\w+) \\\w+\n((?:    connect .*\n)+)", text))

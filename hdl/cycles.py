@@ -360,15 +360,16 @@ def encoder_lead_cycles(encoding, stream_bytes, listed, never, n_steps):
 
     * rate coding, when the first listed pixel spikes at step 0: the pixel stream
       (``ENCODER_BYTE_CYCLES`` per byte: it is taken, then its 8 bits are decoded one per cycle), the
-      end-of-stream check (1), the key ``fmix32(seed)`` issued (1) and through the hash pipeline
-      (``ENCODER_PIPELINE``), the first pixel issued (1) and through it, and the FIFO (2);
-    * latency coding: the pixel stream and the check (1), clearing the per-step counts (T), counting (4
+      end-of-stream check (1), the list's last write landing (1), the key ``fmix32(seed)`` issued
+      (1) and through the hash pipeline (``ENCODER_PIPELINE``), the first pixel issued (1) and
+      through it, and the FIFO (2);
+    * latency coding: the pixel stream, the check and the last write (2), clearing the per-step counts (T), counting (4
       cycles per listed pixel, 3 for one that never spikes, 1 to finish), the prefix sums (2T), the
       scatter (as the count), the first read of the sorted list, registered (3), and the FIFO (2).
     """
     if encoding == "rate":
-        return ENCODER_BYTE_CYCLES * stream_bytes + 1 + 1 + ENCODER_PIPELINE + 1 + ENCODER_PIPELINE + FIFO_LATENCY
+        return ENCODER_BYTE_CYCLES * stream_bytes + 2 + 1 + ENCODER_PIPELINE + 1 + ENCODER_PIPELINE + FIFO_LATENCY
     if encoding == "latency":
         per_pass = 4 * listed - never + 1
-        return ENCODER_BYTE_CYCLES * stream_bytes + 1 + n_steps + per_pass + 2 * n_steps + per_pass + 3 + FIFO_LATENCY
+        return ENCODER_BYTE_CYCLES * stream_bytes + 2 + n_steps + per_pass + 2 * n_steps + per_pass + 3 + FIFO_LATENCY
     raise ValueError(f"unknown encoding {encoding!r}; expected 'rate' or 'latency'")

@@ -25,7 +25,7 @@ from firmware.protocol import IMAGE_PREFIX_LIMIT
 from quant.intencode import FMIX_C1, FMIX_C2, NEVER
 
 from .arith import nudged
-from .layouts import DISTRIBUTED, event_layout
+from .layouts import DISTRIBUTED, UNCHECKED, event_layout, registered_read
 
 __all__ = ["ImageEncoder", "ENCODE_OK", "ENCODE_BAD_PIXELS"]
 
@@ -111,9 +111,12 @@ class ImageEncoder(wiring.Component):
         sorted_entry = data.StructLayout({"index": index_shape, "step": step_shape})
 
         # -- memories: the tables (written by the loader), the pixel list, the latency sort ------------
-        m.submodules.rate_table = rate_mem = memory.Memory(shape=17, depth=self.pixel_values, init=self.rate_table)
+        # The tables and the sorted list are read through registered_read: the tables are written by
+        # the loader between images, the sorted list by the scatter before the walk reads it.
+        m.submodules.rate_table = rate_mem = memory.Memory(shape=17, depth=self.pixel_values, init=self.rate_table,
+                                                           attrs=UNCHECKED)
         m.submodules.latency_table = lat_mem = memory.Memory(shape=16, depth=self.pixel_values,
-                                                             init=self.latency_table)
+                                                             init=self.latency_table, attrs=UNCHECKED)
         m.submodules.pixels = list_mem = memory.Memory(shape=entry, depth=max(N, 2), init=[])
         # The per-step counts in distributed RAM, read synchronously: their read-add-write (a count
         # + 1, the prefix sum) starts at a flip-flop, not at a block RAM's slow output. Two read
@@ -121,12 +124,12 @@ class ImageEncoder(wiring.Component):
         # before it: the state decoding, an address multiplexer and the read on one path limited the
         # encoder alone to 95.3 MHz (router1; 64.7 MHz, router2, when the read was asynchronous).
         m.submodules.counts = count_mem = memory.Memory(shape=index_shape, depth=max(T, 2), init=[], attrs=DISTRIBUTED)
-        m.submodules.sorted = sort_mem = memory.Memory(shape=sorted_entry, depth=max(N, 2), init=[])
+        m.submodules.sorted = sort_mem = memory.Memory(shape=sorted_entry, depth=max(N, 2), init=[], attrs=UNCHECKED)
         rate_wp, lat_wp = rate_mem.write_port(), lat_mem.write_port()
-        rate_rp, lat_rp = rate_mem.read_port(), lat_mem.read_port()
+        (rate_rp, rate_data), (lat_rp, lat_data) = registered_read(m, rate_mem, "rate"), registered_read(m, lat_mem, "lat")
         list_wp, list_rp = list_mem.write_port(), list_mem.read_port()
         count_wp, count_at_step, count_at_k = count_mem.write_port(), count_mem.read_port(), count_mem.read_port()
-        sort_wp, sort_rp = sort_mem.write_port(), sort_mem.read_port()
+        sort_wp, (sort_rp, sort_data) = sort_mem.write_port(), registered_read(m, sort_mem, "sorted")
         table = self.table
         m.d.comb += [rate_wp.addr.eq(table.address), rate_wp.data.eq(table.value),
                      rate_wp.en.eq(table.valid & (table.which == 0)),
@@ -163,7 +166,7 @@ class ImageEncoder(wiring.Component):
         value1 = Signal(cfg.pixel_bits)
         m.d.sync += [j[1].eq(list_rp.data.index), value1.eq(list_rp.data.value)]
         m.d.comb += [valid[0].eq(issue), end[0].eq(issue_end), is_key[0].eq(issue_key),
-                     rate_rp.addr.eq(value1), threshold[2].eq(rate_rp.data)]
+                     rate_rp.addr.eq(value1), threshold[2].eq(rate_data)]
         for s in range(1, P + 1):
             m.d.sync += [valid[s].eq(valid[s - 1]), end[s].eq(end[s - 1]), is_key[s].eq(is_key[s - 1])]
             if s >= 2:
@@ -211,7 +214,7 @@ class ImageEncoder(wiring.Component):
         # otherwise read it (block RAM's output is slow: it is registered before it addresses a table).
         k, k_next = Signal(range(N + 1)), Signal(range(N + 1))
         pixel = Signal(list_mem.shape)      # list[k], registered (latency coding's passes)
-        m.d.comb += [k_next.eq(k), list_rp.addr.eq(k_next), count_at_step.addr.eq(lat_rp.data), count_at_k.addr.eq(k)]
+        m.d.comb += [k_next.eq(k), list_rp.addr.eq(k_next), count_at_step.addr.eq(lat_data), count_at_k.addr.eq(k)]
         m.d.sync += k.eq(k_next)
         acc = Signal(index_shape)
         ptr = Signal(range(N + 1))
@@ -261,8 +264,11 @@ class ImageEncoder(wiring.Component):
             m.next = "FAILED"
 
         def listed(v):
-            m.d.comb += [write_value.eq(v), k_next.eq(count)]
-            m.d.sync += [list_wp.en.eq(1), count.eq(count + 1), pos.eq(target + 1), limit.eq(limit - run), zeros.eq(0)]
+            # ``k`` takes ``count`` (not through ``k_next``, the list's address, which then waits on
+            # no decoding): the write lands next cycle at ``k_next``, which is ``k`` there.
+            m.d.comb += write_value.eq(v)
+            m.d.sync += [list_wp.en.eq(1), k.eq(count), count.eq(count + 1), pos.eq(target + 1),
+                         limit.eq(limit - run), zeros.eq(0)]
             m.next = "PREFIX"
 
         with m.FSM(name="encoder"):
@@ -286,11 +292,16 @@ class ImageEncoder(wiring.Component):
                         m.next = "SUFFIX"
                         with m.If(zeros == 0):      # r = 0: the code is the single 1
                             m.next = "FLAG"
-                with m.Elif(at_end & ~list_wp.en):   # between codes, or in a run code's leading zeros,
-                    m.d.comb += k_next.eq(0)             # and the last pixel written
-                    m.next = "KEY"
-                    with m.If(latency):
-                        m.next = "CLEAR"
+                with m.Elif(at_end):            # between codes, or in a run code's leading zeros
+                    m.next = "LISTED"
+            with m.State("LISTED"):
+                # The last pixel is written; the walks start from the list's first entry (set here,
+                # not as the stream ends: the reader's valid into the list's address was late, 1.4 ns
+                # at 8cf1abb).
+                m.d.comb += [self.busy.eq(1), k_next.eq(0)]
+                m.next = "KEY"
+                with m.If(latency):
+                    m.next = "CLEAR"
             with m.State("SUFFIX"):
                 m.d.comb += [decode.eq(1), self.busy.eq(1)]
                 with m.If(have != 0):
@@ -375,8 +386,8 @@ class ImageEncoder(wiring.Component):
                     m.next = f"{prefix}_STEP"
                 with m.State(f"{prefix}_STEP"):
                     m.d.comb += self.busy.eq(1)
-                    m.d.sync += step_value.eq(lat_rp.data)
-                    with m.If(lat_rp.data == NEVER):
+                    m.d.sync += step_value.eq(lat_data)
+                    with m.If(lat_data == NEVER):
                         m.d.comb += k_next.eq(k + 1)
                         m.next = f"{prefix}_READ"
                     with m.Else():
@@ -407,7 +418,7 @@ class ImageEncoder(wiring.Component):
                 m.next = "WALK_LATCH"
             with m.State("WALK_LATCH"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [entry.eq(sort_rp.data), listed_left.eq(ptr != acc)]
+                m.d.sync += [entry.eq(sort_data), listed_left.eq(ptr != acc)]
                 m.next = "WALK"
             with m.State("WALK"):
                 m.d.comb += self.busy.eq(1)

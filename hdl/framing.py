@@ -13,6 +13,8 @@ from amaranth.lib.wiring import In, Out
 
 from firmware.protocol import MAX_PAYLOAD, SYNC, ErrorCode
 
+from .layouts import UNCHECKED, registered_read
+
 __all__ = ["frame_layout", "FrameReceiver", "PayloadReader", "FrameSender"]
 
 
@@ -60,9 +62,11 @@ class FrameReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buffer = buf = memory.Memory(shape=8, depth=2 * self.max_payload, init=[])
-        wp, rp = buf.write_port(), buf.read_port()
-        m.d.comb += [rp.addr.eq(self.read_addr), self.read_data.eq(rp.data)]
+        # A frame is read from its slot only once it is complete, while frames arrive into the other:
+        # a read and a write never meet at one address (registered_read, no collision logic).
+        m.submodules.buffer = buf = memory.Memory(shape=8, depth=2 * self.max_payload, init=[], attrs=UNCHECKED)
+        wp, (rp, read_data) = buf.write_port(), registered_read(m, buf, "buffer")
+        m.d.comb += [rp.addr.eq(self.read_addr), self.read_data.eq(read_data)]
         m.submodules.crc = crc = catalog.CRC16_CCITT_FALSE(data_width=8).create()
         # Two frames may wait: one being executed, one complete behind it.
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(width=len(self.frames.payload.as_value()), depth=2)

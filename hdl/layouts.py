@@ -4,7 +4,7 @@ Every layout takes its widths from the fixed-point configuration and the device 
 here restates a width by hand.
 """
 
-from amaranth import signed, unsigned
+from amaranth import Signal, signed, unsigned
 from amaranth.lib import data
 
 from firmware.image import TABLE_FIELDS
@@ -94,3 +94,23 @@ def pack_lanes(rows, width):
 DISTRIBUTED = {"ram_style": "distributed"}
 #: Memories at most this deep go to distributed RAM: a block RAM would be mostly empty.
 DISTRIBUTED_DEPTH = 64
+#: Memory attributes for a block RAM whose reads and writes never meet at one address in one cycle
+#: (tables written by the loader between samples, lists written and read in separate phases),
+#: read through :func:`registered_read`: Yosys then adds no read/write collision logic.
+UNCHECKED = {"no_rw_check": 1}
+
+
+def registered_read(m, mem, name):
+    """A read of ``mem`` whose data is registered, as from a synchronous port (one cycle).
+
+    An asynchronous port and a register, which Yosys (``memory_dff``) merges into the block RAM's
+    synchronous port, honouring the memory's ``no_rw_check`` (:data:`UNCHECKED`) as it does: a
+    synchronous Amaranth port promises the old data when a write to its address meets it, and
+    against a write on the other port of a block RAM Yosys keeps that promise with an address
+    comparison into a register and a multiplexer after the block RAM's output (late paths in the
+    ULX3S builds: the encoder's pixel list at 079f43d and cfea7ff). Returns ``(port, data)``.
+    """
+    port = mem.read_port(domain="comb")
+    data = Signal(mem.shape, name=f"{name}_data")
+    m.d.sync += data.eq(port.data)
+    return port, data

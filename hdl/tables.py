@@ -11,6 +11,8 @@ from amaranth import Module, Mux, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .layouts import UNCHECKED, registered_read
+
 __all__ = ["LaneTables"]
 
 
@@ -60,12 +62,13 @@ class LaneTables(wiring.Component):
                 ("h", c.h_width - 1, c.h_lut_size, c.h_lut, self.h_addr, self.h_data, self.h_lut_we)):
             for pair in range(0, self.lanes, 2):
                 m.submodules[f"{name}_lut{pair // 2}"] = mem = memory.Memory(shape=unsigned(width), depth=size,
-                                                                            init=init)
+                                                                            init=init, attrs=UNCHECKED)
                 write = mem.write_port()
-                first = mem.read_port()
+                first, first_data = registered_read(m, mem, f"{name}_lut{pair // 2}_first")
                 m.d.comb += [first.addr.eq(Mux(we, self.lut_addr, addr[pair])), write.addr.eq(first.addr),
-                             write.data.eq(self.lut_data), write.en.eq(we), out[pair].eq(first.data)]
+                             write.data.eq(self.lut_data), write.en.eq(we), out[pair].eq(first_data)]
                 if pair + 1 < self.lanes:
-                    second = mem.read_port()
-                    m.d.comb += [second.addr.eq(addr[pair + 1]), out[pair + 1].eq(second.data)]
+                    # No lane reads while a table is written: the second port needs no collision logic.
+                    second, second_data = registered_read(m, mem, f"{name}_lut{pair // 2}_second")
+                    m.d.comb += [second.addr.eq(addr[pair + 1]), out[pair + 1].eq(second_data)]
         return m

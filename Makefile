@@ -39,7 +39,7 @@ results: .installed
 	for p in 10 11 12; do d=arty_a7_35-latency-784-224-100-P$$p; \
 		$(PYTHON) -m hdl.build --board arty_a7 --lanes $$p --out runs/build/$$d; \
 		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/; done
-	$(PYTHON) -m hdl.build --board ulx3s_85f --out runs/build/ulx3s_85f-latency-784-224-100-P8
+	$(PYTHON) -m hdl.build --board ulx3s_85f --seeds 1 2 3 4 --out runs/build/ulx3s_85f-latency-784-224-100-P8
 	mkdir -p docs/builds/ulx3s_85f-latency-784-224-100-P8
 	cp runs/build/ulx3s_85f-latency-784-224-100-P8/report.* docs/builds/ulx3s_85f-latency-784-224-100-P8/
 	$(PYTHON) -m sim.bench_cycles --network docs/results/models/fashion-rate-src-784-128-R128-100/model.npz \

@@ -11,7 +11,7 @@ the queue stores what it is given: computed here from the arriving spikes, the s
 device's critical path (16.6 ns on ECP5, router2, at ``e3d0d09``).
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,15 +32,36 @@ def summary_layout(config, lanes, max_blocks):
 
 def first_event(m, block, spikes, spiking):
     """The lowest lane set in ``spiking``, of a block's ``spikes`` (one value per lane):
-    ``(index, amplitude, lane)``, as combinational values (0 when none is set)."""
+    ``(index, amplitude, lane)``, as combinational values (0 when none is set).
+
+    A balanced tree: each node passes on its left half's lane and amplitude if any of that half
+    is set, else its right half's, so the amplitude is ``log2 P`` multiplexers after the spiking
+    bits (a priority encoder then a ``P``-way multiplexer by the lane found was late on the update
+    unit's exit, 0.3 ns at 8cf1abb).
+    """
     P = len(spikes)
-    pick = Signal(range(max(2, P)))
-    for p in reversed(range(P)):
-        with m.If(spiking[p]):
-            m.d.comb += pick.eq(p)
+    width = max(1, (P - 1).bit_length())
+    # Nodes: (any set, lane within the node, amplitude), leaves first.
+    nodes = [(spiking[p], Const(0, 0), spikes[p]) for p in range(P)]
+    while len(nodes) > 1:
+        paired = []
+        for k in range(0, len(nodes), 2):
+            if k + 1 == len(nodes):
+                left_any, left_lane, left_value = nodes[k]
+                paired.append((left_any, Cat(left_lane, Const(0, 1)), left_value))
+                continue
+            (left_any, left_lane, left_value), (right_any, right_lane, right_value) = nodes[k], nodes[k + 1]
+            paired.append((left_any | right_any, Cat(Mux(left_any, left_lane, right_lane), ~left_any & right_any),
+                           Mux(left_any, left_value, Mux(right_any, right_value, 0))))
+        nodes = paired
+    found_any, found, value = nodes[0]
+    if P == 1:
+        value = Mux(found_any, value, 0)
+    pick, amplitude = Signal(range(max(2, P))), Signal.like(spikes[0])
+    m.d.comb += [pick.eq(found[:width]), amplitude.eq(value)]
     # With P a power of two the index is the block's bits above the lane's, no adder.
     index = Cat(pick[:P.bit_length() - 1], block) if P >= 2 and P & (P - 1) == 0 else block * P + pick
-    return index, Array(spikes)[pick], pick
+    return index, amplitude, pick
 
 
 class SpikeQueue(wiring.Component):

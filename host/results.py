@@ -61,6 +61,9 @@ def boards(root):
         res, cap, util = r.get("resources", {}), r["capacity"], r.get("utilisation", {})
         cell = lambda k: f"{_n(res.get(k))} / {_n(cap[k])} ({_pct(util.get(k), 0)})" if k in res else "—"
         fmax = f"**{r['fmax_mhz']:.1f} MHz**" if r.get("fmax_mhz") else "needs Vivado or openXC7"
+        if len(r.get("seeds", [])) > 1:      # the best of several placements: name them all
+            fmax += " (seeds " + ", ".join(f"{s['seed']}: {s['fmax_mhz']:.1f}" if s["fmax_mhz"] else f"{s['seed']}: -"
+                                          for s in r["seeds"]) + ")"
         rate = r.get("samples_per_s_at_fmax") or r.get("samples_per_s_at_board_clock")
         where = "at Fmax" if r.get("samples_per_s_at_fmax") else f"at {r.get('board_clock_mhz', 0):g} MHz"
         shipped = Path(r.get("model_file", "")).parent.name     # quant/assets/<encoding>/model.npz

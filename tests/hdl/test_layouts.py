@@ -43,7 +43,7 @@ def test_the_data_is_the_words_a_cycle_after_their_address():
     dut, rng, seen = _Ram(True, UNCHECKED), random.Random(3), []
 
     async def bench(ctx):
-        contents, expected = [0] * 784, None
+        contents = [0] * 784
         for _ in range(300):
             # A few dozen addresses, so that words written are read back often.
             address, write = rng.randrange(40), rng.random() < 0.5

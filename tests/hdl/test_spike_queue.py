@@ -1,6 +1,7 @@
 """The queue between layers: blocks of spikes in, one event (or step end) out per take."""
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from hdl.spike_queue import SpikeQueue
@@ -94,3 +95,37 @@ def test_a_step_without_spikes_is_just_its_end():
     sim.add_testbench(bench)
     sim.run()
     assert got == [(1, 1), (0, 0)]
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 5, 8])
+def test_first_event_is_the_lowest_spiking_lane(lanes):
+    """Every spiking pattern of a block against the lowest set lane found by hand: its index
+    (``block * P + lane``), amplitude and lane; all 0 (but the block's base) when none spikes."""
+    from amaranth import Module, Signal
+
+    from hdl.spike_queue import first_event
+
+    m = Module()
+    spikes, spiking, block = [Signal(8, name=f"s{p}") for p in range(lanes)], Signal(lanes), Signal(5)
+    index, amplitude, lane = first_event(m, block, spikes, spiking)
+    outputs = [Signal(16, name="index"), Signal(8, name="amplitude"), Signal(4, name="lane")]
+    m.d.comb += [o.eq(v) for o, v in zip(outputs, (index, amplitude, lane))]
+    wrong = []
+
+    async def bench(ctx):
+        rng = np.random.default_rng(lanes)
+        for mask in range(1 << lanes):
+            values, base = [int(v) for v in rng.integers(1, 256, lanes)], int(rng.integers(32))
+            for signal, value in zip(spikes, values):
+                ctx.set(signal, value)
+            ctx.set(spiking, mask)
+            ctx.set(block, base)
+            first = next((p for p in range(lanes) if mask >> p & 1), None)
+            expected = (base * lanes, 0, 0) if first is None else (base * lanes + first, values[first], first)
+            if tuple(ctx.get(o) for o in outputs) != expected:
+                wrong.append(mask)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert wrong == []

@@ -2,7 +2,6 @@
 
 import json
 import os
-import struct
 import threading
 import time
 
@@ -11,7 +10,7 @@ import pytest
 
 from firmware import image as fw_image
 from firmware.image import DeviceLimits
-from firmware.protocol import SYNC, FrameDecoder, Type, encode_frame
+from firmware.protocol import SYNC, FrameDecoder, Type
 from host.device import Device, DeviceError, DeviceTimeout
 from host.infer import main as infer
 from host.transport import PCIeTransport, SerialTransport, TransportError

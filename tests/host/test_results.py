@@ -39,3 +39,16 @@ def test_a_per_epoch_grid_lists_each_cells_curve(tmp_path):
     lines = RENDERERS["recurrent"](tmp_path)
     assert "2 epochs, all training images, hidden width 400, T = 200; 1 of 2 cells done." in lines[0]
     assert lines[-1] == "| SRC, 3 layers, layer 2 recurrent | 0 | 50.0, 62.5 | 60.00 |"
+
+
+def test_a_build_over_several_seeds_names_each_seeds_fmax(tmp_path):
+    from host.results import boards
+
+    shutil.copytree(ROOT / "docs/builds", tmp_path / "docs/builds")
+    path = tmp_path / "docs/builds/ulx3s_85f-latency-784-224-100-P8/report.json"
+    report = json.loads(path.read_text())
+    report.update(fmax_mhz=101.25, seeds=[{"seed": 1, "fmax_mhz": 97.5}, {"seed": 2, "fmax_mhz": 101.25},
+                                          {"seed": 3, "fmax_mhz": None}])
+    path.write_text(json.dumps(report))
+    row = next(line for line in boards(tmp_path) if "ulx3s_85f" in line)
+    assert "**101.2 MHz** (seeds 1: 97.5, 2: 101.2, 3: -)" in row

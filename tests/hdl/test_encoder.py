@@ -86,8 +86,9 @@ def test_events_equal_the_specification(encoding, ready_every):
     assert sum(map(len, want)) > 0
 
 
-def test_a_blank_image_gives_empty_steps():
-    got, error = run(np.zeros(N_INPUTS, np.int64), "rate", 1)
+@pytest.mark.parametrize("encoding", ["rate", "latency"])
+def test_a_blank_image_gives_empty_steps(encoding):
+    got, error = run(np.zeros(N_INPUTS, np.int64), encoding, 1)
     assert not error and got == [[]] * T
 
 

@@ -73,6 +73,9 @@ def test_decodes_what_the_host_encodes(density):
     (b"\x40\x01\x00\x28\x00", DECODE_BAD_RECORD),            # index 40 of 40 inputs
     (b"\x42\x01\x00\x02\x00" + (ONE + 1).to_bytes(2, "little"), DECODE_BAD_RECORD),  # amplitude > 1
     (b"\x42\x01\x00\x02\x00\x00\x00", DECODE_BAD_RECORD),    # amplitude 0
+    (b"\x42\x01\x00\x28\x00" + ONE.to_bytes(2, "little"), DECODE_BAD_RECORD),  # graded: index 40 of 40
+    (b"\x42\x02\x00\x05\x00\x80\x00\x03\x00\x80\x00", DECODE_BAD_RECORD),  # graded, not ascending
+    (b"\x42\x01\x00\x28\x00", DECODE_BAD_RECORD),            # graded: index 40 of 40, truncated
     (b"\x40\x03\x00\x01\x00", DECODE_BAD_RECORD),            # truncated
     (b"\x41" + b"\x00" * 4 + b"\x80", DECODE_OK),           # bitmap sets input 39: the last one
     (b"\x41\x00\x00\x00\x00", DECODE_BAD_RECORD),         # bitmap one byte short
@@ -99,3 +102,11 @@ def test_rejects_a_bitmap_bit_past_the_inputs():
     # 36 inputs: 5 bitmap bytes, of which bits 4..7 of the last are padding.
     assert decode(b"\x41" + b"\x00" * 4 + b"\x08", 36)[1] == DECODE_OK
     assert decode(b"\x41" + b"\x00" * 4 + b"\x10", 36)[1] == DECODE_BAD_RECORD
+
+
+def test_decodes_empty_lists():
+    """A list of no events is a silent step, for each list kind, and the next record follows it."""
+    payload = b"\x40\x00\x00\x42\x00\x00\x40\x01\x00\x03\x00"
+    steps, error = decode(payload, 40)
+    assert error == DECODE_OK
+    assert steps == decode_steps(payload, 40, ONE) == [[], [], [(3, ONE)]]

@@ -49,10 +49,10 @@ class SRCCore(wiring.Component):
         Input events, each step closed by an ``end`` word; ``T`` steps make a sample.
     result : Out(stream.Signature(result_layout))
         ``n_classes`` words after the last step of each sample.
-    load : In(stream.Signature(load_layout, always_ready=True))
+    load : In(stream.Signature(load_layout))
         Run-time writes (between samples) of weight and bias words, layer-table fields, T and
         LUT entries: a network of the same number of layers and classes and any sizes within
-        ``limits`` can replace the baked one. Each is taken the cycle it is offered.
+        ``limits`` can replace the baked one.
     trace : Out(stream.Signature(trace_layout))
         A monitor: one word per updated block, when ``trace`` is set. The core never waits
         on its ``ready``.
@@ -94,7 +94,7 @@ class SRCCore(wiring.Component):
         super().__init__({
             "events": In(stream.Signature(event_layout(cfg, self.limits.max_inputs))),
             "result": Out(stream.Signature(result_layout(cfg, image.n_classes))),
-            "load": In(stream.Signature(load_layout(cfg, self.lanes, self.limits), always_ready=True)),
+            "load": In(stream.Signature(load_layout(cfg, self.lanes, self.limits))),
             "trace": Out(stream.Signature(trace_layout(cfg, self.lanes, self.limits))),
             "error": Out(1),
         })
@@ -120,6 +120,7 @@ class SRCCore(wiring.Component):
         # run from the link's loader to every memory of the core, across the chip. Writes come
         # between samples, so landing a cycle later changes nothing a sample sees.
         load = self.load.payload
+        m.d.comb += self.load.ready.eq(1)
         for part, memories in ((table.write, (LOAD_TABLE,)), (acc.load, (LOAD_WEIGHTS,)),
                                (upd.load, (LOAD_BIASES, LOAD_X_LUT, LOAD_H_LUT))):
             m.d.sync += part.valid.eq(self.load.valid & Cat(load.memory == k for k in memories).any())
@@ -132,7 +133,7 @@ class SRCCore(wiring.Component):
         wiring.connect(m, wiring.flipped(self.events), sched.events)
         m.d.comb += [sched.rows.eq(rows), sched.n_steps.eq(n_steps), acc.issue.eq(sched.accumulate),
                      upd.issue.eq(sched.update), sched.accumulated.eq(acc.done),
-                     sched.leaving.eq(upd.exit.here),
+                     sched.exit.valid.eq(upd.exit.valid), sched.exit.layer.eq(upd.exit.layer),
                      sched.readout_done.eq(readout.done), self.error.eq(sched.error)]
         for l in range(1, L):
             event = queues[l].event
@@ -151,7 +152,7 @@ class SRCCore(wiring.Component):
         out = upd.exit
         spikes = [out.lanes[p].s for p in range(P)]
         for l in range(L):
-            is_here = out.here[l]
+            is_here = out.valid & (out.layer == l)
             if l in self.own_queues:
                 # Back into the layer itself for the next step; a sample's last step feeds nothing.
                 q = self.own_queues[l]

@@ -84,6 +84,7 @@ class SRCDevice(wiring.Component):
         write = loader.load.payload
         to_encoder = (write.memory == LOAD_RATE_TABLE) | (write.memory == LOAD_LATENCY_TABLE)
         m.d.comb += [core.load.payload.eq(write), core.load.valid.eq(loader.load.valid & ~to_encoder),
+                     loader.load.ready.eq(core.load.ready | to_encoder),
                      encoder.table.valid.eq(loader.load.valid & to_encoder),
                      encoder.table.which.eq(write.memory == LOAD_LATENCY_TABLE),
                      encoder.table.address.eq(write.address), encoder.table.value.eq(write.word)]

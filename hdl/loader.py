@@ -44,14 +44,13 @@ class ImageLoader(wiring.Component):
         Image bytes, in order.
     restart : In(1)
         A new image begins (offset 0).
-    load : Out(stream.Signature(load_layout, always_ready=True))
-        Writes for the core (and the encoder's tables), each offered for one cycle: its consumers
-        take every write.
+    load : Out(stream.Signature(load_layout))
+        Writes for the core.
     held : Out(32)
         Bytes taken since ``restart``.
     checking : Out(1)
-        A table field's, weight's, bias's or table entry's checks and write are under way (the two
-        cycles after its last byte): the bytes taken are not all written yet, as while ``load.valid``.
+        A table field's, weight's, bias's or table entry's checks and write are under way (the cycle
+        after its last byte): the bytes taken are not all written yet, as while ``load.valid``.
     error : Out(1)
         The image broke a rule; sticky until ``restart``.
     complete : Out(1)
@@ -71,7 +70,7 @@ class ImageLoader(wiring.Component):
         super().__init__({
             "bytes": In(stream.Signature(unsigned(8))),
             "restart": In(1),
-            "load": Out(stream.Signature(load_layout(cfg, rules.lanes, limits), always_ready=True)),
+            "load": Out(stream.Signature(load_layout(cfg, rules.lanes, limits))),
             "held": Out(32),
             "checking": Out(1),
             "error": Out(1),
@@ -99,9 +98,11 @@ class ImageLoader(wiring.Component):
         # the device's dispatcher routes ``ready``: the device's critical path, 12.6 ns, with
         # nextpnr's static placer at 8ede911).
         pause = Signal()
-        m.d.comb += [self.bytes.ready.eq(~pause),
+        m.d.comb += [self.bytes.ready.eq(~pause & (~self.load.valid | self.load.ready)),
                      take.eq(self.bytes.valid & self.bytes.ready),
                      crc.data.eq(byte), crc.valid.eq(take), self.crc.eq(crc.crc), fixed_crc.data.eq(byte)]
+        with m.If(self.load.ready):
+            m.d.sync += self.load.valid.eq(0)
         with m.If(take):
             m.d.sync += self.held.eq(self.held + 1)
 
@@ -132,23 +133,22 @@ class ImageLoader(wiring.Component):
         recurrent_rows = Array(Const(rules.table_ranges(k)["recurrent"][0], 1) for k in range(n_layers + 1))
         weight_sum, block_sum = Signal(64), Signal(32)
 
-        # A write is offered the cycle after the one that makes it (``pending``), when ``error``
-        # already holds that cycle's checks: its ``valid`` waits on one register, not on the
-        # checks. A rule broken in the write's own cycle withholds it; one broken later does not
-        # (the image fails, and a failed image is never committed). Made in the same cycle,
-        # through the checks' comparisons (a 32-bit carry chain), the valid was late: 0.7 ns at
-        # 9.3 ns in the ULX3S build at f555d90, seed 4; before the checks were registered it was
-        # the loader's critical path (77.2 MHz alone, router1, ``python -m hdl.unit_timing loader``).
-        # The consumers take every write (``load`` is always ready), so a write is never held
-        # while the next is made.
-        pending, check = Signal(), Signal()
-        m.d.sync += [self.load.valid.eq(pending & ~self.error), pending.eq(0)]
-        m.d.comb += self.checking.eq(check | pending)
+        bad = Signal()  # a rule broken by the value written this cycle: no write for it either
 
         def emit(memory, address, word):
-            m.d.sync += [write.memory.eq(memory), write.address.eq(address), write.word.eq(word), pending.eq(1)]
+            # The write's fields are taken whatever the checks say, only its ``valid`` waits on them:
+            # ``bad`` (a 32-bit comparison's carry chain) enabling some hundred flip-flops was the
+            # loader's critical path (77.2 MHz alone, router1, ``python -m hdl.unit_timing loader``;
+            # 102.0 without).
+            m.d.sync += [write.memory.eq(memory), write.address.eq(address), write.word.eq(word)]
+            with m.If(~self.error & ~bad):
+                m.d.sync += self.load.valid.eq(1)
 
-        def fail():
+        def fail(withhold=True):
+            # ``withhold``: the cycle's write (if any) is withheld; a state that writes nothing says
+            # False, so that its checks stay out of the write's ``valid``.
+            if withhold:
+                m.d.comb += bad.eq(1)
             m.d.sync += self.error.eq(1)
 
         def outside(number, bounds):
@@ -173,7 +173,7 @@ class ImageLoader(wiring.Component):
                     m.d.sync += [position.eq(position + 1), want.eq(expected[position + 1]),
                                  free.eq(variable.bit_select(position + 1, 1))]
                     with m.If(~free & (byte != want)):
-                        fail()
+                        fail(withhold=False)
                     for name, target in header.items():
                         for index, k in enumerate(_field_bytes(name)):
                             with m.If(position == k):
@@ -210,12 +210,12 @@ class ImageLoader(wiring.Component):
                     full = Cat(value[8:], byte)
                     m.d.sync += [value.eq(full), field_byte.eq(field_byte + 1)]
                     with m.If(field_byte == 3):
-                        m.d.sync += [field_value.eq(full), check.eq(1)]
+                        m.d.sync += [field_value.eq(full), self.checking.eq(1)]
                         with m.If((field == len(TABLE_FIELDS) - 1) & (row == n_layers - 1)):
                             m.d.sync += pause.eq(1)
-                with m.If(check):
+                with m.If(self.checking):
                     full = field_value
-                    m.d.sync += [check.eq(0), field.eq(field + 1)]
+                    m.d.sync += [self.checking.eq(0), field.eq(field + 1)]
                     for f, name in enumerate(TABLE_FIELDS):
                         first_row, later_rows = rules.table_ranges(0)[name], rules.table_ranges(1)[name]
                         number = full.as_signed() if first_row[0] < 0 else full
@@ -245,7 +245,7 @@ class ImageLoader(wiring.Component):
                 m.d.sync += pause.eq(0)
                 with m.If((prev_n_out != rules.output_neurons) | (weight_sum != header["weight_words"])
                           | (block_sum != header["state_blocks"])):
-                    fail()
+                    fail(withhold=False)
                 m.next = "WEIGHTS"
             # Weight and bias words: P signed 16-bit lanes each, packed to the memory's lane width.
             for name, memory, width, bounds, word, last, after in (
@@ -259,11 +259,11 @@ class ImageLoader(wiring.Component):
                     with m.If(take):
                         m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
                         with m.If(high_byte):
-                            m.d.sync += [lane_value.eq(int16), check.eq(1)]
+                            m.d.sync += [lane_value.eq(int16), self.checking.eq(1)]
                             with m.If((lane == P - 1) & (counter == last)):
                                 m.d.sync += pause.eq(1)
-                    with m.If(check):
-                        m.d.sync += check.eq(0)
+                    with m.If(self.checking):
+                        m.d.sync += self.checking.eq(0)
                         with m.If(outside(lane_value, bounds)):
                             fail()
                         shifted = Cat(word[width:], lane_value[:width])
@@ -293,11 +293,11 @@ class ImageLoader(wiring.Component):
                     with m.If(take):
                         m.d.sync += [low.eq(byte), high_byte.eq(~high_byte)]
                         with m.If(high_byte):
-                            m.d.sync += [lane_value.eq(int16), check.eq(1)]
+                            m.d.sync += [lane_value.eq(int16), self.checking.eq(1)]
                             with m.If(counter == size - 1):
                                 m.d.sync += pause.eq(1)
-                    with m.If(check):
-                        m.d.sync += [check.eq(0), counter.eq(counter + 1)]
+                    with m.If(self.checking):
+                        m.d.sync += [self.checking.eq(0), counter.eq(counter + 1)]
                         if bad_value is not None:
                             with m.If(bad_value(entry)):
                                 fail()
@@ -310,13 +310,13 @@ class ImageLoader(wiring.Component):
                     m.d.sync += [self.checksum.eq(Cat(self.checksum[8:], byte)), position.eq(position + 1)]
                     with m.If(position == 0):
                         with m.If(fixed_crc.crc != rules.fixed_sections_crc):
-                            fail()
+                            fail(withhold=False)
                     with m.If(position == 3):
                         m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += done.eq(1)
                 with m.If(take):
-                    fail()  # longer than its header says
+                    fail(withhold=False)  # longer than its header says
 
         # Registered: the CRC's residue test then the dispatcher's COMMIT decision was a late path
         # (into T, at 46eda59); a COMMIT comes a frame after the image's last byte.

@@ -77,8 +77,8 @@ class Scheduler(wiring.Component):
         The units' issue words.
     accumulated : In(data.StructLayout)
         The accumulate unit's ``done``: a layer's step sums are final.
-    leaving : In(layers)
-        Bit ``l``: a block of layer ``l`` leaves the update unit (its exit's ``here``).
+    exit : In(data.StructLayout)
+        ``valid`` and ``layer`` of a block leaving the update unit.
     readout_done : In(data.StructLayout)
         ``valid`` and ``buffer``: the readout finished a step.
     error : Out(1)
@@ -105,7 +105,7 @@ class Scheduler(wiring.Component):
             "accumulate": Out(accumulate),
             "update": Out(update),
             "accumulated": In(data.StructLayout({"valid": 1, "layer": bits(layers)})),
-            "leaving": In(layers),
+            "exit": In(data.StructLayout({"valid": 1, "layer": bits(layers)})),
             "readout_done": In(data.StructLayout({"valid": 1, "buffer": 1})),
             "error": Out(1),
         })
@@ -156,7 +156,7 @@ class Scheduler(wiring.Component):
             # registers alone (started or not, a block leaving or not), then chosen by them (adders
             # after the decision, then after the update unit's exit, were the device's critical
             # path: 13.4 ns with router1 at 9b8565f, and at b46ced8).
-            leaving = self.leaving[l]
+            leaving = self.exit.valid & (self.exit.layer == l)
             queues = ([(reserved[l + 1], room[l], self.levels[l + 1], self.moves[l + 1])] if l + 1 < L else []) + \
                 ([(own_reserved[l], own_room[l], self.own_levels[l], self.own_moves[l])] if l in self.recurrent else [])
             if not queues:

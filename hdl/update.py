@@ -27,12 +27,11 @@ __all__ = ["UpdateUnit", "exit_layout"]
 
 def exit_layout(config, lanes, limits, layers):
     """A block leaving the update pipeline: its new state, its spikes' summary for the next
-    layer's queue (:func:`hdl.spike_queue.summary_layout`), ``keep``: a queue stores it (it
-    holds a spike or closes its step), and ``here``: bit ``l`` set when it is valid and of layer
-    ``l`` (a register: the queues and the scheduler test it without a comparison)."""
+    layer's queue (:func:`hdl.spike_queue.summary_layout`), and ``keep``: a queue stores it (it
+    holds a spike or closes its step)."""
     max_blocks = -(-limits.max_neurons // lanes)
     return data.StructLayout({
-        "valid": 1, "layer": bits(layers), "here": layers, "block": unsigned(bits(max_blocks)),
+        "valid": 1, "layer": bits(layers), "block": unsigned(bits(max_blocks)),
         "t": unsigned(bits(limits.max_steps)), "parity": 1, "last": 1, "keep": 1,
         "lanes": data.ArrayLayout(lane_state_layout(config), lanes),
         "summary": summary_layout(config, lanes, max_blocks)})
@@ -201,8 +200,7 @@ class UpdateUnit(wiring.Component):
         first_index, first_amplitude, first_lane = first_event(m, before.issue.block, nexts, spiking)
         m.d.sync += [exit_.summary.spiking.eq(spiking), exit_.summary.first_lane.eq(first_lane),
                      exit_.summary.first_index.eq(first_index), exit_.summary.first_amplitude.eq(first_amplitude),
-                     exit_.keep.eq(spiking.any() | before.last),
-                     exit_.here.eq(Cat(before.issue.valid & (before.issue.layer == l) for l in range(len(exit_.here))))]
+                     exit_.keep.eq(spiking.any() | before.last)]
         for p, ln in enumerate(lanes):
             g, n = where[p]
             m.d.comb += [exit_.lanes[p].i.eq(ln.i), exit_.lanes[p].h.eq(ln.h), exit_.lanes[p].hs.eq(ln.hs),

@@ -185,7 +185,7 @@ def test_run_time_load_replaces_the_baked_network():
         for memory, address, word in load_writes(pack(b, lanes)):
             ctx.set(dut.load.payload, {"memory": memory, "address": address, "word": word})
             ctx.set(dut.load.valid, 1)
-            await ctx.tick()                       # every write is taken (always ready)
+            await ctx.tick().until(dut.load.ready)
         ctx.set(dut.load.valid, 0)
         for events in step_events(sample):
             for word in [{"index": j, "amplitude": x, "end": 0} for j, x in events] + [{"end": 1}]:

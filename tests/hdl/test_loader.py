@@ -27,6 +27,7 @@ def load(core, blob):
         ctx.set(dut.restart, 1)
         await ctx.tick()
         ctx.set(dut.restart, 0)
+        ctx.set(dut.load.ready, 1)
         for byte in blob:  # back to back, as fast as the loader takes them
             ctx.set(dut.bytes.payload, byte)
             ctx.set(dut.bytes.valid, 1)

@@ -76,7 +76,6 @@ def _run(dut, image, sums, gap, acc_width):
                 block = read.block
                 serving[cycle + AccumulateUnit.READ_LATENCY] = word(sums[t][block * LANES:(block + 1) * LANES])
             out = ctx.get(dut.exit)
-            assert out.here == ((1 << out.layer) if out.valid else 0), "here: the leaving block's layer, one-hot"
             if out.valid:
                 exits.append((cycle, out.t, out.block,
                               [(out.lanes[p].i, out.lanes[p].h, out.lanes[p].hs, out.lanes[p].s) for p in range(LANES)]))

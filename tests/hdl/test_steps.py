@@ -24,7 +24,12 @@ def decode(payload, n_inputs, max_inputs=64, n_steps=1000):
         for byte in payload:
             ctx.set(dut.bytes.payload, byte)
             ctx.set(dut.bytes.valid, 1)
-            await ctx.tick().until(dut.bytes.ready)
+            while True:        # until the byte is taken, or the record failed before it
+                _, _, ready, error = await ctx.tick().sample(dut.bytes.ready, dut.error)
+                if error:
+                    return
+                if ready:
+                    break
         ctx.set(dut.bytes.valid, 0)
         ctx.set(dut.exhausted, 1)
 

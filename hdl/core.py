@@ -139,13 +139,13 @@ class SRCCore(wiring.Component):
             event = queues[l].event
             m.d.comb += [sched.spikes[l].valid.eq(event.valid), sched.spikes[l].end.eq(event.end),
                          sched.spikes[l].index.eq(event.index), sched.spikes[l].amplitude.eq(event.amplitude),
-                         sched.levels[l].eq(queues[l].level), sched.moves[l].eq(queues[l].move),
+                         sched.levels[l].eq(queues[l].level), sched.stores[l].eq(queues[l].stores), sched.pops[l].eq(queues[l].pops),
                          queues[l].take.eq(sched.take[l])]
         for l, queue in self.own_queues.items():
             event = queue.event
             m.d.comb += [sched.own[l].valid.eq(event.valid), sched.own[l].end.eq(event.end),
                          sched.own[l].index.eq(event.index), sched.own[l].amplitude.eq(event.amplitude),
-                         sched.own_levels[l].eq(queue.level), sched.own_moves[l].eq(queue.move),
+                         sched.own_levels[l].eq(queue.level), sched.own_stores[l].eq(queue.stores), sched.own_pops[l].eq(queue.pops),
                          queue.take.eq(sched.take_own[l])]
 
         # -- exits: to the next layer's queue, or to the readout; the trace --------------------------------

@@ -124,6 +124,7 @@ class ImageLoader(wiring.Component):
         weight_word = Signal(P * cfg.weight_width)
         bias_word = Signal(P * cfg.bias_width)
         done = Signal()
+        header_bad = Signal()      # a header field out of its range, from CHECK_HEADER
 
         # The layer table, as it arrives: this row's fields and the running sums of the rows before.
         n_in, n_out, blocks = Signal(32), Signal(32), Signal(32)
@@ -182,8 +183,15 @@ class ImageLoader(wiring.Component):
                         m.d.sync += [position.eq(0), pause.eq(1)]
                         m.next = "CHECK_HEADER"
             with m.State("CHECK_HEADER"):
-                m.d.sync += pause.eq(0)     # a cycle without a byte: none may be lost in it
-                with m.If(Cat(outside(header[name], bounds) for name, bounds in rules.header_ranges().items()).any()):
+                # Two cycles without a byte (none may be lost in them): the fields' range checks
+                # into a register, then the failure and the write from it (the comparisons' carry
+                # chains straight into ``error`` were late at 2388912, seeds 1 and 4).
+                m.d.sync += header_bad.eq(
+                    Cat(outside(header[name], bounds) for name, bounds in rules.header_ranges().items()).any())
+                m.next = "HEADER_CHECKED"
+            with m.State("HEADER_CHECKED"):
+                m.d.sync += pause.eq(0)
+                with m.If(header_bad):
                     fail()
                 # Emitted whatever the checks say (``fail`` withholds its valid; an image that failed
                 # is never committed, so its T is never used).

@@ -67,12 +67,14 @@ class Scheduler(wiring.Component):
         For each layer ``l >= 1``, the head of the queue from layer ``l - 1`` (entry 0 unused).
     levels : In(data.ArrayLayout, layers)
         Words in each of those queues.
-    moves : In(data.ArrayLayout, layers)
-        Each level's change this cycle (-1, 0 or 1): the level next cycle, less this cycle's.
+    stores, pops : In(layers)
+        Bit ``l``: a word is stored in that queue this cycle; its head word leaves if taken this
+        cycle. The level's change (the level next cycle, less this cycle's) is worked out here,
+        ``stores - (take & pops)``, beside the take.
     take : Out(layers)
         Bit ``l``: the head of layer ``l``'s queue is taken this cycle.
-    own, own_levels, own_moves, take_own :
-        As ``spikes``, ``levels``, ``moves`` and ``take``, for each recurrent layer's own queue (other entries unused).
+    own, own_levels, own_stores, own_pops, take_own :
+        As ``spikes``, ``levels``, ``stores``, ``pops`` and ``take``, for each recurrent layer's own queue (other entries unused).
     accumulate, update : Out(data.StructLayout)
         The units' issue words.
     accumulated : In(data.StructLayout)
@@ -96,11 +98,13 @@ class Scheduler(wiring.Component):
             "n_steps": In(unsigned(bits(limits.max_steps + 1))),
             "spikes": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
             "levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
-            "moves": In(data.ArrayLayout(signed(2), layers)),
+            "stores": In(layers),
+            "pops": In(layers),
             "take": Out(layers),
             "own": In(data.ArrayLayout(spikes_layout(self.max_blocks * lanes, config.spike_width), layers)),
             "own_levels": In(data.ArrayLayout(unsigned(bits(queue_depth + 1)), layers)),
-            "own_moves": In(data.ArrayLayout(signed(2), layers)),
+            "own_stores": In(layers),
+            "own_pops": In(layers),
             "take_own": Out(layers),
             "accumulate": Out(accumulate),
             "update": Out(update),
@@ -157,8 +161,11 @@ class Scheduler(wiring.Component):
             # after the decision, then after the update unit's exit, were the device's critical
             # path: 13.4 ns with router1 at 9b8565f, and at b46ced8).
             leaving = self.exit.valid & (self.exit.layer == l)
-            queues = ([(reserved[l + 1], room[l], self.levels[l + 1], self.moves[l + 1])] if l + 1 < L else []) + \
-                ([(own_reserved[l], own_room[l], self.own_levels[l], self.own_moves[l])] if l in self.recurrent else [])
+            moves = lambda stores, take, pops: stores - (take & pops)     # -1, 0 or 1
+            queues = ([(reserved[l + 1], room[l], self.levels[l + 1],
+                        moves(self.stores[l + 1], self.take[l + 1], self.pops[l + 1]))] if l + 1 < L else []) + \
+                ([(own_reserved[l], own_room[l], self.own_levels[l],
+                   moves(self.own_stores[l], self.take_own[l], self.own_pops[l]))] if l in self.recurrent else [])
             if not queues:
                 continue
             blocks = rows[l].blocks

@@ -209,12 +209,7 @@ class AccumulateUnit(wiring.Component):
         lane_writes = [register_copies(m, writes_g[q], P, f"writes{q}_") for q in range(SPAN)]
         writes_h = [lane_writes[q][0] for q in range(SPAN)]
         old = [Signal(P * AW, name=f"old{q}") for q in range(SPAN)]
-        # Whether each lane's old sum is replaced by zero (the block's first write of the step) or by
-        # the total ahead (forwarding): a copy per lane, each from its lane's address copies. One
-        # pair per bank drove every bit of a 4P-lane-wide word: the fresh bit's 32-way lookup into
-        # its register, placed among those loads, took 4.9 ns of routing (late at f555d90, seed 3).
-        first = [[Signal(name=f"first{q}_{p}") for p in range(P)] for q in range(SPAN)]
-        forward = [[Signal(name=f"forward{q}_{p}") for p in range(P)] for q in range(SPAN)]
+        first, forward = [Signal(name=f"first{q}") for q in range(SPAN)], [Signal(name=f"forward{q}") for q in range(SPAN)]
         totals = [Signal(P * AW, name=f"total{q}") for q in range(SPAN)]
         # The update unit's read, registered as it arrives (it comes from across the chip), its bank
         # address once per bank (it reaches every distributed-RAM cell of a bank: hdl.fanout).
@@ -228,14 +223,13 @@ class AccumulateUnit(wiring.Component):
         for q, bank in enumerate(banks):
             ports = [(mem.write_port(), mem.read_port(domain="comb"), mem.read_port(domain="comb")) for mem in bank]
             m.d.comb += [old_port.addr.eq(at_g[q][p]) for p, (_, old_port, _) in enumerate(ports)]
-            m.d.sync += old[q].eq(Cat(*(old_port.data for _, old_port, _ in ports)))
-            m.d.sync += [first[q][p].eq(fresh[q].bit_select(at_g[q][p], 1)) for p in range(P)]
-            m.d.sync += [forward[q][p].eq(lane_writes[q][p] & (at_h[q][p] == at_g[q][p])) for p in range(P)]
+            m.d.sync += [old[q].eq(Cat(*(old_port.data for _, old_port, _ in ports))),
+                         first[q].eq(fresh[q].bit_select(at_g[q][0], 1)),
+                         forward[q].eq(writes_h[q] & (at_h[q][0] == at_g[q][0]))]
 
             # -- stage i: add the products, write back -------------------------------------------------
-            previous = [Mux(forward[q][p], lane(totals[q], p, AW), Mux(first[q][p], 0, lane(old[q], p, AW)))
-                        for p in range(P)]
-            total = Cat(*((previous[p].as_signed() + products[q][p])[:AW] for p in range(P)))
+            previous = Mux(forward[q], totals[q], Mux(first[q], 0, old[q]))
+            total = Cat(*((lane(previous, p, AW).as_signed() + products[q][p])[:AW] for p in range(P)))
             for p, (write, _, out_port) in enumerate(ports):
                 m.d.comb += [write.addr.eq(at_h[q][p]), write.data.eq(lane(total, p, AW)),
                              write.en.eq(lane_writes[q][p]), out_port.addr.eq(bank_read_at[q * P + p])]

@@ -65,7 +65,7 @@ def first_event(m, block, spikes, spiking):
 
 
 class SpikeQueue(wiring.Component):
-    """A FIFO of spike blocks (its head word in a register) with an event picker on its output.
+    """A FIFO of spike blocks (its first two words in registers) with an event picker on its output.
 
     Parameters
     ----------
@@ -135,45 +135,65 @@ class SpikeQueue(wiring.Component):
         # build's critical path at 8785342: 12.3 ns, 7 of it routing from the update unit and back).
         stored = push.valid & push.keep
 
-        # The FIFO: its head word in a register, the words behind it in a memory. A word pushed into
-        # an empty queue (or behind a head leaving this cycle, with none between) goes straight to the
-        # head register, so it is offered the next cycle, as from amaranth.lib.fifo.SyncFIFO; but the
-        # head is a register, not a memory read, and the event logic after it is short.
+        # The FIFO: a memory of words and, in front of it, two words in registers (``head``, offered,
+        # and ``second``). Whatever the scheduler takes moves only those two registers and the level:
+        # the memory's pointers, which reach every cell of a wide distributed RAM spread over many
+        # slices, move on registers alone (``second`` empty, the memory not empty) and on ``stored``
+        # (from the update unit's registers). With one head register, the take moved the pointers
+        # too, and its path into them crossed the chip (the queue's pointers were late in every
+        # placement from f555d90 to a1645ab: up to 2.2 ns, 10.5 ns of it routing).
+        #
+        # The registers are refilled whenever ``second`` is empty, from the memory, or from the word
+        # pushed when the memory is empty; so a head that leaves has its follower in ``second`` or
+        # arriving, and the head is offered on exactly the cycles it was with one register (whenever
+        # the queue holds a word), which keeps the cycle model. The memory holds ``depth - 1`` words:
+        # with a word stored as the head leaves, it can hold ``depth - 1`` while ``head`` holds the rest.
         head, head_valid, popped = Signal(self.word, name="head"), Signal(name="head_valid"), Signal(name="popped")
+        second, second_valid = Signal(self.word, name="second"), Signal(name="second_valid")
         behind = self.depth - 1
         m.submodules.storage = storage = memory.Memory(shape=self.word, depth=max(1, behind), init=[])
         write, read = storage.write_port(), storage.read_port(domain="comb")
-        produce, consume = Signal(range(max(1, behind))), Signal(range(max(1, behind)))
-        waiting = Signal(range(behind + 1))
+        produce, consume = Signal(range(max(1, behind)), name="produce"), Signal(range(max(1, behind)), name="consume")
+        waiting = Signal(range(behind + 1), name="waiting")
+        in_memory = Signal(name="in_memory")       # waiting != 0, a register
         m.d.comb += [read.addr.eq(consume), write.addr.eq(produce), write.data.eq(incoming)]
-        # Every stored word is written to the memory, and one that goes straight to the head is
+        # Every stored word is written to the memory, and one that goes straight to the registers is
         # skipped there (``consume`` passes it): the memory's write enable, which reaches every cell
-        # of a wide word, does not wait on ``popped`` (the scheduler's choice; through it, the
-        # write was the end of 412 late paths at f22c0e3).
-        to_head = stored & (waiting == 0) & (~head_valid | popped)
+        # of a wide word, waits on nothing but ``stored``.
         m.d.comb += write.en.eq(stored)
+        refill = Signal(name="refill")          # a word enters the registers: from the memory, else pushed
+        entering = Signal(self.word, name="entering")
+        to_registers = stored & ~in_memory & ~second_valid
+        m.d.comb += [refill.eq(~second_valid & (in_memory | stored)),
+                     entering.eq(Mux(in_memory, read.data, incoming))]
 
         def after(pointer):
             return Mux(pointer == behind - 1, 0, pointer + 1)
 
-        moved_up = popped & (waiting != 0)         # the word behind the head becomes the head
+        from_memory = in_memory & ~second_valid
         with m.If(stored):
             m.d.sync += produce.eq(after(produce))
-        with m.If(moved_up | to_head):
+        with m.If(refill):
             m.d.sync += consume.eq(after(consume))
-        with m.If(moved_up):
-            m.d.sync += head.eq(read.data)
-        with m.Elif(to_head):
-            m.d.sync += [head.eq(incoming), head_valid.eq(1)]
-        with m.Elif(popped):
-            m.d.sync += head_valid.eq(0)
-        # The counts' moves wait on ``popped`` (the scheduler's take) and ``stored`` (the update
-        # unit's exit): each chooses among sums made without them (through the adders they ended
-        # the late paths into the level, -1.1 ns at 46a33cd, router1, and into ``waiting``).
-        m.d.sync += waiting.eq(nudged(waiting, (stored & ~to_head) - moved_up, -1, 1))
-        # The level (head_valid + waiting) in a register of its own, kept by the same events: the
-        # scheduler's room test starts from it (through the adder, it was on the device's critical
-        # path, 12.2 ns router1 at 903b1c7).
+        count = Signal(range(behind + 2))
+        m.d.comb += count.eq(nudged(waiting, (stored & ~to_registers) - from_memory, -1, 1))
+        m.d.sync += [waiting.eq(count), in_memory.eq(count != 0)]
+        # The two registers: the head leaves (``popped``, the take) and the next moves up or enters.
+        with m.If(popped):
+            with m.If(second_valid):
+                m.d.sync += [head.eq(second), second_valid.eq(0)]
+            with m.Elif(refill):
+                m.d.sync += head.eq(entering)
+            with m.Else():
+                m.d.sync += head_valid.eq(0)
+        with m.Elif(refill):
+            with m.If(head_valid):
+                m.d.sync += [second.eq(entering), second_valid.eq(1)]
+            with m.Else():
+                m.d.sync += [head.eq(entering), head_valid.eq(1)]
+        # The level (words in the registers and the memory) in a register of its own, kept by the
+        # same events: the scheduler's room test starts from it (through the adder, it was on the
+        # device's critical path, 12.2 ns router1 at 903b1c7).
         move = Signal(signed(2))
         m.d.comb += [move.eq(stored - popped), self.stores.eq(stored)]
         m.d.sync += self.level.eq(nudged(self.level, move, -1, 1))

@@ -130,3 +130,70 @@ def test_first_event_is_the_lowest_spiking_lane(lanes):
     sim.add_testbench(bench)
     sim.run()
     assert wrong == []
+
+
+@pytest.mark.parametrize("depth", [2, 4, 9])
+def test_offers_what_a_fifo_offers_on_every_cycle_even_when_full(depth):
+    """Against a list of words by hand, cycle by cycle: the offered event (or end, or nothing) is
+    the model's head's on every cycle, with words pushed whenever the queue holds fewer than
+    ``depth`` after the cycle's take (so it runs full, a word stored as the head leaves) and taken
+    at random: the head is offered the cycle after it is pushed or its forerunner leaves, as the
+    cycle model counts, and nothing is lost at ``depth`` words."""
+    P, blocks = 3, 7
+    rng = np.random.default_rng(depth)
+    dut = SpikeQueue(DEFAULT, P, blocks, depth)
+    words = []
+    for _ in range(40):
+        for b in range(blocks):
+            spikes = rng.integers(1, 256, P) * (rng.random(P) < 0.3)
+            if spikes.any() or b == blocks - 1:
+                words.append((b, [int(v) for v in spikes], b == blocks - 1))
+    wrong = []
+
+    async def bench(ctx):
+        queue, pushed_count, fullest = [], 0, 0     # queue: [events left of the word, last]
+        for cycle in range(4000):
+            if queue:
+                events, last = queue[0]
+                offer = (1, 0, *events[0]) if events else (1, 1)
+            else:
+                offer = (0,)
+            got = (ctx.get(dut.event.valid),)
+            if got[0]:
+                got = (1, 1) if ctx.get(dut.event.end) else (1, 0, ctx.get(dut.event.index), ctx.get(dut.event.amplitude))
+            if got != offer:
+                wrong.append((cycle, got, offer))
+            take = bool(queue) and rng.random() < 0.6
+            pops = False
+            if take:
+                events, last = queue[0]
+                if events:
+                    events.pop(0)
+                pops = not events and (not last or offer[1] == 1)
+                if offer[1] == 1:
+                    pops = True
+            push = pushed_count < len(words) and len(queue) - pops < depth and rng.random() < 0.8
+            ctx.set(dut.take, int(take))
+            if push:
+                b, spikes, last = words[pushed_count]
+                ctx.set(dut.push, pushed(b, spikes, last))
+            else:
+                ctx.set(dut.push, {"valid": 0})
+            if ctx.get(dut.level) != len(queue):
+                wrong.append((cycle, "level", ctx.get(dut.level), len(queue)))
+            await ctx.tick()
+            fullest = max(fullest, len(queue))
+            if pops:
+                queue.pop(0)
+            if push:
+                b, spikes, last = words[pushed_count]
+                queue.append([[(b * P + p, v) for p, v in enumerate(spikes) if v], last])
+                pushed_count += 1
+        assert pushed_count == len(words) and not queue   # every word went in and came out
+        assert fullest == depth
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert wrong == []

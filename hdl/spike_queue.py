@@ -100,7 +100,7 @@ class SpikeQueue(wiring.Component):
         # A stored word: the block, its spikes and their summary, so that a new head word's event
         # is read, not computed.
         # ``pops``: its first take pops it (no spike, or one and not ``last``).
-        self.word = data.StructLayout({"block": unsigned(bits(max_blocks)), "last": 1, "pops": 1,
+        self.word = data.StructLayout({"block": unsigned(bits(max_blocks)), "last": 1, "pops": 1, "quiet": 1,
                                        "spikes": unsigned(lanes * config.spike_width),
                                        "summary": summary_layout(config, lanes, max_blocks)})
         super().__init__({
@@ -129,7 +129,8 @@ class SpikeQueue(wiring.Component):
         incoming = Signal(self.word)
         m.d.comb += [incoming.block.eq(push.block), incoming.last.eq(push.last), incoming.spikes.eq(push.spikes),
                      incoming.summary.eq(push.summary),
-                     incoming.pops.eq(at_most_one(push.summary.spiking) & (~push.last | (push.summary.spiking == 0)))]
+                     incoming.pops.eq(at_most_one(push.summary.spiking) & (~push.last | (push.summary.spiking == 0))),
+                     incoming.quiet.eq(push.summary.spiking == 0)]
         # Whether the word is stored waits on no logic here: ``stored`` meets the scheduler's take
         # in the queue's pointers (worked out here from the summary, with the take, it ended the ULX3S
         # build's critical path at 8785342: 12.3 ns, 7 of it routing from the update unit and back).
@@ -206,7 +207,11 @@ class SpikeQueue(wiring.Component):
         summary = head.summary
         remaining = Mux(fresh, summary.spiking, mask)
         event = self.event
-        m.d.comb += [event.valid.eq(head_valid), event.end.eq(remaining == 0),
+        # Whether the step's end is offered (no spike left), from registers: the word's ``quiet``
+        # when fresh, else ``mask_quiet``, set with the mask (tested on ``remaining``, the end was
+        # three LUTs deep before the scheduler's choice, late at a1645ab into its issue registers).
+        mask_quiet = Signal()
+        m.d.comb += [event.valid.eq(head_valid), event.end.eq(Mux(fresh, head.quiet, mask_quiet)),
                      event.index.eq(Mux(fresh, summary.first_index, next_index)),
                      event.amplitude.eq(Mux(fresh, summary.first_amplitude, next_amplitude))]
         # The lane being handed out now, and what is left after it.
@@ -228,5 +233,5 @@ class SpikeQueue(wiring.Component):
             with m.Else():
                 m.d.sync += [mask.eq(left), fresh.eq(0), next_lane.eq(after_lane), next_index.eq(after_index),
                              next_amplitude.eq(after_amplitude),
-                             mask_pops.eq(at_most_one(left) & (~head.last | (left == 0)))]
+                             mask_pops.eq(at_most_one(left) & (~head.last | (left == 0))), mask_quiet.eq(left == 0)]
         return m

@@ -53,9 +53,16 @@ def _load(path):
         raise FileNotFoundError(f"{path}: {problem}") from None
 
 
+def _fits(resources, capacity):
+    """Whether every counted resource is within the part: ``yes``, or ``no:`` and those over it."""
+    names = {"luts": "LUTs", "ffs": "FFs", "bram18": "block RAM", "dsps": "DSP"}
+    over = [names[k] for k in names if k in resources and resources[k] > capacity[k]]
+    return f"no: {', '.join(over)}" if over else "yes"
+
+
 def boards(root):
-    lines = ["| board (part) | model, P | LUTs | FFs | block RAM (18 kbit) | DSP | Fmax | samples/s | commit |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| board (part) | model, P | LUTs | FFs | block RAM (18 kbit) | DSP | fits | Fmax | samples/s | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for path in sorted((root / "docs" / "builds").glob("*/report.json")):
         r = _load(path)
         res, cap, util = r.get("resources", {}), r["capacity"], r.get("utilisation", {})
@@ -69,7 +76,8 @@ def boards(root):
         shipped = Path(r.get("model_file", "")).parent.name     # quant/assets/<encoding>/model.npz
         model = f"{r['model']} {shipped}" if shipped in ("latency", "rate") else r["model"]
         lines.append(f"| {r['board']} ({r['part']}) | {model}, {r['lanes']} | {cell('luts')} | {_n(res.get('ffs'))} "
-                     f"| {cell('bram18')} | {cell('dsps')} | {fmax} | {_n(rate)} {where} | {_commit(r)} |")
+                     f"| {cell('bram18')} | {cell('dsps')} | {_fits(res, cap)} | {fmax} | {_n(rate)} {where} "
+                     f"| {_commit(r)} |")
     return lines
 
 

@@ -52,3 +52,16 @@ def test_a_build_over_several_seeds_names_each_seeds_fmax(tmp_path):
     path.write_text(json.dumps(report))
     row = next(line for line in boards(tmp_path) if "ulx3s_85f" in line)
     assert "**101.2 MHz** (seeds 1: 97.5, 2: 101.2, 3: -)" in row
+
+
+def test_a_build_over_the_part_says_which_resources_do_not_fit(tmp_path):
+    from host.results import boards
+
+    shutil.copytree(ROOT / "docs/builds", tmp_path / "docs/builds")
+    path = tmp_path / "docs/builds/arty_a7_35-latency-784-224-100-P8/report.json"
+    report = json.loads(path.read_text())
+    assert "| yes |" in next(line for line in boards(tmp_path) if "latency, 8 |" in line and "arty_a7_35" in line)
+    report["resources"].update(luts=20_801, bram18=101)       # capacity: 20 800 LUTs, 100 halves
+    path.write_text(json.dumps(report))
+    row = next(line for line in boards(tmp_path) if "latency, 8 |" in line and "arty_a7_35" in line)
+    assert "| no: LUTs, block RAM |" in row

@@ -36,9 +36,14 @@ results: .installed
 	for m in latency rate; do d=arty_a7_35-$$m-784-224-100-P8; \
 		$(PYTHON) -m hdl.build --board arty_a7 --model quant/assets/$$m/model.npz --out runs/build/$$d; \
 		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/; done
-	for p in 10 11 12; do d=arty_a7_35-latency-784-224-100-P$$p; \
+	for p in 10 11 12 13 14; do d=arty_a7_35-latency-784-224-100-P$$p; \
 		$(PYTHON) -m hdl.build --board arty_a7 --lanes $$p --out runs/build/$$d; \
 		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/; done
+	$(PYTHON) -m quant.quantize --model docs/results/models/mnist-rate-src-784-512-100.safetensors --limit-test 100 \
+		--out runs/build/q512.npz
+	d=arty_a7_100-rate-784-512-100-P16; \
+		$(PYTHON) -m hdl.build --board arty_a7_100 --model runs/build/q512.npz --lanes 16 --out runs/build/$$d; \
+		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/
 	$(PYTHON) -m hdl.build --board ulx3s_85f --seeds 1 2 3 4 --out runs/build/ulx3s_85f-latency-784-224-100-P8
 	mkdir -p docs/builds/ulx3s_85f-latency-784-224-100-P8
 	cp runs/build/ulx3s_85f-latency-784-224-100-P8/report.* docs/builds/ulx3s_85f-latency-784-224-100-P8/

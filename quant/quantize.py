@@ -187,6 +187,7 @@ def main(argv=None):
     if args.limit_test:
         test = test.subset(np.arange(min(args.limit_test, len(test))))
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         save_network(args.out, network)
     report = {"model": str(args.model), "sizes": network.sizes, "network": network.shape_name(), "weight_width": network.config.weight_width,
               "pixel_bits": network.config.pixel_bits,

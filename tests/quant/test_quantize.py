@@ -74,3 +74,24 @@ def test_a_recurrent_layer_shares_one_binary_point_and_round_trips(tmp_path):
     assert back.recurrent == [1] and np.array_equal(back.layers[1].weight_rec, net.layers[1].weight_rec)
     spikes = np.random.default_rng(0).random((40, 2, 20)) < 0.3
     assert np.array_equal(golden.run(back, spikes).scores, golden.run(net, spikes).scores)
+
+
+def test_the_cli_writes_the_network_into_a_folder_it_makes(tmp_path):
+    """``--out`` into a folder that does not exist yet (as ``make results`` asks for) is made, and
+    the network written there is the shipped model's quantization."""
+    from pathlib import Path
+
+    from quant.data import default_data_dir
+    from quant.quantize import main
+
+    if default_data_dir("mnist") is None:
+        pytest.skip("no local MNIST")
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "not" / "yet" / "q.npz"
+    assert main(["--model", str(root / "quant/assets/latency/model.safetensors"), "--weight-width", "6",
+                 "--pixel-bits", "4", "--limit-test", "20", "--out", str(out)]) == 0
+    shipped = load_network(root / "quant/assets/latency/model.npz")
+    written = load_network(out)
+    assert written.config == shipped.config
+    assert all(np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+               for a, b in zip(written.layers, shipped.layers))

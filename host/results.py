@@ -63,8 +63,10 @@ def _fits(resources, capacity):
 def boards(root):
     lines = ["| board (part) | model, P | LUTs | FFs | block RAM (18 kbit) | DSP | fits | Fmax | samples/s | commit |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for path in sorted((root / "docs" / "builds").glob("*/report.json")):
-        r = _load(path)
+    reports = [_load(path) for path in (root / "docs" / "builds").glob("*/report.json")]
+    # By board, network and lane count (a folder name's "P8" would sort after its "P14").
+    reports.sort(key=lambda r: (r["board"], r["model"], Path(r.get("model_file", "")).parent.name, r["lanes"]))
+    for r in reports:
         res, cap, util = r.get("resources", {}), r["capacity"], r.get("utilisation", {})
         cell = lambda k: f"{_n(res.get(k))} / {_n(cap[k])} ({_pct(util.get(k), 0)})" if k in res else "—"
         fmax = f"**{r['fmax_mhz']:.1f} MHz**" if r.get("fmax_mhz") else "needs Vivado or openXC7"

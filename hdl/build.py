@@ -40,7 +40,7 @@ from firmware.image import DEFAULT_LANES, DeviceLimits, FitError, pack
 from firmware.protocol import MAX_PAYLOAD
 from quant.cli import EXIT_USAGE, error, in_range, interruptible
 from quant.files import FileError
-from quant.provenance import git_commit
+from quant.provenance import file_record, git_commit
 
 from . import openxc7, slack, yosys
 from .accumulate import SPAN
@@ -275,7 +275,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
     memories = estimate_memories(image, limits)
     required = sum(m["bram18"] for m in memories)
     report = {"board": board, "part": spec.part.name, "model": network.shape_name(), "lanes": lanes,
-              "git_commit": git_commit(), "model_file": str(model), "memories": memories,
+              "git_commit": git_commit(), **file_record(model), "memories": memories,
               "bram18_required": required, "capacity": spec.part.__dict__}
     if required > spec.part.bram18:
         detail = ", ".join(f"{m['name']} {m['bram18']}" for m in memories if m["bram18"])

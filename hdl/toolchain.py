@@ -56,7 +56,10 @@ def nextpnr_critical_path(text):
             sources.append(short)
     if not steps or not cells:
         return None
-    return {"delay_ns": float(steps[-1][2]), "logic_ns": sum(float(d) for kind, d, _ in steps if kind != "routing"),
+    # nextpnr prints hundredths of a ns; the sum is rounded back to them so that a report reads
+    # 3.11, not 3.1100000000000003
+    logic = round(sum(float(d) for kind, d, _ in steps if kind != "routing"), 2)
+    return {"delay_ns": float(steps[-1][2]), "logic_ns": logic,
             "from": cells[0], "to": cells[-1], "sources": sources}
 
 

@@ -128,7 +128,7 @@ def measure(dut, work, name, freq_mhz=100, log=print, router=ROUTERS[0]):
 
 def main(argv=None):
     from quant import assets
-    from quant.provenance import provenance
+    from quant.provenance import file_record, provenance
     from quant.quantize import QuantizationError, load_network
 
     from firmware.image import DEFAULT_LANES
@@ -159,7 +159,7 @@ def main(argv=None):
               f"({path.get('logic_ns')} ns logic) through {', '.join(path.get('sources', [])) or '?'}")
         reports.append(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps({"lanes": args.lanes, "model": str(args.model),
+    (args.out / "report.json").write_text(json.dumps({"lanes": args.lanes, **file_record(args.model),
                                                       "units": reports, **provenance("hdl.unit_timing", argv)},
                                                      indent=1))
     return EXIT_OK

@@ -34,6 +34,7 @@ from quant.cli import (EXIT_CODES, EXIT_DISAGREES, EXIT_LINK, EXIT_OK, EXIT_USAG
 from quant.data import DatasetError
 from quant.files import FileError
 from quant.quantize import load_network
+from quant.provenance import file_record, provenance
 from quant.samples import load_samples
 
 from .device import Device, DeviceError, DeviceTimeout
@@ -188,7 +189,7 @@ def main(argv=None):
     n_steps = network.n_steps
     report = {
         "device": device.transport.url, "lanes": identity.lanes, "model": network.shape_name(),
-        "model_file": str(args.model), "encoding": encoding, "sent": args.send, "samples": len(results),
+        **file_record(args.model), "encoding": encoding, "sent": args.send, "samples": len(results),
         "accuracy": float((predictions == labels).mean()),
         "samples_per_s_wall": len(results) / seconds,
         "bytes_per_sample": float(np.mean([r.bytes_sent for r in results])),
@@ -197,6 +198,7 @@ def main(argv=None):
                      for k, layer in enumerate(network.layers)],
         "cycles_per_sample": float(np.mean([r.cycles for r in results])),
         "clock_mhz": args.clock_mhz, "stale_replies_skipped": device.stale_replies,
+        **provenance("host.infer", argv),
     }
     report["samples_per_s_at_clock"] = args.clock_mhz * 1e6 / report["cycles_per_sample"]
     report["link_bytes_per_s_needed"] = report["bytes_per_sample"] * report["samples_per_s_at_clock"]

@@ -1,5 +1,6 @@
 """``python -m hdl.build``: the fit check, and the open flows on a small configuration."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -62,6 +63,7 @@ def test_arty_build_writes_the_vivado_tree_and_reports_utilisation(tmp_path, sma
     assert "set_property PACKAGE_PIN A9 [get_ports {uart_0__rx__io}]" in (out / "xc7" / "top_openxc7.xdc").read_text()
     assert "nextpnr-xilinx --chipdb" in (out / "xc7" / "build_openxc7.sh").read_text()
     assert any("build_openxc7.sh" in note for note in report["notes"])
+    assert report["model_sha256"] == hashlib.sha256(small_model.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow  # nextpnr-ecp5 in WebAssembly: about 3 minutes

@@ -219,6 +219,10 @@ def test_host_infer_on_shipped_samples_matches_golden(tmp_path, capsys):
     labels = load_samples(assets.SAMPLES)[1][:25]
     assert report["accuracy"] == (np.array(manifest["fixed_predictions"][:25]) == labels).mean()
     assert report["bytes_per_sample"] > 0 and report["cycles_per_sample"] > 0
+    # which model and which code: the shipped model named as the checkout names it, with its hash
+    assert report["model_file"] == "quant/assets/latency/model.npz"
+    assert report["model_sha256"] == manifest["sha256"]["model.npz"]
+    assert report["command"].startswith("python -m host.infer --emulate") and "git_commit" in report
 
 
 def test_host_infer_bad_port_is_a_link_failure(capsys):

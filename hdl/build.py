@@ -466,8 +466,10 @@ def _markdown(r):
                      f"(`{again['command']}`, commit `{(again['git_commit'] or '?')[:10]}`).")
     path = r.get("critical_path")
     if path:
+        # nextpnr names no source line for some cells (a flip-flop's reset input, a block RAM port)
+        through = ", through " + ", ".join(f"`{w}`" for w in path["sources"]) if path["sources"] else ""
         lines.append(f"Critical path ({path['delay_ns']:.1f} ns, {path['logic_ns']:.1f} ns of it logic): "
-                     f"`{path['from']}` to `{path['to']}`, through " + ", ".join(f"`{w}`" for w in path["sources"]) + ".")
+                     f"`{path['from']}` to `{path['to']}`{through}.")
     late = r.get("late_endpoints")
     if late and "count" in late:
         lines += ["", f"Endpoints late at {late['period_ns']:g} ns (`python -m hdl.slack`, setup not counted): "

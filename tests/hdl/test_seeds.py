@@ -158,3 +158,14 @@ def test_reseeding_refuses_what_is_not_an_ecp5_build(tmp_path, capsys):
     (tmp_path / "report.json").write_text(json.dumps({"board": "ulx3s_85f", "seeds": [{"seed": 1, "fmax_mhz": 90}]}))
     assert main(["--reseed", str(tmp_path), "--seeds", "2"]) == 2
     assert "no netlist" in capsys.readouterr().err
+
+
+def test_a_critical_path_without_source_lines_reads_as_a_sentence():
+    from hdl.build import _markdown
+
+    report = {"board": "ulx3s_85f", "part": "LFE5U-85F", "model": "784-4-10", "lanes": 2, "resources": {},
+              "bram18_required": 3, "fmax_mhz": 101.6, "board_clock_mhz": 100.0, "timing_met": True, "notes": [],
+              "critical_path": {"delay_ns": 9.8, "logic_ns": 2.4, "from": "a.Q", "to": "b.LSR", "sources": []}}
+    assert "Critical path (9.8 ns, 2.4 ns of it logic): `a.Q` to `b.LSR`." in _markdown(report)
+    report["critical_path"]["sources"] = ["hdl/inbox.py:40", "hdl/device.py:90"]
+    assert "`a.Q` to `b.LSR`, through `hdl/inbox.py:40`, `hdl/device.py:90`." in _markdown(report)

@@ -46,39 +46,7 @@ def test_a_script_without_a_step_is_refused():
         script_steps('"$YOSYS" -q top.ys\n"$NEXTPNR_ECP5" --seed 1\n')
 
 
-def _tool(folder, name, body):
-    path = folder / name
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return str(path)
-
-
-def test_the_best_seed_is_packed_and_its_reports_copied_up(tmp_path, monkeypatch):
-    tree = _tree(tmp_path / "tree")
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    # The stand-in nextpnr: Fmax 90 + seed (seed 5: none at all); writes its log, report and config.
-    nextpnr = _tool(tools, "nextpnr", r'''
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --seed) seed=$2; shift;; --log) log=$2; shift;; --report) report=$2; shift;; --textcfg) cfg=$2; shift;;
-  esac; shift
-done
-[ "$seed" = 5 ] && : > "$log" || echo "Info: Max frequency for clock 'clk': $((90 + seed)).00 MHz (PASS at 100.00 MHz)" > "$log"
-echo "{\"seed\": $seed}" > "$report"; echo "seed $seed" > "$cfg"
-''')
-    monkeypatch.setenv("YOSYS", _tool(tools, "yosys", 'echo netlist > top.json\n'))
-    monkeypatch.setenv("NEXTPNR_ECP5", nextpnr)
-    monkeypatch.setenv("ECPPACK", _tool(tools, "ecppack", 'cp top.config top.bit\n'))
-    best, figures = run(tree, "top", [2, 8, 5, 3], jobs=2, log=lambda _: None)
-    assert figures == {2: 92.0, 8: 98.0, 5: None, 3: 93.0}
-    assert best == 8
-    assert (tree / "top.bit").read_text() == "seed 8\n"
-    assert (tree / "top.timing.json").read_text() == '{"seed": 8}\n'
-    assert "98.00 MHz" in (tree / "top.tim").read_text()
-    assert all((tree / f"seed-{s}" / "top.config").exists() for s in (2, 8, 5, 3))
-
-
+# The stand-in nextpnr: Fmax 90 + seed (seed 5: none at all); writes its log, report and config.
 NEXTPNR = r'''
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -90,6 +58,34 @@ echo "{\"seed\": $seed}" > "$report"; echo "seed $seed" > "$cfg"
 '''
 
 
+def _tool(folder, name, body):
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def _stand_in_tools(tools, monkeypatch):
+    """Yosys, nextpnr and ecppack stand-ins in ``tools``, named by the environment as a build names them."""
+    tools.mkdir()
+    monkeypatch.setenv("YOSYS", _tool(tools, "yosys", 'echo netlist > top.json\n'))
+    monkeypatch.setenv("NEXTPNR_ECP5", _tool(tools, "nextpnr", NEXTPNR))
+    monkeypatch.setenv("ECPPACK", _tool(tools, "ecppack", 'cp top.config top.bit\n'))
+    return tools
+
+
+def test_the_best_seed_is_packed_and_its_reports_copied_up(tmp_path, monkeypatch):
+    tree = _tree(tmp_path / "tree")
+    _stand_in_tools(tmp_path / "tools", monkeypatch)
+    best, figures = run(tree, "top", [2, 8, 5, 3], jobs=2, log=lambda _: None)
+    assert figures == {2: 92.0, 8: 98.0, 5: None, 3: 93.0}
+    assert best == 8
+    assert (tree / "top.bit").read_text() == "seed 8\n"
+    assert (tree / "top.timing.json").read_text() == '{"seed": 8}\n'
+    assert "98.00 MHz" in (tree / "top.tim").read_text()
+    assert all((tree / f"seed-{s}" / "top.config").exists() for s in (2, 8, 5, 3))
+
+
 def test_reseeding_places_the_same_netlist_again_and_packs_a_better_seed(tmp_path, monkeypatch, capsys):
     """``python -m hdl.build --reseed OUT --seeds ...`` on a build of seeds 2 and 3 (the stand-in
     nextpnr: Fmax 90 + seed, none for seed 5); the stand-in Yosys fails, so no synthesis may run."""
@@ -99,11 +95,7 @@ def test_reseeding_places_the_same_netlist_again_and_packs_a_better_seed(tmp_pat
 
     out = tmp_path / "build"
     tree = _tree(out / "ecp5")
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    monkeypatch.setenv("YOSYS", _tool(tools, "yosys", 'echo netlist > top.json\n'))
-    monkeypatch.setenv("NEXTPNR_ECP5", _tool(tools, "nextpnr", NEXTPNR))
-    monkeypatch.setenv("ECPPACK", _tool(tools, "ecppack", 'cp top.config top.bit\n'))
+    tools = _stand_in_tools(tmp_path / "tools", monkeypatch)
     best, figures = run(tree, "top", [2, 3], log=lambda _: None)
     part = BOARDS["ulx3s_85f"].part
     (out / "report.json").write_text(json.dumps({

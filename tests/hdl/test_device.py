@@ -99,6 +99,24 @@ def test_session_replies_equal_the_emulator(networks):
     assert sum(sum(r.spike_counts) for r in results) > 0, "the case never makes the network spike"
 
 
+def test_the_cycle_count_leaves_out_every_wait_for_the_link(networks):
+    """RESULT counts the core's cycles, not the link's: the same samples with idle cycles (1 to 39,
+    under the frame timeout) after half of their bytes, drawn at random, give the emulator's counts
+    (the exact cycle model, for back-to-back input) and its replies byte for byte."""
+    baked, other = networks
+    rng = np.random.default_rng(100)
+    frames = [f for p in (0.3, 0.05) for f in sample_frames(rng.random((16, 20)) < p, other.config.one)]
+    script = load_frames(other)
+    for byte in b"".join(frames):
+        script.append(bytes([byte]))
+        if rng.random() < 0.5:
+            script.append(int(rng.integers(1, 40)))
+    expected = emulate(load_frames(other) + frames, baked)
+    replies = exchange(make_device(baked), script, len(expected))
+    assert replies == expected
+    assert sum(r.type == Type.RESULT for r in replies) == 2
+
+
 def test_starts_with_the_baked_network_and_runs_it(networks):
     baked, _ = networks
     spikes = np.random.default_rng(1).random((20, 24)) < 0.3

@@ -99,18 +99,27 @@ def test_session_replies_equal_the_emulator(networks):
     assert sum(sum(r.spike_counts) for r in results) > 0, "the case never makes the network spike"
 
 
-def test_the_cycle_count_leaves_out_every_wait_for_the_link(networks):
-    """RESULT counts the core's cycles, not the link's: the same samples with idle cycles (1 to 39,
-    under the frame timeout) after half of their bytes, drawn at random, give the emulator's counts
-    (the exact cycle model, for back-to-back input) and its replies byte for byte."""
+@pytest.mark.parametrize("request_type", [Type.STEPS, Type.IMAGE])
+def test_the_cycle_count_leaves_out_every_wait_for_the_link(networks, request_type):
+    """RESULT counts the core's cycles, not the link's: the same samples (spikes in STEPS, or
+    images the device encodes) with idle cycles (1 to 199, under the frame timeout) after half of
+    their bytes, drawn at random, give the emulator's counts (the exact cycle model, for
+    back-to-back input) and its replies byte for byte."""
+    from firmware.protocol import encode_image
+
     baked, other = networks
     rng = np.random.default_rng(100)
-    frames = [f for p in (0.3, 0.05) for f in sample_frames(rng.random((16, 20)) < p, other.config.one)]
+    if request_type == Type.STEPS:
+        frames = [f for p in (0.3, 0.05) for f in sample_frames(rng.random((16, 20)) < p, other.config.one)]
+    else:
+        images = [(rng.random(20) < 0.4) * rng.integers(1, 256, 20) for _ in range(2)]
+        frames = [encode_frame(Type.IMAGE, encode_image(px, encoding, 7, other.config.pixel_bits))
+                  for px, encoding in zip(images, ("rate", "latency"))]
     script = load_frames(other)
     for byte in b"".join(frames):
         script.append(bytes([byte]))
         if rng.random() < 0.5:
-            script.append(int(rng.integers(1, 40)))
+            script.append(int(rng.integers(1, TIMEOUT - 100)))
     expected = emulate(load_frames(other) + frames, baked)
     replies = exchange(make_device(baked), script, len(expected))
     assert replies == expected

